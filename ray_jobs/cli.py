@@ -1,0 +1,34 @@
+"""The arguments every job shares: where params and runtime conf live."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from soccerpredict.config import Config, load_config
+
+
+def parse_config(description: str | None, argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="what changes results")
+    parser.add_argument("--conf", default="conf/runtime.yaml", help="where things run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    for name in ("__main__", "ray_jobs", "soccerpredict"):  # ours at INFO; libraries stay quiet
+        logging.getLogger(name).setLevel(logging.INFO)
+    return load_config(args.params, args.conf)
+
+
+def run_stage(job: Callable[[Config], object], description: str | None,
+              argv: list[str] | None = None) -> None:
+    """Parse config, run the job; a failed validation gate ends it with its summary, exit 1."""
+    from soccerpredict.validation.gates import GateFailed
+
+    cfg = parse_config(description, argv)
+    try:
+        job(cfg)
+    except GateFailed as failure:
+        print(f"{failure.summary}\nreport: {failure.report_path}", file=sys.stderr)
+        raise SystemExit(1) from None

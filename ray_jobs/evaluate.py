@@ -1,0 +1,58 @@
+"""Evaluate the trained model on the test seasons next to the bookmakers and baselines
+(`python -m ray_jobs.evaluate`). Writes `reports/metrics.json` and the plots."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ray_jobs.cli import run_stage
+from soccerpredict.config import Config
+from soccerpredict.evaluation import MARKET_COLUMNS, error_analysis, evaluate, favourite_band
+from soccerpredict.io import write_json
+from soccerpredict.metrics.scoring import outcome_index
+from soccerpredict.models.predictor import Predictor
+from soccerpredict.plots import plot_calibration, plot_grouped_rps
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: Config) -> dict[str, object]:
+    splits, reports = Path(cfg.runtime.paths.splits), Path(cfg.runtime.paths.reports)
+    train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
+    predictor = Predictor.load(cfg.runtime.paths.model_dir)
+    probs = predictor.predict_proba(test)
+    metrics, named, mask = evaluate(probs, train, test)
+    common = test[mask].reset_index(drop=True)
+    by_league = error_analysis(named, common, common["league"])
+    by_band = error_analysis(named, common, favourite_band(common[MARKET_COLUMNS].to_numpy()))
+    write_json(metrics, reports / "metrics.json")
+    write_json({"by_league": by_league.to_dict(orient="records"),
+                "by_favourite_band": by_band.to_dict(orient="records")},
+               reports / "error_analysis.json")
+    y = outcome_index(common["result"])
+    plot_calibration({k: (named[k], y) for k in ("model", "pinnacle_closing")},
+                     reports / "plots" / "calibration.png")
+    plot_grouped_rps(by_league, "group", reports / "plots" / "rps_by_league.png")
+    plot_grouped_rps(by_band, "group", reports / "plots" / "rps_by_favourite.png")
+    _log_table(metrics)
+    return metrics
+
+
+def _log_table(metrics: dict[str, object]) -> None:
+    test = metrics["test"]
+    assert isinstance(test, dict)
+    for name, scores in test.items():
+        log.info("%-20s rps %.4f  log-loss %.4f  ece %.4f", name, scores["rps"],
+                 scores["log_loss"], scores["ece"])
+    log.info("matches compared: %s of %s", metrics["n_common"], metrics["n_test"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_stage(run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Interim matches → point-in-time features on Ray (`python -m ray_jobs.features`).
+
+Leagues are independent histories, so each league is one Ray task running the shared
+`soccerpredict.features` code; the driver gathers, gates and writes one Parquet file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from ray_jobs.cli import run_stage
+from ray_jobs.runtime import ray_session
+from soccerpredict.config import Config, FeatureParams
+from soccerpredict.features.build import FEATURE_COLUMNS, build_features, feature_contract
+from soccerpredict.io import write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+
+def features_on_ray(matches: pd.DataFrame, params: FeatureParams) -> pd.DataFrame:
+    import ray
+    from tqdm import tqdm
+
+    task = ray.remote(num_cpus=1)(build_features)
+    params_ref = ray.put(params)
+    refs = [task.remote(group, params_ref) for _, group in matches.groupby("league", sort=True)]
+    parts = []
+    for ref in tqdm(refs, desc="features by league", unit="league"):
+        parts.append(ray.get(ref))
+    table = pd.concat(parts, ignore_index=True)
+    return table.sort_values(["kickoff_utc", "league", "match_id"], ignore_index=True)
+
+
+def run(cfg: Config) -> pd.DataFrame:
+    from soccerpredict.validation.gates import run_gate
+
+    matches = pd.read_parquet(cfg.runtime.paths.interim)
+    with ray_session(cfg):
+        table = features_on_ray(matches, cfg.params.features)
+    run_gate("features", table, cfg.runtime.paths.reports, feature_columns=FEATURE_COLUMNS)
+    write_parquet(table, cfg.runtime.paths.features)
+    write_json(feature_contract(), cfg.runtime.paths.features.with_name("feature_contract.json"))
+    log.info("features: %d rows x %d columns", len(table), len(FEATURE_COLUMNS))
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_stage(run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

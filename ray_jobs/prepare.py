@@ -1,0 +1,46 @@
+"""Raw → interim match table (`python -m ray_jobs.prepare`): the configured seasons, canonical
+names, results after `as_of` hidden; the interim gate must pass before anything is written."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from ray_jobs.cli import run_stage
+from soccerpredict.config import Config
+from soccerpredict.data.clean import to_interim
+from soccerpredict.data.contract import MATCH_SCHEMA
+from soccerpredict.data.sources import season_range
+from soccerpredict.io import write_parquet
+
+log = logging.getLogger(__name__)
+
+
+def prepare(cfg: Config) -> pd.DataFrame:
+    from soccerpredict.validation.gates import run_gate
+
+    d = cfg.params.data
+    raw = pd.read_parquet(cfg.runtime.paths.raw)
+    interim = to_interim(raw, d.leagues + d.extra_leagues,
+                         season_range(d.first_season, d.last_season) + _extra_seasons(raw, d),
+                         cfg.params.as_of)
+    run_gate("interim", interim, cfg.runtime.paths.reports)
+    write_parquet(interim, cfg.runtime.paths.interim, schema=MATCH_SCHEMA)
+    log.info("interim table: %d matches, %d upcoming", len(interim),
+             int(interim["result"].isna().sum()))
+    return interim
+
+
+def _extra_seasons(raw: pd.DataFrame, d: object) -> list[str]:
+    """Extra leagues carry their own season labels (calendar years for some)."""
+    extra = getattr(d, "extra_leagues", [])
+    return sorted(set(raw.loc[raw["league"].isin(extra), "season"])) if extra else []
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_stage(prepare, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Log the trained model to MLflow, register it as `challenger` and promote it to `champion`
+if it passes the gates in params.yaml (`python -m ray_jobs.register`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ray_jobs.cli import run_stage
+from soccerpredict import registry
+from soccerpredict.config import Config
+from soccerpredict.evaluation import evaluate
+from soccerpredict.io import write_json
+from soccerpredict.models.predictor import ContractMismatch, Predictor
+
+log = logging.getLogger(__name__)
+
+
+def _flat_params(cfg: Config) -> dict[str, Any]:
+    p = cfg.params
+    out: dict[str, Any] = {"as_of": str(p.as_of)}
+    for section in ("features", "model", "split"):
+        for key, value in getattr(p, section).model_dump().items():
+            out[f"{section}.{key}"] = value
+    return out
+
+
+def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
+             train_features: pd.DataFrame) -> Any:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from soccerpredict.models.pyfunc import OutcomeModel
+
+    reports, model_dir = Path(cfg.runtime.paths.reports), Path(cfg.runtime.paths.model_dir)
+    mlflow.log_params(_flat_params(cfg))
+    for name, scores in metrics["test"].items():
+        mlflow.log_metrics({f"test_{name}_{k}": v for k, v in scores.items()})
+    mlflow.log_metrics({f"test_{k}": v for k, v in metrics["test"]["model"].items()})
+    mlflow.set_tags(registry.lineage(cfg))
+    mlflow.log_dict(predictor.contract, "feature_contract.json")
+    for path in [*reports.glob("*.json"), *(reports / "plots").glob("*.png"),
+                 model_dir / "train_summary.json"]:
+        mlflow.log_artifact(str(path), artifact_path="reports")
+    registry.log_artifact_frame(
+        registry.reference_snapshot(train_features, predictor.columns), "features.parquet")
+    example = train_features[predictor.columns].head(5)
+    return mlflow.pyfunc.log_model(
+        name="model", python_model=OutcomeModel(), artifacts={"predictor": str(model_dir)},
+        signature=infer_signature(example, predictor.predict_frame(example)),
+        input_example=example, registered_model_name=cfg.runtime.mlflow.model_name,
+        pip_requirements=["soccerpredict"],
+    )
+
+
+def champion_rps(cfg: Config, client: Any, train: pd.DataFrame,
+                 test: pd.DataFrame) -> tuple[float | None, str | None]:
+    """The champion re-scored on today's test matches, so both are judged on the same games."""
+    import mlflow
+
+    current = registry.champion_version(client, cfg.runtime.mlflow.model_name)
+    if current is None:
+        return None, None
+    uri = f"models:/{cfg.runtime.mlflow.model_name}/{current.version}"
+    try:
+        champion = mlflow.pyfunc.load_model(uri).unwrap_python_model().predictor
+        metrics, _, _ = evaluate(champion.predict_proba(test), train, test)
+    except (ContractMismatch, FileNotFoundError) as err:
+        log.warning("champion v%s cannot be scored on these features: %s", current.version, err)
+        return None, str(current.version)
+    return float(metrics["test"]["model"]["rps"]), str(current.version)
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    import mlflow
+    from mlflow import MlflowClient
+
+    experiment_id = registry.configure(cfg)
+    client, name = MlflowClient(), cfg.runtime.mlflow.model_name
+    splits = Path(cfg.runtime.paths.splits)
+    train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
+    predictor = Predictor.load(cfg.runtime.paths.model_dir)
+    metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
+    with mlflow.start_run(experiment_id=experiment_id) as run_info:
+        info = _log_run(cfg, predictor, metrics, train)
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    incumbent_rps, incumbent = champion_rps(cfg, client, train, test)
+    decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, incumbent_rps)
+    registry.record_decision(client, name, version, decision)
+    summary = {"model_name": name, "version": version, "run_id": run_info.info.run_id,
+               "previous_champion": incumbent, "promoted": decision.promote,
+               "reasons": decision.reasons, "figures": decision.figures}
+    write_json(summary, Path(cfg.runtime.paths.reports) / "registry.json")
+    log.info("registered %s v%s: %s", name, version,
+             "promoted to champion" if decision.promote else f"refused: {decision.reasons}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_stage(run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data contracts, readers and sources."""

@@ -1,0 +1,43 @@
+"""Raw → interim: canonical names, configured seasons only, results after `as_of` hidden."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from soccerpredict.data.contract import MATCH_COLUMNS
+
+# Columns that only exist once a match is played: hidden for fixtures after `as_of`.
+RESULT_COLUMNS = [
+    "home_goals", "away_goals", "result", "ht_home_goals", "ht_away_goals",
+    "home_shots", "away_shots", "home_shots_on_target", "away_shots_on_target",
+    "psc_home", "psc_draw", "psc_away",
+]
+
+# football-data spellings are stable across seasons; other sources map onto them here.
+TEAM_ALIASES: dict[str, str] = {}
+
+
+def canonical_team(name: str) -> str:
+    name = " ".join(str(name).split())
+    return TEAM_ALIASES.get(name, name)
+
+
+def mask_results_after(matches: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Treat matches after `as_of` as upcoming: nothing learned after kickoff survives."""
+    out = matches.copy()
+    upcoming = out["kickoff_utc"].dt.date > as_of
+    for column in RESULT_COLUMNS:
+        out[column] = out[column].astype(out[column].dtype).where(~upcoming)
+    return out
+
+
+def to_interim(raw: pd.DataFrame, leagues: list[str], seasons: list[str],
+               as_of: date) -> pd.DataFrame:
+    table = raw[raw["league"].isin(leagues) & raw["season"].isin(seasons)].copy()
+    for side in ("home_team", "away_team"):
+        table[side] = table[side].map(canonical_team)
+    table = mask_results_after(table, as_of)
+    return table[MATCH_COLUMNS].sort_values(["kickoff_utc", "league", "match_id"],
+                                            ignore_index=True)

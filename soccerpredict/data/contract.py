@@ -1,0 +1,56 @@
+"""The normalized match table: one Arrow schema shared by every stage.
+
+Outcomes are strings ("H", "D", "A"), never magic ints; `OUTCOMES` fixes their order in every
+probability array of the project.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+MATCH_SCHEMA_VERSION = "1"
+OUTCOMES: tuple[str, str, str] = ("H", "D", "A")
+
+_ODDS = pa.float64()
+
+MATCH_SCHEMA = pa.schema(
+    [
+        pa.field("match_id", pa.string(), nullable=False),
+        pa.field("source_id", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("league", pa.string(), nullable=False),
+        pa.field("season", pa.string(), nullable=False),
+        pa.field("kickoff_utc", pa.timestamp("s", tz="UTC"), nullable=False),
+        pa.field("home_team", pa.string(), nullable=False),
+        pa.field("away_team", pa.string(), nullable=False),
+        pa.field("home_goals", pa.int16()),
+        pa.field("away_goals", pa.int16()),
+        pa.field("result", pa.string()),
+        pa.field("ht_home_goals", pa.int16()),
+        pa.field("ht_away_goals", pa.int16()),
+        pa.field("home_shots", pa.float64()),
+        pa.field("away_shots", pa.float64()),
+        pa.field("home_shots_on_target", pa.float64()),
+        pa.field("away_shots_on_target", pa.float64()),
+        # pre-closing prices
+        pa.field("b365_home", _ODDS),
+        pa.field("b365_draw", _ODDS),
+        pa.field("b365_away", _ODDS),
+        pa.field("ps_home", _ODDS),
+        pa.field("ps_draw", _ODDS),
+        pa.field("ps_away", _ODDS),
+        pa.field("avg_home", _ODDS),
+        pa.field("avg_draw", _ODDS),
+        pa.field("avg_away", _ODDS),
+        # Pinnacle closing prices: an evaluation benchmark, never a feature
+        pa.field("psc_home", _ODDS),
+        pa.field("psc_draw", _ODDS),
+        pa.field("psc_away", _ODDS),
+    ],
+    metadata={"schema_version": MATCH_SCHEMA_VERSION},
+)
+
+MATCH_COLUMNS: list[str] = MATCH_SCHEMA.names
+CLOSING_ODDS_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
+ODDS_COLUMNS = [n for n in MATCH_COLUMNS if n.endswith(("_home", "_draw", "_away")) and
+                n.split("_")[0] in {"b365", "ps", "avg", "psc"}]

@@ -1,0 +1,278 @@
+"""Parse football-data.co.uk CSV bytes into the normalized match table (MATCH_COLUMNS).
+
+The reader is lenient on purpose: missing columns become nulls and unparseable dates become
+NaT, and the Great Expectations gate downstream reports them. It only refuses input that is
+not a football-data file at all (UnrecognizedFormatError).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+
+from soccerpredict.data.contract import MATCH_COLUMNS
+from soccerpredict.data.ids import make_match_id
+
+SOURCE = "football-data"
+UK_TZ = "Europe/London"
+# Files before 2019-20 carry no Time column; 15:00 UK local is the traditional Saturday
+# kickoff, so the UTC instant is right for most matches and at worst a few hours off.
+DEFAULT_KICKOFF_TIME = "15:00"
+
+MAIN_REQUIRED = ["Date", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR"]
+EXTRA_REQUIRED = ["Date", "Home", "Away", "HG", "AG", "Res"]
+_EXTRA_MARKERS = {"Country", "League", "Season", "Home", "Away", "Res"}
+
+# Alternatives in order of preference; the first one present in the header wins.
+_TEAM_ALIASES = {"HomeTeam": ["HomeTeam", "Home", "HT"], "AwayTeam": ["AwayTeam", "Away", "AT"]}
+_FLOAT_COLUMNS = {
+    "home_shots": ["HS"], "away_shots": ["AS"],
+    "home_shots_on_target": ["HST"], "away_shots_on_target": ["AST"],
+    "b365_home": ["B365H"], "b365_draw": ["B365D"], "b365_away": ["B365A"],
+    "ps_home": ["PSH"], "ps_draw": ["PSD"], "ps_away": ["PSA"],
+    # Betbrain average up to 2018-19, the provider's own average from 2019-20 on
+    "avg_home": ["AvgH", "BbAvH"], "avg_draw": ["AvgD", "BbAvD"], "avg_away": ["AvgA", "BbAvA"],
+    "psc_home": ["PSCH"], "psc_draw": ["PSCD"], "psc_away": ["PSCA"],
+}
+_GOAL_COLUMNS = {"home_goals": ["FTHG"], "away_goals": ["FTAG"],
+                 "ht_home_goals": ["HTHG"], "ht_away_goals": ["HTAG"]}
+
+
+class UnrecognizedFormatError(ValueError):
+    """The bytes are not a football-data main-format or extra-leagues CSV."""
+
+
+# ---------------------------------------------------------------- raw text -> string frame
+
+
+def decode(data: bytes) -> str:
+    """Provider files are UTF-8 with a BOM or latin-1; utf-8-sig also reads BOM-less UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def read_string_frame(text: str) -> pd.DataFrame:
+    """All cells as strings ("" when empty), blank and comma-only rows dropped.
+
+    csv instead of pandas.read_csv: provider rows sometimes carry more fields than the
+    header, which pandas rejects; here they are padded or cut to the header's width.
+    """
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return pd.DataFrame()
+    header = [h.strip() for h in rows[0]]
+    width = len(header)
+    body = [(r + [""] * width)[:width] for r in rows[1:] if any(c.strip() for c in r)]
+    frame = pd.DataFrame(body, columns=header, dtype=object)
+    return frame.loc[:, [bool(h) and not h.startswith("Unnamed") for h in header]]
+
+
+def _pick(frame: pd.DataFrame, names: list[str]) -> pd.Series:
+    """First of `names` present as a column (cells stripped), else an all-empty column."""
+    for name in names:
+        if name in frame.columns:
+            col = frame[name]
+            # duplicate header names give a frame: keep the first copy
+            col = col.iloc[:, 0] if isinstance(col, pd.DataFrame) else col
+            return col.str.strip()
+    return pd.Series([""] * len(frame), index=frame.index, dtype=object)
+
+
+# ---------------------------------------------------------------- typed columns
+
+
+def to_float(values: pd.Series) -> pd.Series:
+    # "" and other non-numbers coerce to NaN
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def to_int16(values: pd.Series) -> pd.Series:
+    """Integers that may be written as floats ("6.0") -> nullable Int16."""
+    return to_float(values).round().astype("Int16")
+
+
+def to_text(values: pd.Series) -> pd.Series:
+    """Stripped strings with None for empty cells."""
+    stripped = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    return stripped.where(stripped != "", None).astype(object)
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Day-first dates in either dd/mm/yy or dd/mm/yyyy, per cell; anything else -> NaT."""
+    text = values.astype(str).str.strip()
+    long = pd.to_datetime(text.where(text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}")),
+                          format="%d/%m/%Y", errors="coerce")
+    short = pd.to_datetime(text.where(text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{2}")),
+                           format="%d/%m/%y", errors="coerce")
+    return long.fillna(short)
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """"HH:MM" -> timedelta; empty cells take DEFAULT_KICKOFF_TIME, garbage gives NaT."""
+    text = values.astype(str).str.strip().replace("", DEFAULT_KICKOFF_TIME)
+    ok = text.str.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?")
+    text = text.where(~ok | (text.str.count(":") == 2), text + ":00")
+    return pd.to_timedelta(text.where(ok), errors="coerce")
+
+
+def uk_local_to_utc(dates: pd.Series, times: pd.Series) -> pd.Series:
+    """Europe/London wall-clock date+time -> UTC instants at second resolution.
+
+    Ambiguous wall times (the October fall-back hour) are read as GMT and nonexistent ones
+    (the March spring-forward hour) shifted forward; no match kicks off at those hours.
+    """
+    local = (dates + times).dt.tz_localize(UK_TZ, ambiguous=np.zeros(len(dates), dtype=bool),
+                                           nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC").astype("datetime64[s, UTC]")
+
+
+def season_from_date(dates: pd.Series) -> pd.Series:
+    """July 1 boundary: Aug 2019 -> "2019-2020", May 2020 -> "2019-2020".
+
+    Caveat: the COVID-extended 2019-20 seasons ran into July/August 2020, which this rule
+    labels 2020-2021; callers that know the season (from the file name) should pass it.
+    """
+    year = dates.dt.year.astype("Int64")
+    start = year - (dates.dt.month.astype("Int64") < 7).astype("Int64")
+    labels = start.astype(str) + "-" + (start + 1).astype(str)
+    return labels.where(dates.notna(), None).astype(object)
+
+
+def match_ids(league: pd.Series, dates: pd.Series, home: pd.Series,
+              away: pd.Series) -> pd.Series:
+    """make_match_id per row; None where the league, date or a team is missing."""
+    ids = [make_match_id(lg, d.date(), h, a)
+           if isinstance(lg, str) and pd.notna(d) and isinstance(h, str) and isinstance(a, str)
+           else None
+           for lg, d, h, a in zip(league, dates, home, away, strict=True)]
+    return pd.Series(ids, index=home.index, dtype=object)
+
+
+# ---------------------------------------------------------------- format detection
+
+
+def is_extra_format(header: list[str]) -> bool:
+    return _EXTRA_MARKERS.issubset(header)
+
+
+def is_main_format(header: list[str]) -> bool:
+    return "Date" in header or any(a in header for a in _TEAM_ALIASES["HomeTeam"][:2])
+
+
+def _missing(frame: pd.DataFrame, required: list[str]) -> list[str]:
+    present = set(frame.columns)
+    # the team columns count as present under any of their aliases
+    return [c for c in required if not set(_TEAM_ALIASES.get(c, [c])) & present]
+
+
+# ---------------------------------------------------------------- assembling the table
+
+
+def _assemble(core: dict[str, pd.Series], frame: pd.DataFrame, with_stats_and_odds: bool,
+              missing: list[str]) -> pd.DataFrame:
+    """Fill every MATCH_COLUMN (odds/stats from `frame` or null) and fix the column order."""
+    n = len(frame)
+    out = pd.DataFrame(index=frame.index)
+    for name in MATCH_COLUMNS:
+        if name in core:
+            out[name] = core[name]
+        elif name in _FLOAT_COLUMNS:
+            out[name] = (to_float(_pick(frame, _FLOAT_COLUMNS[name])) if with_stats_and_odds
+                         else pd.Series(np.full(n, np.nan), index=frame.index))
+        elif name in _GOAL_COLUMNS:
+            out[name] = to_int16(_pick(frame, _GOAL_COLUMNS[name]))
+        else:
+            out[name] = pd.Series([None] * n, index=frame.index, dtype=object)
+    out = out.reset_index(drop=True)
+    out.attrs["missing_columns"] = missing
+    return out
+
+
+def _core_columns(league: pd.Series, season: pd.Series, dates: pd.Series, times: pd.Series,
+                  home: pd.Series, away: pd.Series, result: pd.Series) -> dict[str, pd.Series]:
+    return {
+        "match_id": match_ids(league, dates, home, away),
+        "source": pd.Series([SOURCE] * len(home), index=home.index, dtype=object),
+        "league": league,
+        "season": season,
+        "kickoff_utc": uk_local_to_utc(dates, times),
+        "home_team": home,
+        "away_team": away,
+        "result": result,
+    }
+
+
+def _constant(value: str | None, index: pd.Index) -> pd.Series:
+    return pd.Series([value] * len(index), index=index, dtype=object)
+
+
+def read_football_data_csv(data: bytes, league: str | None = None,
+                           season: str | None = None) -> pd.DataFrame:
+    """One football-data CSV (main or extra-leagues format) -> MATCH_COLUMNS frame.
+
+    `league` defaults to the Div column; `season` to the July-1 season of each kickoff date.
+    Missing required columns are listed in `df.attrs["missing_columns"]`.
+    """
+    frame = read_string_frame(decode(data))
+    header = list(frame.columns)
+    if is_extra_format(header):
+        return read_extra_league_csv(data, league)
+    if not is_main_format(header):
+        raise UnrecognizedFormatError(
+            "not a football-data CSV: expected a 'Date' and a 'HomeTeam' (or 'Home') column "
+            f"(main format) or Country,League,Season,Home,Away,Res (extra leagues); got "
+            f"header {header[:12]}")
+    dates = parse_dates(_pick(frame, ["Date"]))
+    lg = _constant(league, frame.index) if league else to_text(_pick(frame, ["Div"]))
+    sn = _constant(season, frame.index) if season else season_from_date(dates)
+    core = _core_columns(lg, sn, dates, parse_times(_pick(frame, ["Time"])),
+                         to_text(_pick(frame, _TEAM_ALIASES["HomeTeam"])),
+                         to_text(_pick(frame, _TEAM_ALIASES["AwayTeam"])),
+                         to_text(_pick(frame, ["FTR"])))
+    goals = {"FTHG": "home_goals", "FTAG": "away_goals"}
+    core |= {dst: to_int16(_pick(frame, [src])) for src, dst in goals.items()}
+    return _assemble(core, frame, True, _missing(frame, MAIN_REQUIRED))
+
+
+def normalize_extra_season(values: pd.Series) -> pd.Series:
+    """"2012/2013" -> "2012-2013"; calendar-year seasons ("2012") stay as they are."""
+    return to_text(values.astype(str).str.replace("/", "-", regex=False))
+
+
+def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.DataFrame:
+    """football-data "extra leagues" file (one multi-season file per country) -> MATCH_COLUMNS.
+
+    All odds stay null: the 2020-vintage PH/PD/PA (and Max/Avg) have uncertain timing —
+    newer versions of the same files label them closing prices (PSCH...). Used as pre-closing
+    prices they would leak late market information into features, and used as closing prices
+    they might be wrong, so neither ps_* nor psc_* is filled. There are no match stats.
+    The Time column is taken as UK local time, as in the main files (the provider publishes
+    one time convention), not the venue's local time.
+    """
+    frame = read_string_frame(decode(data))
+    if not is_extra_format(list(frame.columns)):
+        raise UnrecognizedFormatError(
+            "not a football-data extra-leagues CSV: expected columns "
+            f"Country,League,Season,Date,Time,Home,Away,HG,AG,Res; got {list(frame.columns)[:12]}")
+    dates = parse_dates(_pick(frame, ["Date"]))
+    lg = (_constant(league_code, frame.index) if league_code
+          else to_text(_pick(frame, ["Country"])))
+    core = _core_columns(lg, normalize_extra_season(_pick(frame, ["Season"])), dates,
+                         parse_times(_pick(frame, ["Time"])), to_text(_pick(frame, ["Home"])),
+                         to_text(_pick(frame, ["Away"])), to_text(_pick(frame, ["Res"])))
+    core |= {"home_goals": to_int16(_pick(frame, ["HG"])),
+             "away_goals": to_int16(_pick(frame, ["AG"]))}
+    out = _assemble(core, frame, False, _missing(frame, EXTRA_REQUIRED))
+    # the schema has no competition column; keep the (whitespace-stripped) names for reports
+    competitions = to_text(_pick(frame, ["League"])).dropna().unique()
+    out.attrs["competitions"] = sorted(str(c) for c in competitions)
+    return out
+
+
+__all__ = ["DEFAULT_KICKOFF_TIME", "UnrecognizedFormatError", "read_extra_league_csv",
+           "read_football_data_csv"]

@@ -1,0 +1,1 @@
+"""Point-in-time features shared by the offline pipeline and Serve."""

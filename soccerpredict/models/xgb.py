@@ -1,0 +1,124 @@
+"""XGBoost multi-class model: train with early stopping, predict at the best iteration, persist.
+
+Probability columns follow `OUTCOMES` ("H", "D", "A"); labels are `outcome_index` integers.
+Missing feature values stay NaN: XGBoost learns a default split direction for them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from soccerpredict.config import ModelParams
+from soccerpredict.data.contract import OUTCOMES
+
+_SAVE_SUFFIXES = (".ubj", ".json")
+
+
+def booster_params(params: ModelParams, nthread: int = 2) -> dict[str, Any]:
+    """The xgboost.train parameter dict; kept separate so trials can log exactly what was used."""
+    return {
+        "objective": "multi:softprob",
+        "num_class": len(OUTCOMES),
+        "eval_metric": "mlogloss",
+        "tree_method": "hist",
+        "seed": params.seed,
+        "nthread": nthread,
+        "max_depth": params.max_depth,
+        "eta": params.learning_rate,
+        "min_child_weight": params.min_child_weight,
+        "subsample": params.subsample,
+        "colsample_bytree": params.colsample_bytree,
+        "lambda": params.reg_lambda,
+    }
+
+
+def _dmatrix(X: pd.DataFrame, y: np.ndarray | pd.Series | None = None) -> xgb.DMatrix:
+    label = None if y is None else np.asarray(y, dtype=np.int64)
+    return xgb.DMatrix(X.astype(np.float64), label=label, missing=np.nan,
+                       feature_names=[str(c) for c in X.columns])
+
+
+def train_booster(X_train: pd.DataFrame, y_train: np.ndarray | pd.Series,
+                  X_val: pd.DataFrame, y_val: np.ndarray | pd.Series, params: ModelParams,
+                  nthread: int = 2,
+                  callbacks: list[xgb.callback.TrainingCallback] | None = None) -> xgb.Booster:
+    """Fit on train, early-stop on validation mlogloss.
+
+    `callbacks` go straight to xgboost.train, e.g. a Ray Tune reporter for per-round metrics;
+    the validation set is named "val" in the evaluation log.
+    """
+    if list(X_train.columns) != list(X_val.columns):
+        raise ValueError("train and validation features must have the same columns in order")
+    dval = _dmatrix(X_val, y_val)
+    return xgb.train(
+        booster_params(params, nthread),
+        _dmatrix(X_train, y_train),
+        num_boost_round=params.n_estimators,
+        evals=[(dval, "val")],
+        early_stopping_rounds=params.early_stopping_rounds,
+        callbacks=list(callbacks or []),
+        verbose_eval=False,
+    )
+
+
+def _best_iteration(booster: xgb.Booster) -> int | None:
+    # best_iteration is only present once early stopping has run (also survives save/load)
+    try:
+        return int(booster.best_iteration)
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def predict_proba(booster: xgb.Booster, X: pd.DataFrame) -> np.ndarray:
+    """(n, 3) probabilities from the trees up to and including the best iteration."""
+    best = _best_iteration(booster)
+    iteration_range = (0, best + 1) if best is not None else (0, 0)
+    probs = booster.predict(_dmatrix(X), iteration_range=iteration_range)
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(OUTCOMES))
+    return probs / probs.sum(axis=1, keepdims=True)  # float32 rounding; rows sum to 1 exactly
+
+
+def feature_importance(booster: xgb.Booster, importance_type: str = "total_gain") -> pd.Series:
+    """Gain per feature, normalised to sum 1, largest first; unused features get 0.
+
+    Total gain (not xgboost's per-split average "gain") by default, so a feature used in many
+    splits is not ranked below one used once with a lucky large split.
+    """
+    gain = booster.get_score(importance_type=importance_type)
+    names = booster.feature_names or sorted(gain)
+    s = pd.Series({n: float(gain.get(n, 0.0)) for n in names}, dtype=np.float64, name="gain")
+    total = s.sum()
+    if total > 0:
+        s = s / total
+    return s.sort_values(ascending=False, kind="stable")
+
+
+def save_booster(booster: xgb.Booster, path: str | Path) -> Path:
+    """Write atomically (temp file in the same folder, then os.replace) so readers never see a
+    half-written model. The format follows the suffix: .ubj (binary JSON) or .json."""
+    path = Path(path)
+    if path.suffix not in _SAVE_SUFFIXES:
+        raise ValueError(f"model path must end with one of {_SAVE_SUFFIXES}, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        booster.save_model(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_booster(path: str | Path) -> xgb.Booster:
+    booster = xgb.Booster()
+    booster.load_model(str(path))
+    return booster

@@ -1,0 +1,114 @@
+"""MLflow tracking and registry: log a candidate, alias it `challenger`, promote by metric gates.
+
+Every decision, promoted or refused, is kept as a tag on the model version with its figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from soccerpredict.config import Config, PromotionParams
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def configure(cfg: Config) -> str:
+    """Point MLflow at the configured store; the experiment keeps artifacts under a local root."""
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
+    name = cfg.runtime.mlflow.experiment
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        root = Path(cfg.runtime.mlflow.artifact_root)
+        location = root if "://" in str(root) else root.resolve().as_uri()
+        return mlflow.create_experiment(name, artifact_location=str(location))
+    return str(experiment.experiment_id)
+
+
+def file_sha256(path: str | Path) -> str | None:
+    p = Path(path)
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True, timeout=10)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def lineage(cfg: Config) -> dict[str, str]:
+    return {
+        "git_commit": git_commit(),
+        "dvc_lock_sha256": file_sha256("dvc.lock") or "none",
+        "data_version": file_sha256(cfg.runtime.paths.raw) or "none",
+        "features_version": file_sha256(cfg.runtime.paths.features) or "none",
+    }
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reasons: list[str]
+    figures: dict[str, float | None]
+
+
+def decide(candidate: dict[str, float], gates: PromotionParams,
+           champion_rps: float | None) -> Decision:
+    """Gates first, then no worse than the champion on the same matches (within a tolerance)."""
+    reasons = []
+    for metric, limit in (("log_loss", gates.max_logloss), ("ece", gates.max_ece),
+                          ("rps", gates.max_rps)):
+        if candidate[metric] > limit:
+            reasons.append(f"{metric} {candidate[metric]:.4f} above gate {limit}")
+    if champion_rps is not None and candidate["rps"] > champion_rps + gates.rps_tolerance:
+        reasons.append(f"rps {candidate['rps']:.4f} worse than champion {champion_rps:.4f} "
+                       f"by more than {gates.rps_tolerance}")
+    figures = {"rps": candidate["rps"], "log_loss": candidate["log_loss"],
+               "ece": candidate["ece"], "champion_rps": champion_rps}
+    return Decision(not reasons, reasons or ["passed all gates"], figures)
+
+
+def champion_version(client: Any, name: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def record_decision(client: Any, name: str, version: str, decision: Decision) -> None:
+    client.set_model_version_tag(name, version, "promotion_decision",
+                                 "promoted" if decision.promote else "refused")
+    client.set_model_version_tag(name, version, "promotion_details",
+                                 json.dumps(asdict(decision), default=str))
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def reference_snapshot(features: pd.DataFrame, columns: list[str], n: int = 2000,
+                       seed: int = 0) -> pd.DataFrame:
+    """A fixed sample of training features: the drift reference logged with the model."""
+    sample = features.sample(n=min(n, len(features)), random_state=seed)
+    return sample[["match_id", "league", "season", *columns]].reset_index(drop=True)
+
+
+def log_artifact_frame(frame: pd.DataFrame, name: str) -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        frame.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="reference")
