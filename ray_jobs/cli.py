@@ -15,10 +15,14 @@ def parse_config(description: str | None, argv: list[str] | None = None) -> Conf
     parser.add_argument("--params", default="params.yaml", help="what changes results")
     parser.add_argument("--conf", default="conf/runtime.yaml", help="where things run")
     args = parser.parse_args(argv)
+    configure_logging()
+    return load_config(args.params, args.conf)
+
+
+def configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     for name in ("__main__", "ray_jobs", "soccerpredict"):  # ours at INFO; libraries stay quiet
         logging.getLogger(name).setLevel(logging.INFO)
-    return load_config(args.params, args.conf)
 
 
 def run_stage(job: Callable[[Config], object], description: str | None,

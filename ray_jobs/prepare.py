@@ -4,6 +4,7 @@ names, results after `as_of` hidden; the interim gate must pass before anything 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, time
 
 import pandas as pd
 
@@ -25,7 +26,9 @@ def prepare(cfg: Config) -> pd.DataFrame:
     interim = to_interim(raw, d.leagues + d.extra_leagues,
                          season_range(d.first_season, d.last_season) + _extra_seasons(raw, d),
                          cfg.params.as_of)
-    run_gate("interim", interim, cfg.runtime.paths.reports)
+    # the interim table's "now" is the end of `as_of`: later results are hidden on purpose
+    as_of_end = datetime.combine(cfg.params.as_of, time.max, tzinfo=UTC)
+    run_gate("interim", interim, cfg.runtime.paths.reports, now=as_of_end)
     write_parquet(interim, cfg.runtime.paths.interim, schema=MATCH_SCHEMA)
     log.info("interim table: %d matches, %d upcoming", len(interim),
              int(interim["result"].isna().sum()))

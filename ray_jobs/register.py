@@ -1,5 +1,5 @@
-"""Log the trained model to MLflow, register it as `challenger` and promote it to `champion`
-if it passes the gates in params.yaml (`python -m ray_jobs.register`)."""
+"""Log the trained model to MLflow and register it as `challenger` (`python -m ray_jobs.register`).
+`ray_jobs.promote` then decides whether it becomes `champion`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import pandas as pd
 from ray_jobs.cli import run_stage
 from soccerpredict import registry
 from soccerpredict.config import Config
-from soccerpredict.evaluation import evaluate
 from soccerpredict.io import write_json
-from soccerpredict.models.predictor import ContractMismatch, Predictor
+from soccerpredict.models.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -57,47 +56,23 @@ def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
     )
 
 
-def champion_rps(cfg: Config, client: Any, train: pd.DataFrame,
-                 test: pd.DataFrame) -> tuple[float | None, str | None]:
-    """The champion re-scored on today's test matches, so both are judged on the same games."""
-    import mlflow
-
-    current = registry.champion_version(client, cfg.runtime.mlflow.model_name)
-    if current is None:
-        return None, None
-    uri = f"models:/{cfg.runtime.mlflow.model_name}/{current.version}"
-    try:
-        champion = mlflow.pyfunc.load_model(uri).unwrap_python_model().predictor
-        metrics, _, _ = evaluate(champion.predict_proba(test), train, test)
-    except (ContractMismatch, FileNotFoundError) as err:
-        log.warning("champion v%s cannot be scored on these features: %s", current.version, err)
-        return None, str(current.version)
-    return float(metrics["test"]["model"]["rps"]), str(current.version)
-
-
 def run(cfg: Config) -> dict[str, Any]:
     import mlflow
     from mlflow import MlflowClient
 
     experiment_id = registry.configure(cfg)
-    client, name = MlflowClient(), cfg.runtime.mlflow.model_name
-    splits = Path(cfg.runtime.paths.splits)
-    train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
+    name = cfg.runtime.mlflow.model_name
+    train = pd.read_parquet(Path(cfg.runtime.paths.splits) / "train.parquet")
     predictor = Predictor.load(cfg.runtime.paths.model_dir)
     metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
     with mlflow.start_run(experiment_id=experiment_id) as run_info:
         info = _log_run(cfg, predictor, metrics, train)
     version = str(info.registered_model_version)
-    client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    incumbent_rps, incumbent = champion_rps(cfg, client, train, test)
-    decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, incumbent_rps)
-    registry.record_decision(client, name, version, decision)
+    MlflowClient().set_registered_model_alias(name, registry.CHALLENGER, version)
     summary = {"model_name": name, "version": version, "run_id": run_info.info.run_id,
-               "previous_champion": incumbent, "promoted": decision.promote,
-               "reasons": decision.reasons, "figures": decision.figures}
+               "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
     write_json(summary, Path(cfg.runtime.paths.reports) / "registry.json")
-    log.info("registered %s v%s: %s", name, version,
-             "promoted to champion" if decision.promote else f"refused: {decision.reasons}")
+    log.info("registered %s v%s as %s", name, version, registry.CHALLENGER)
     return summary
 
 

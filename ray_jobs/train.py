@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from ray_jobs.cli import run_stage
-from soccerpredict.config import Config, ModelParams
+from soccerpredict.config import Config, ModelParams, SearchSpace
 from soccerpredict.features.build import FEATURE_COLUMNS, feature_contract
 from soccerpredict.io import write_json
 from soccerpredict.metrics.scoring import outcome_index, score_all
@@ -41,10 +42,23 @@ def train(train: pd.DataFrame, validation: pd.DataFrame,
     return predictor, summary
 
 
+def model_params(cfg: Config) -> ModelParams:
+    """params.yaml's model section, with the searched values replaced by the tuned ones if any."""
+    path = Path(cfg.runtime.paths.best_params)
+    if not path.exists():
+        log.warning("no tuned parameters at %s; training with params.yaml's model section", path)
+        return cfg.params.model
+    tuned = json.loads(path.read_text())["model"]
+    searched = set(SearchSpace.model_fields) | {"early_stopping_metric"}
+    return cfg.params.model.model_copy(update={k: v for k, v in tuned.items() if k in searched})
+
+
 def run(cfg: Config) -> dict[str, object]:
     splits = Path(cfg.runtime.paths.splits)
+    params = model_params(cfg)
     predictor, summary = train(pd.read_parquet(splits / "train.parquet"),
-                               pd.read_parquet(splits / "validation.parquet"), cfg.params.model)
+                               pd.read_parquet(splits / "validation.parquet"), params)
+    summary["params"] = params.model_dump(mode="json")
     model_dir = Path(cfg.runtime.paths.model_dir)
     predictor.save(model_dir)
     write_json(summary, model_dir / "train_summary.json")

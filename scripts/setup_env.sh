@@ -15,4 +15,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0
 # token auth stays on (Ray 2.60 default); drivers and the CLI send ~/.ray/auth_token
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
+# `ray start` refuses to create the token itself on a fresh machine; make one, never print it
+if [ "$RAY_AUTH_MODE" = token ] && [ -z "${RAY_AUTH_TOKEN:-}" ] \
+   && [ ! -s "${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}" ]; then
+  ray get-auth-token --generate >/dev/null
+fi
 export MLFLOW_DISABLE_TELEMETRY=true DVC_NO_ANALYTICS=1 DO_NOT_TRACK=true

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,11 +50,66 @@ class ModelParams(_Strict):
     learning_rate: float = 0.02
     n_estimators: int = 3000
     early_stopping_rounds: int = 150
+    # the validation metric early stopping watches; tuning sets it to the metric it searched on
+    early_stopping_metric: Literal["mlogloss", "rps"] = "mlogloss"
     min_child_weight: float = 20.0
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     reg_lambda: float = 5.0
+    reg_alpha: float = 0.0
     calibration_methods: list[Literal["none", "isotonic", "temperature"]] = ["none"]
+
+
+class Range(_Strict):
+    """A search range; `log` samples on a log scale (both bounds must then be positive)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"range low {self.low} must be below high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs positive bounds, got low {self.low}")
+        return self
+
+
+class SearchSpace(_Strict):
+    max_depth: Range
+    learning_rate: Range
+    n_estimators: Range
+    min_child_weight: Range
+    subsample: Range
+    colsample_bytree: Range
+    reg_lambda: Range
+    reg_alpha: Range
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SearchSpace:
+        for name in ("subsample", "colsample_bytree"):
+            r = getattr(self, name)
+            if r.low <= 0 or r.high > 1:
+                raise ValueError(f"{name} must lie in (0, 1], got [{r.low}, {r.high}]")
+        if self.max_depth.low < 1 or self.n_estimators.low < 1:
+            raise ValueError("max_depth and n_estimators must be at least 1")
+        return self
+
+
+class TuneParams(_Strict):
+    seed: int = 42
+    num_samples: int = Field(ge=1)
+    time_budget_s: float = Field(gt=0)
+    max_concurrent_trials: int = Field(1, ge=1)
+    metric: Literal["val_rps", "val_log_loss"] = "val_rps"
+    grace_period: int = Field(5, ge=1)
+    reduction_factor: int = Field(3, ge=2)
+    report_every: int = Field(10, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    max_failures: int = Field(2, ge=0)
+    reuse_actors: bool = False
+    space: SearchSpace
 
 
 class PromotionParams(_Strict):
@@ -70,6 +125,7 @@ class Params(_Strict):
     features: FeatureParams
     split: SplitParams
     model: ModelParams
+    tune: TuneParams
     promotion: PromotionParams
 
 
@@ -98,6 +154,24 @@ class PathsConf(_Strict):
     splits: Path
     model_dir: Path
     reports: Path
+    tune_storage: Path = Path("ray_results")
+    best_params: Path = Path("reports/tune/best_params.json")
+    team_state: Path = Path("data/serving/team_state.json")
+    predictions: Path = Path("data/serving/upcoming_predictions.parquet")
+
+
+class ServingConf(_Strict):
+    """What the Serve app needs besides the model: limits, lifetimes, where its state lives."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    cache_ttl_s: int = Field(3600, ge=1)
+    job_ttl_s: int = Field(3600, ge=1)
+    async_timeout_s: float = Field(30.0, gt=0)
+    max_batch_fixtures: int = Field(100, ge=1)
+    rate_limit_per_minute: int = Field(600, ge=1)
+    reload_interval_s: float = Field(5.0, gt=0)
+    max_horizon_days: int = Field(400, ge=1)
+    api_keys_file: Path = Path("var/api_keys.json")
 
 
 class Runtime(_Strict):
@@ -105,11 +179,38 @@ class Runtime(_Strict):
     ray: RayConf
     mlflow: MlflowConf
     paths: PathsConf
+    serving: ServingConf = ServingConf()
 
 
 class Config(_Strict):
     params: Params
     runtime: Runtime
+
+    def rooted(self, root: Path) -> Config:
+        """Relative paths (and a relative SQLite store) anchored at `root`: for processes such as
+        Serve replicas that do not share the working directory the config was read in."""
+        def anchor(p: Path) -> Path:
+            return p if p.is_absolute() else root / p
+
+        paths = self.runtime.paths.model_copy(update={
+            k: anchor(v) for k, v in self.runtime.paths.model_dump().items()})
+        serving = self.runtime.serving.model_copy(
+            update={"api_keys_file": anchor(self.runtime.serving.api_keys_file)})
+        mlflow = self.runtime.mlflow.model_copy(update={
+            "tracking_uri": _anchor_sqlite(self.runtime.mlflow.tracking_uri, root),
+            "artifact_root": (self.runtime.mlflow.artifact_root
+                              if "://" in self.runtime.mlflow.artifact_root
+                              else str(anchor(Path(self.runtime.mlflow.artifact_root))))})
+        runtime = self.runtime.model_copy(update={"paths": paths, "serving": serving,
+                                                  "mlflow": mlflow})
+        return self.model_copy(update={"runtime": runtime})
+
+
+def _anchor_sqlite(uri: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(root / uri[len(prefix):])
+    return uri
 
 
 def _env_overrides(raw: dict, env: dict[str, str]) -> dict:
@@ -118,6 +219,7 @@ def _env_overrides(raw: dict, env: dict[str, str]) -> dict:
         ("ray", "address"): env.get("RAY_ADDRESS"),
         ("mlflow", "tracking_uri"): env.get("MLFLOW_TRACKING_URI"),
         ("mlflow", "artifact_root"): env.get("MLFLOW_ARTIFACT_ROOT"),
+        ("serving", "redis_url"): env.get("REDIS_URL"),
     }
     for (section, key), value in overrides.items():
         if value:

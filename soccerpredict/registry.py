@@ -112,3 +112,18 @@ def log_artifact_frame(frame: pd.DataFrame, name: str) -> None:
         path = Path(tmp) / name
         frame.to_parquet(path, index=False)
         mlflow.log_artifact(str(path), artifact_path="reference")
+
+
+def model_version(client: Any, name: str, alias_or_version: str) -> Any:
+    """A ModelVersion by alias (`champion`) or by number (`3`)."""
+    if alias_or_version.isdigit():
+        return client.get_model_version(name, alias_or_version)
+    return client.get_model_version_by_alias(name, alias_or_version)
+
+
+def load_predictor(name: str, version: str) -> Any:
+    """The Predictor inside a registered version (booster, calibrator, feature contract)."""
+    import mlflow
+
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model().predictor
+

@@ -125,3 +125,18 @@ def test_no_feature_uses_its_own_kickoff_or_later(football_data_dir) -> None:  #
         on_cut = frame.loc[frame["kickoff_utc"].dt.date == cut, "match_id"]
         pd.testing.assert_frame_equal(full.loc[on_cut, FEATURE_COLUMNS],
                                       partial.loc[on_cut, FEATURE_COLUMNS])
+
+
+def test_a_repeated_index_does_not_multiply_rows() -> None:
+    """Two files read separately and concatenated repeat index labels 0..n-1."""
+    first = matches([("2020-2021", "2020-09-12", "A", "B", 1, 0),
+                     ("2020-2021", "2020-09-19", "B", "A", 2, 2)])
+    second = first.assign(league="L2", match_id=["n000", "n001"])
+    second[["b365_home", "b365_draw", "b365_away"]] = [3.0, 3.2, 2.5]
+    concatenated = pd.concat([first, second])  # index 0, 1, 0, 1
+    table = build_features(concatenated, PARAMS)
+    expected = build_features(concatenated.reset_index(drop=True), PARAMS)
+    assert len(table) == 4 and table["match_id"].is_unique
+    pd.testing.assert_frame_equal(table, expected)
+    by_id = table.set_index("match_id")["market_prob_home"]
+    assert by_id["n000"] < by_id["m000"]  # each match keeps its own odds

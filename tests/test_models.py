@@ -7,7 +7,7 @@ import pytest
 import xgboost as xgb
 
 from soccerpredict.config import ModelParams
-from soccerpredict.metrics import log_loss
+from soccerpredict.metrics import log_loss, rps_average
 from soccerpredict.models import (
     Calibrator,
     choose_calibration,
@@ -183,3 +183,16 @@ def test_unknown_method_rejected():
         fit_calibrator("platt", np.ones((3, 3)) / 3, np.array([0, 1, 2]))
     with pytest.raises(ValueError):
         choose_calibration([], np.ones((3, 3)) / 3, np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("metric", ["mlogloss", "rps"])
+def test_early_stopping_watches_the_named_metric(metric):
+    X, y = _problem(3000, seed=3)
+    params = FAST.model_copy(update={"early_stopping_metric": metric, "learning_rate": 0.3})
+    booster = train_booster(X[:2000], y[:2000], X[2000:], y[2000:], params)
+    score = rps_average if metric == "rps" else log_loss
+    per_round = [score(booster.predict(xgb.DMatrix(X[2000:]), iteration_range=(0, it + 1)),
+                       y[2000:]) for it in range(booster.num_boosted_rounds())]
+    # the best iteration is that metric's minimum over the rounds, wherever the other one lies
+    assert booster.best_iteration == int(np.argmin(per_round))
+    assert booster.best_score == pytest.approx(min(per_round), rel=1e-4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,25 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.projects import make_project, run
+
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
-                            check=False)
-    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
-
-
-def _small_params(path: Path) -> None:
-    params = yaml.safe_load(path.read_text())
-    params["data"].update(leagues=["E0", "SP1"], first_season="2016-2017",
-                          last_season="2019-2020")
-    params["split"] = {"validation_seasons": ["2018-2019"], "test_seasons": ["2019-2020"]}
-    params["model"].update(n_estimators=400, early_stopping_rounds=40, learning_rate=0.05)
-    params["promotion"].update(max_logloss=1.1, max_ece=0.1, max_rps=0.25)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+_run = run
 
 
 @pytest.fixture(scope="module")
@@ -38,21 +24,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
             ray_address: str) -> tuple[Path, dict[str, str]]:
     """A git + DVC copy of the project with small params, wired to the shared Ray instance."""
     work = tmp_path_factory.mktemp("project")
-    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                             cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in tracked:
-        if (ROOT / name).is_file():
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, work / name)
-    _small_params(work / "params.yaml")
-    env = dict(os.environ, DATA_DIR=str(football_data_dir), RAY_ADDRESS=ray_address,
-               MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlflow.db", DVC_NO_ANALYTICS="1",
-               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
-                ["git", "config", "user.name", "test"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "fixture"]):
-        _run(cmd, work, env)
-    return work, env
+    return work, make_project(work, football_data_dir, ray_address)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +112,39 @@ def test_broken_input_fails_the_gate_and_keeps_stored_data(  # type: ignore[no-u
     report = json.loads((work / "reports/validation_raw.json").read_text())
     assert report["success"] is False
     assert (work / "reports/validation_raw.md").exists()
+
+
+def _champion(env: dict[str, str]) -> str:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    return str(MlflowClient().get_model_version_by_alias("soccer-match-outcome", "champion").version)
+
+
+def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: ignore[no-untyped-def]
+        reproduced) -> None:
+    work, env = reproduced
+    job = [sys.executable, "-m"]
+    _run([*job, "ray_jobs.register"], work, env)
+    before = _champion(env)
+    strict = work / "strict.yaml"
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["promotion"]["max_rps"] = 0.01  # no model passes this gate
+    strict.write_text(yaml.safe_dump(params))
+    _run([*job, "ray_jobs.promote", "--params", str(strict)], work, env)
+    history = json.loads((work / "reports/promotion.json").read_text())
+    assert history[-1]["promoted"] is False and "rps" in history[-1]["reasons"][0]
+    assert history[-1]["figures"]["champion_rps"] is not None  # judged on the same matches
+    assert _champion(env) == before
+    params["promotion"].update(max_rps=0.25, rps_tolerance=1.0)
+    lenient = work / "lenient.yaml"
+    lenient.write_text(yaml.safe_dump(params))
+    _run([*job, "ray_jobs.promote", "--params", str(lenient)], work, env)
+    promoted = _champion(env)
+    assert promoted != before
+    _run([*job, "ray_jobs.rollback"], work, env)
+    assert _champion(env) == before
+    history = json.loads((work / "reports/promotion.json").read_text())
+    assert history[-1] == history[-1] | {"action": "rollback", "version": before,
+                                         "from_version": promoted}

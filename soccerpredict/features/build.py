@@ -85,11 +85,25 @@ def replay_league(league: pd.DataFrame, params: FeatureParams) -> tuple[pd.DataF
 
 def build_features(matches: pd.DataFrame, params: FeatureParams) -> pd.DataFrame:
     """Features for every match of the given leagues (pure: no I/O, no Ray)."""
-    parts = [replay_league(group, params)[0] for _, group in matches.groupby("league", sort=True)]
+    return build_features_and_states(matches, params)[0]
+
+
+def build_features_and_states(matches: pd.DataFrame, params: FeatureParams
+                              ) -> tuple[pd.DataFrame, dict[str, LeagueState]]:
+    """The feature table and each league's state after its last match (what Serve answers from).
+
+    The caller's index is ignored: frames concatenated from several files repeat index labels,
+    and the market join must not pair one file's rows with another's.
+    """
+    matches = matches.reset_index(drop=True)
+    replays = {league: replay_league(group, params)
+               for league, group in matches.groupby("league", sort=True)}
+    parts = [table for table, _ in replays.values()]
     state = (pd.concat(parts, ignore_index=True) if parts
              else pd.DataFrame(columns=["match_id", *STATE_FEATURES]))
     base = matches[[c for c in ID_COLUMNS + EVAL_COLUMNS if c in matches.columns]]
     table = base.join(market_features(matches)).merge(state, on="match_id", how="left")
     table[FEATURE_COLUMNS] = table[FEATURE_COLUMNS].astype(np.float64)
-    return table[[*base.columns, *FEATURE_COLUMNS]].sort_values(
+    table = table[[*base.columns, *FEATURE_COLUMNS]].sort_values(
         ["kickoff_utc", "league", "match_id"], ignore_index=True)
+    return table, {league: st for league, (_, st) in replays.items()}

@@ -78,3 +78,9 @@ def devig(odds: np.ndarray, method: DevigMethod = "proportional") -> np.ndarray:
     else:
         raise ValueError(f"unknown devig method {method!r}")
     return out
+
+
+def fair_odds(probs: np.ndarray) -> np.ndarray:
+    """Decimal odds with no margin: what a probability is worth as a price."""
+    with np.errstate(divide="ignore"):
+        return 1.0 / np.asarray(probs, dtype=np.float64)

@@ -17,6 +17,7 @@ import xgboost as xgb
 
 from soccerpredict.config import ModelParams
 from soccerpredict.data.contract import OUTCOMES
+from soccerpredict.metrics.scoring import rps_average
 
 _SAVE_SUFFIXES = (".ubj", ".json")
 
@@ -36,6 +37,7 @@ def booster_params(params: ModelParams, nthread: int = 2) -> dict[str, Any]:
         "subsample": params.subsample,
         "colsample_bytree": params.colsample_bytree,
         "lambda": params.reg_lambda,
+        "alpha": params.reg_alpha,
     }
 
 
@@ -45,25 +47,33 @@ def _dmatrix(X: pd.DataFrame, y: np.ndarray | pd.Series | None = None) -> xgb.DM
                        feature_names=[str(c) for c in X.columns])
 
 
+def rps_eval(predt: np.ndarray, dmatrix: xgb.DMatrix) -> tuple[str, float]:
+    """XGBoost custom metric: the ranked probability score of the current round's probabilities."""
+    labels = dmatrix.get_label().astype(np.int64)
+    probs = np.asarray(predt, dtype=np.float64).reshape(len(labels), -1)
+    return "rps", rps_average(probs, labels)
+
+
 def train_booster(X_train: pd.DataFrame, y_train: np.ndarray | pd.Series,
                   X_val: pd.DataFrame, y_val: np.ndarray | pd.Series, params: ModelParams,
                   nthread: int = 2,
                   callbacks: list[xgb.callback.TrainingCallback] | None = None) -> xgb.Booster:
-    """Fit on train, early-stop on validation mlogloss.
+    """Fit on train, early-stop on `params.early_stopping_metric` of the validation set.
 
-    `callbacks` go straight to xgboost.train, e.g. a Ray Tune reporter for per-round metrics;
-    the validation set is named "val" in the evaluation log.
+    Validation mlogloss and RPS are both logged every round (the set is named "val");
+    `callbacks` go straight to xgboost.train, e.g. a Ray Tune reporter for per-round metrics.
     """
     if list(X_train.columns) != list(X_val.columns):
         raise ValueError("train and validation features must have the same columns in order")
-    dval = _dmatrix(X_val, y_val)
+    stop = xgb.callback.EarlyStopping(rounds=params.early_stopping_rounds, data_name="val",
+                                      metric_name=params.early_stopping_metric, maximize=False)
     return xgb.train(
         booster_params(params, nthread),
         _dmatrix(X_train, y_train),
         num_boost_round=params.n_estimators,
-        evals=[(dval, "val")],
-        early_stopping_rounds=params.early_stopping_rounds,
-        callbacks=list(callbacks or []),
+        evals=[(_dmatrix(X_val, y_val), "val")],
+        callbacks=[*(callbacks or []), stop],
+        custom_metric=rps_eval,
         verbose_eval=False,
     )
 

@@ -370,16 +370,20 @@ def _utc(now: datetime | None) -> datetime:
 
 
 def run_gate(gate: str, df: pd.DataFrame, report_dir: Path, *, now: datetime | None = None,
-             feature_columns: list[str] | None = None) -> GateResult:
-    """Validate `df` with the `gate` suite; write reports; raise GateFailed if anything failed."""
-    now = _utc(now)
+             feature_columns: list[str] | None = None, name: str | None = None) -> GateResult:
+    """Validate `df` with the `gate` suite; write reports; raise GateFailed if anything failed.
+
+    Reports are `validation_<name>.json|md`, `name` defaulting to the gate's (a later stage that
+    re-checks a table with the same suite names its own reports).
+    """
+    now, name = _utc(now), name or gate
     frame, specs = gate_frame_and_specs(gate, df, now, feature_columns)
     suite_result = run_suite(gate, frame, specs)
     results = [summarise(r) for r in suite_result.results]
     report = report_dict(gate, df, now, results)
-    report_path = write_json(report, Path(report_dir) / f"validation_{gate}.json")
+    report_path = write_json(report, Path(report_dir) / f"validation_{name}.json")
     failures = [r for r in results if not r["success"]]
-    markdown = Path(report_dir) / f"validation_{gate}.md"
+    markdown = Path(report_dir) / f"validation_{name}.md"
     if failures:
         write_text(report_markdown(report), markdown)
         summary = "\n".join(failure_line(r) for r in failures)
