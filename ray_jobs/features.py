@@ -1,7 +1,8 @@
 """Interim matches → point-in-time features on Ray (`python -m ray_jobs.features`).
 
 Leagues are independent histories, so each league is one Ray task running the shared
-`soccerpredict.features` code; the driver gathers, gates and writes one Parquet file.
+`soccerpredict.features` code; the driver gathers, gates and writes one Parquet file, and
+publishes each league's final team state as the versioned snapshot Serve answers fixtures from.
 """
 
 from __future__ import annotations
@@ -13,24 +14,33 @@ import pandas as pd
 from ray_jobs.cli import run_stage
 from ray_jobs.runtime import ray_session
 from soccerpredict.config import Config, FeatureParams
-from soccerpredict.features.build import FEATURE_COLUMNS, build_features, feature_contract
+from soccerpredict.features.build import (
+    FEATURE_COLUMNS,
+    build_features_and_states,
+    feature_contract,
+)
+from soccerpredict.features.online import snapshot
+from soccerpredict.features.state import LeagueState
 from soccerpredict.io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
 
-def features_on_ray(matches: pd.DataFrame, params: FeatureParams) -> pd.DataFrame:
+def features_on_ray(matches: pd.DataFrame, params: FeatureParams
+                    ) -> tuple[pd.DataFrame, dict[str, LeagueState]]:
     import ray
     from tqdm import tqdm
 
-    task = ray.remote(num_cpus=1)(build_features)
+    task = ray.remote(num_cpus=1)(build_features_and_states)
     params_ref = ray.put(params)
     refs = [task.remote(group, params_ref) for _, group in matches.groupby("league", sort=True)]
-    parts = []
+    parts, states = [], {}
     for ref in tqdm(refs, desc="features by league", unit="league"):
-        parts.append(ray.get(ref))
+        table, league_states = ray.get(ref)
+        parts.append(table)
+        states |= league_states
     table = pd.concat(parts, ignore_index=True)
-    return table.sort_values(["kickoff_utc", "league", "match_id"], ignore_index=True)
+    return table.sort_values(["kickoff_utc", "league", "match_id"], ignore_index=True), states
 
 
 def run(cfg: Config) -> pd.DataFrame:
@@ -38,11 +48,14 @@ def run(cfg: Config) -> pd.DataFrame:
 
     matches = pd.read_parquet(cfg.runtime.paths.interim)
     with ray_session(cfg):
-        table = features_on_ray(matches, cfg.params.features)
+        table, states = features_on_ray(matches, cfg.params.features)
     run_gate("features", table, cfg.runtime.paths.reports, feature_columns=FEATURE_COLUMNS)
     write_parquet(table, cfg.runtime.paths.features)
     write_json(feature_contract(), cfg.runtime.paths.features.with_name("feature_contract.json"))
-    log.info("features: %d rows x %d columns", len(table), len(FEATURE_COLUMNS))
+    published = snapshot(states, cfg.params.features, cfg.params.as_of)
+    write_json(published, cfg.runtime.paths.team_state)
+    log.info("features: %d rows x %d columns; team state %s published", len(table),
+             len(FEATURE_COLUMNS), published["version"])
     return table
 
 

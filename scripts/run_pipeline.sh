@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# The main job, end to end: environment, a local Ray head on 127.0.0.1, then `dvc repro`.
+# The main job, end to end: environment, a local Ray head on 127.0.0.1, `dvc repro`, then the
+# Serve app in the foreground (scripts/serve.sh; SERVE=0 stops after the pipeline).
 # DATA_DIR=<football-data folder> reads a local copy; without it the provider's URLs are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 git config user.email >/dev/null || git config user.email "pipeline@soccerpredict.local"
 git config user.name >/dev/null || git config user.name "SoccerPredict pipeline"
+# Serve's fast path (direct ingress, gRPC between deployments): read by the cluster's processes
+export RAY_SERVE_THROUGHPUT_OPTIMIZED="${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}"
+# a local app has no external load balancer to drain: Ctrl-C should not wait 30 s per replica
+export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="${RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S:-2}"
 if [ -z "${RAY_ADDRESS:-}" ]; then
-  ray start --head --num-cpus=2 --port=6379 --dashboard-host=127.0.0.1 --disable-usage-stats
+  ray start --head --num-cpus=2 --port=6380 --dashboard-host=127.0.0.1 --disable-usage-stats
   trap 'ray stop --force >/dev/null 2>&1 || true' EXIT
-  export RAY_ADDRESS=127.0.0.1:6379
+  export RAY_ADDRESS=127.0.0.1:6380
 fi
 dvc repro "$@"
 dvc push -q   # the local remote (.dvcstore/) by default; S3/MinIO via `dvc remote add`
 dvc metrics show
+if [ "${SERVE:-1}" != 0 ]; then
+  bash scripts/serve.sh
+fi

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import redis_server
 from tests.synthetic import write_synthetic_football_data
 
 
@@ -36,8 +37,18 @@ def ray_address() -> Iterator[str]:
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Serve's production settings (see conf/serve.yaml); workers inherit them from here
+    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
     context = ray.init(num_cpus=2, include_dashboard=False)
     try:
         yield str(context.address_info["gcs_address"])
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real redis-server on a free loopback port for the whole run."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as (port, _):
+        yield port

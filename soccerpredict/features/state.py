@@ -11,6 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from soccerpredict.config import FeatureParams
 from soccerpredict.features import elo, pi_ratings
@@ -127,6 +128,37 @@ class LeagueState:
             self.last_played[team] = day
         self.meetings.setdefault(_pair(home, away), deque(maxlen=p.h2h_window)).append(
             (home, home_goals, away_goals))
+
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able state (params travel separately): what the pipeline publishes."""
+        return {
+            "season": self.season, "teams": sorted(self.teams), "elo": self.elo,
+            "pi_home": self.pi_home, "pi_away": self.pi_away,
+            "recent": {t: [[g.day.isoformat(), g.goals_for, g.goals_against, g.shots_on_target]
+                           for g in games] for t, games in self.recent.items()},
+            "last_played": {t: d.isoformat() for t, d in self.last_played.items()},
+            "meetings": [[a, b, [list(m) for m in games]]
+                         for (a, b), games in self.meetings.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], params: FeatureParams) -> LeagueState:
+        recent = {t: deque((Played(date.fromisoformat(d), int(gf), int(ga), float(sot))
+                            for d, gf, ga, sot in games), maxlen=params.form_window)
+                  for t, games in data["recent"].items()}
+        meetings = {(a, b): deque(((h, int(hg), int(ag)) for h, hg, ag in games),
+                                  maxlen=params.h2h_window) for a, b, games in data["meetings"]}
+        return cls(params=params, season=data["season"], teams=set(data["teams"]),
+                   elo=dict(data["elo"]), pi_home=dict(data["pi_home"]),
+                   pi_away=dict(data["pi_away"]), recent=recent,
+                   last_played={t: date.fromisoformat(d) for t, d in data["last_played"].items()},
+                   meetings=meetings)
+
+    @property
+    def known_teams(self) -> set[str]:
+        """Every team this league has rated, current season or not."""
+        return set(self.elo) | self.teams
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:

@@ -1,0 +1,86 @@
+"""The champion over every upcoming fixture with Ray Data (`python -m ray_jobs.batch_predict`).
+
+Upcoming means after `as_of` (the split's `upcoming` table). The predictions are published as one
+Parquet file that Serve's `GET /predict/{match_id}` looks up; it is replaced atomically, so the
+app never reads half of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ray_jobs.cli import run_stage
+from ray_jobs.runtime import ray_session
+from soccerpredict import registry
+from soccerpredict.config import Config
+from soccerpredict.io import write_parquet
+from soccerpredict.metrics.implied import fair_odds
+from soccerpredict.models.predictor import PROBABILITY_COLUMNS
+
+log = logging.getLogger(__name__)
+ID_COLUMNS = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
+MARKET_COLUMNS = ["market_prob_home", "market_prob_draw", "market_prob_away"]
+FAIR_COLUMNS = ["fair_odds_home", "fair_odds_draw", "fair_odds_away"]
+
+
+class ChampionBatch:
+    """Ray Data callable class: loads the registered version once per actor, then predicts."""
+
+    def __init__(self, tracking_uri: str, model_name: str, version: str) -> None:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+        self.predictor, self.version = registry.load_predictor(model_name, version), version
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        return predictions_frame(batch, self.predictor.predict_proba(batch), self.version)
+
+
+def predictions_frame(fixtures: pd.DataFrame, probs: np.ndarray, version: str) -> pd.DataFrame:
+    out = fixtures[ID_COLUMNS + MARKET_COLUMNS].reset_index(drop=True)
+    out[PROBABILITY_COLUMNS] = probs
+    out[FAIR_COLUMNS] = fair_odds(probs)
+    out["model_version"] = version
+    return out
+
+
+def predict_upcoming(upcoming: pd.DataFrame, tracking_uri: str, model_name: str,
+                     version: str, batch_size: int = 256) -> pd.DataFrame:
+    import ray.data
+
+    if upcoming.empty:
+        return predictions_frame(upcoming, np.empty((0, 3)), version)
+    dataset = ray.data.from_pandas(upcoming).map_batches(
+        ChampionBatch, fn_constructor_kwargs={"tracking_uri": tracking_uri,
+                                              "model_name": model_name, "version": version},
+        batch_size=batch_size, batch_format="pandas", concurrency=1, num_cpus=1)
+    return dataset.to_pandas().sort_values(["kickoff_utc", "league", "match_id"],
+                                           ignore_index=True)
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    from mlflow import MlflowClient
+
+    registry.configure(cfg)
+    name = cfg.runtime.mlflow.model_name
+    champion = registry.model_version(MlflowClient(), name, registry.CHAMPION)
+    upcoming = pd.read_parquet(Path(cfg.runtime.paths.splits) / "upcoming.parquet")
+    with ray_session(cfg):
+        table = predict_upcoming(upcoming, cfg.rooted(Path.cwd()).runtime.mlflow.tracking_uri,
+                                 name, str(champion.version))
+    write_parquet(table, cfg.runtime.paths.predictions)
+    log.info("%d upcoming fixtures predicted by %s v%s", len(table), name, champion.version)
+    return {"n": len(table), "version": str(champion.version)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_stage(run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()

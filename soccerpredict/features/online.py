@@ -1,0 +1,119 @@
+"""Features of fixtures asked about online, from the team state the pipeline publishes.
+
+The `features` stage replays every league and publishes the final `LeagueState`s as a versioned
+snapshot; `TeamState` loads it and answers fixtures with the same `LeagueState.features` and
+`market_features` the offline table is built with, so a fixture after `as_of` gets exactly the
+feature vector the offline table holds for it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from soccerpredict.config import FeatureParams
+from soccerpredict.features.build import FEATURE_COLUMNS, FEATURE_SCHEMA_VERSION
+from soccerpredict.features.market import market_features
+from soccerpredict.features.state import LeagueState
+
+ODDS_COLUMNS = ["avg_home", "avg_draw", "avg_away"]  # the offline table's first odds source
+
+
+class FixtureError(ValueError):
+    """A fixture the published state cannot answer; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.field, self.message, self.suggestions = field, message, suggestions or []
+
+
+@dataclass(frozen=True)
+class Fixture:
+    league: str
+    home_team: str
+    away_team: str
+    kickoff: date
+    odds: tuple[float, float, float] | None = None  # pre-closing home / draw / away
+
+
+def snapshot(states: dict[str, LeagueState], params: FeatureParams, as_of: date) -> dict[str, Any]:
+    """The published document; its version is a hash of everything a feature depends on."""
+    body = {"schema_version": FEATURE_SCHEMA_VERSION, "as_of": as_of.isoformat(),
+            "feature_params": params.model_dump(mode="json"),
+            "leagues": {league: states[league].to_dict() for league in sorted(states)}}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return {"version": digest[:16], **body}
+
+
+def closest(name: str, known: set[str], n: int = 3) -> list[str]:
+    by_lower = {k.lower(): k for k in known}
+    hits = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.5)
+    return [by_lower[h] for h in hits]
+
+
+@dataclass
+class TeamState:
+    version: str
+    as_of: date
+    params: FeatureParams
+    leagues: dict[str, LeagueState]
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> TeamState:
+        if data.get("schema_version") != FEATURE_SCHEMA_VERSION:
+            raise ValueError(f"team state has feature schema {data.get('schema_version')}, "
+                             f"this code builds schema {FEATURE_SCHEMA_VERSION}")
+        params = FeatureParams.model_validate(data["feature_params"])
+        leagues = {lg: LeagueState.from_dict(st, params) for lg, st in data["leagues"].items()}
+        return cls(data["version"], date.fromisoformat(data["as_of"]), params, leagues)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TeamState:
+        return cls.from_snapshot(json.loads(Path(path).read_text()))
+
+    def teams(self, league: str) -> list[str]:
+        return sorted(self._league(league).known_teams)
+
+    def check(self, fixture: Fixture, max_horizon_days: int) -> None:
+        """Raise FixtureError for what the state cannot answer honestly."""
+        state = self._league(fixture.league)
+        for field, team in (("home_team", fixture.home_team), ("away_team", fixture.away_team)):
+            if team not in state.known_teams:
+                suggestions = closest(team, state.known_teams)
+                raise FixtureError(field, f"unknown team {team!r} in {fixture.league}"
+                                   + (f"; closest known: {', '.join(suggestions)}"
+                                      if suggestions else ""), suggestions)
+        if fixture.home_team == fixture.away_team:
+            raise FixtureError("away_team", "home and away team are the same")
+        latest = max(state.last_played.values(), default=self.as_of)
+        if fixture.kickoff <= latest:
+            raise FixtureError("kickoff", f"kickoff {fixture.kickoff} is not after the latest "
+                               f"result the state knows in {fixture.league} ({latest}); its "
+                               "features would be built from results after kickoff")
+        horizon = self.as_of + timedelta(days=max_horizon_days)
+        if fixture.kickoff > horizon:
+            raise FixtureError("kickoff", f"kickoff {fixture.kickoff} is more than "
+                               f"{max_horizon_days} days after the data ends ({self.as_of})")
+
+    def features(self, fixtures: list[Fixture]) -> pd.DataFrame:
+        """One row per fixture, FEATURE_COLUMNS as float64, in the offline table's order."""
+        rows = [self._league(f.league).features(f.home_team, f.away_team, f.kickoff)
+                for f in fixtures]
+        odds = pd.DataFrame([f.odds if f.odds else (np.nan,) * 3 for f in fixtures],
+                            columns=ODDS_COLUMNS, dtype=np.float64)
+        table = pd.DataFrame(rows, index=odds.index).join(market_features(odds))
+        return table.reindex(columns=FEATURE_COLUMNS).astype(np.float64)
+
+    def _league(self, league: str) -> LeagueState:
+        if league not in self.leagues:
+            raise FixtureError("league", f"unknown league {league!r}; known: "
+                               f"{', '.join(sorted(self.leagues))}", sorted(self.leagues))
+        return self.leagues[league]

@@ -1,0 +1,433 @@
+"""The Serve app for real: `serve run` of conf/serve.yaml on the shared Ray, a real Redis, and a
+registry trained by `dvc repro` on a small project whose last season is partly upcoming."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from serve_app.keys import KeyStore
+from soccerpredict.features.build import FEATURE_COLUMNS
+from soccerpredict.features.market import pre_closing_odds
+from tests.projects import ROOT, make_project, run, small_params
+from tests.servers import free_port, start_redis
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+AS_OF = "2020-02-29"  # the rest of 2019-20 is upcoming: the batch route has fixtures to serve
+ASYNC_TIMEOUT_S = 3
+RATE_LIMIT = 40
+MODEL = "soccer-match-outcome"
+
+
+@dataclass
+class App:
+    url: str
+    work: Path
+    env: dict[str, str]
+    redis_port: int
+    redis: subprocess.Popen[bytes]
+
+    def key(self) -> str:
+        return KeyStore(self.work / "var/api_keys.json").create("test")[1]
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={"X-API-Key": key} if key else {})
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    return small_params(params) | {"as_of": AS_OF}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
+        ray_address: str) -> Iterator[App]:
+    work = tmp_path_factory.mktemp("served")
+    redis_port = free_port()
+    redis = start_redis(redis_port, work)
+
+    def runtime(conf: dict[str, Any]) -> dict[str, Any]:
+        conf["serving"].update(redis_url=f"redis://127.0.0.1:{redis_port}/0", reload_interval_s=0.5,
+                               async_timeout_s=ASYNC_TIMEOUT_S, rate_limit_per_minute=RATE_LIMIT,
+                               max_batch_fixtures=20)
+        return conf
+
+    env = make_project(work, football_data_dir, ray_address, _params, runtime)
+    run(["dvc", "repro"], work, env)
+    config = yaml.safe_load((ROOT / "conf/serve.yaml").read_text())
+    port = free_port()
+    config["http_options"]["port"] = port
+    application = config["applications"][0]
+    application["args"]["root"] = str(work)
+    for deployment in application["deployments"]:
+        if deployment["name"] == "Model":
+            deployment["user_config"]["reload_interval_s"] = 0.5
+    (work / "serve-test.yaml").write_text(yaml.safe_dump(config))
+    log = (work / "serve-run.log").open("w")
+    proc = subprocess.Popen(["serve", "run", "serve-test.yaml"], cwd=work, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    served = App(f"http://127.0.0.1:{port}", work, env, redis_port, redis)
+    try:
+        _wait_until(lambda: httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200, 180,
+                    lambda: (work / "serve-run.log").read_text()[-3000:])
+        yield served
+    finally:
+        proc.send_signal(signal.SIGINT)  # `serve run` shuts the app down on Ctrl-C
+        proc.wait(timeout=120)
+        served.redis.terminate()  # the outage test may have replaced the first one
+        served.redis.wait()
+
+
+def _wait_until(check: Any, timeout_s: float, explain: Any = lambda: "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, KeyError, AssertionError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"not ready after {timeout_s} s\n{explain()}")
+
+
+@pytest.fixture
+def key(app: App) -> str:
+    return app.key()  # one per test, so rate limits and revocations stay apart
+
+
+def _upcoming(app: App) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The batch predictions and, for each, the request a client would send for it."""
+    predictions = pd.read_parquet(app.work / "data/serving/upcoming_predictions.parquet")
+    matches = pd.read_parquet(app.work / "data/interim/matches.parquet").set_index("match_id")
+    rows = matches.loc[predictions["match_id"]].reset_index()
+    bodies = []
+    for row, odds in zip(rows.itertuples(), pre_closing_odds(rows), strict=True):
+        body = {"league": row.league, "home_team": row.home_team, "away_team": row.away_team,
+                "kickoff": row.kickoff_utc.date().isoformat()}
+        if np.isfinite(odds).all():
+            body["odds"] = dict(zip(("home", "draw", "away"), map(float, odds), strict=True))
+        bodies.append(body)
+    return predictions, bodies
+
+
+def _probs(answer: dict[str, Any]) -> list[float]:
+    return [answer["probabilities"][k] for k in ("home", "draw", "away")]
+
+
+# ------------------------------------------------------------------------------ predictions
+
+def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key: str) -> None:
+    predictions, bodies = _upcoming(app)
+    with app.client(key) as http:
+        first = http.post("/predict", json=bodies[0])
+        second = http.post("/predict", json=bodies[0])
+    assert first.status_code == 200, first.text
+    a, b = first.json(), second.json()
+    assert sum(_probs(a)) == pytest.approx(1.0)
+    batch = predictions.iloc[0][["prob_home", "prob_draw", "prob_away"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(_probs(a), batch, rtol=1e-9)  # online path == batch path
+    assert a["fair_odds"]["home"] == pytest.approx(1 / a["probabilities"]["home"])
+    assert (a["cached"], b["cached"]) == (False, True) or a["cached"]  # an earlier test may warm it
+    assert b["cached"] and _probs(b) == _probs(a) and b["model_version"] == a["model_version"]
+
+
+def test_online_features_equal_offline_through_the_features_deployment(app: App) -> None:
+    from ray import serve
+
+    from soccerpredict.features.online import Fixture
+
+    predictions, bodies = _upcoming(app)
+    upcoming = pd.read_parquet(app.work / "data/processed/splits/upcoming.parquet")
+    offline = upcoming.set_index("match_id").loc[predictions["match_id"], FEATURE_COLUMNS]
+    fixtures = [Fixture(b["league"], b["home_team"], b["away_team"],
+                        pd.Timestamp(b["kickoff"]).date(),
+                        tuple(b["odds"].values()) if "odds" in b else None) for b in bodies]
+    async def ask() -> list[dict[str, Any]]:
+        # throughput-optimised Serve routes handles on the caller's event loop
+        handle = serve.get_deployment_handle("Features", app_name="soccerpredict")
+        return await handle.vectors.remote(fixtures)
+
+    answers = asyncio.run(ask())
+    assert len(answers) == len(offline) > 20
+    np.testing.assert_array_equal(np.vstack([a["vector"] for a in answers]), offline.to_numpy())
+
+
+def test_batch_route_and_its_limit(app: App, key: str) -> None:
+    _, bodies = _upcoming(app)
+    with app.client(key) as http:
+        ok = http.post("/predict/batch", json={"fixtures": bodies[:5]})
+        too_many = http.post("/predict/batch", json={"fixtures": bodies[:1] * 21})
+    assert ok.status_code == 200, ok.text
+    assert [p["home_team"] for p in ok.json()["predictions"]] == [b["home_team"] for b in bodies[:5]]
+    assert too_many.status_code == 413 and "at most 20" in too_many.json()["detail"]
+
+
+def test_lookup_of_an_upcoming_match(app: App, key: str) -> None:
+    predictions, _ = _upcoming(app)
+    row = predictions.iloc[3]
+    with app.client(key) as http:
+        found = http.get(f"/predict/{row['match_id']}")
+        missing = http.get("/predict/0000000000000000")
+    assert found.status_code == 200
+    assert found.json()["probabilities"]["home"] == pytest.approx(row["prob_home"])
+    assert found.json()["home_team"] == row["home_team"]
+    assert missing.status_code == 404 and "batch_predict" in missing.json()["detail"]
+
+
+def test_model_route_describes_the_champion(app: App, key: str) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(app.env["MLFLOW_TRACKING_URI"])
+    champion = MlflowClient().get_model_version_by_alias(MODEL, "champion")
+    with app.client(key) as http:
+        info = http.get("/model").json()
+    assert info["version"] == str(champion.version) and info["alias"] == "champion"
+    assert info["feature_contract"]["columns"] == FEATURE_COLUMNS
+    assert 0.15 < info["test_metrics"]["model"]["rps"] < 0.25
+    assert "pinnacle_closing" in info["test_metrics"]
+
+
+# ------------------------------------------------------------------------------ bad input
+
+def _fixture(app: App, **changes: Any) -> dict[str, Any]:
+    _, bodies = _upcoming(app)
+    return {k: v for k, v in (bodies[0] | changes).items() if v is not None}
+
+
+@pytest.mark.parametrize("changes, status, text", [
+    ({"home_team": "Nobody FC"}, 422, "unknown team"),
+    ({"kickoff": "1990-01-01"}, 422, "latest result"),
+    ({"kickoff": "2031-01-01"}, 422, "days after the data ends"),
+    ({"kickoff": "next week"}, 422, "kickoff"),
+    ({"league": None}, 422, "league: Field required"),
+    ({"home_team": 7}, 422, "home_team"),
+    ({"odds": {"home": 0.5, "draw": 3.0, "away": 3.0}}, 422, "odds.home"),
+    ({"odds": {"home": 1.2, "draw": 1.3, "away": 1.4}}, 422, "margin"),
+    ({"odds": {"home": 2.0, "draw": 3.0}}, 422, "odds.away"),
+    ({"colour": "red"}, 422, "colour"),
+])
+def test_bad_input_gets_a_4xx_with_the_reason(app: App, key: str, changes: dict[str, Any],
+                                              status: int, text: str) -> None:
+    with app.client(key) as http:
+        response = http.post("/predict", json=_fixture(app, **changes))
+    assert response.status_code == status, response.text
+    assert text in response.json()["detail"]
+
+
+def test_an_unknown_team_names_the_closest_known_ones(app: App, key: str) -> None:
+    team = _fixture(app)["home_team"]
+    with app.client(key) as http:
+        response = http.post("/predict", json=_fixture(app, home_team=team[:-1]))
+    body = response.json()
+    assert response.status_code == 422 and body["field"] == "home_team"
+    assert team in body["suggestions"] and team in body["detail"]
+
+
+def test_not_json_is_a_422(app: App, key: str) -> None:
+    with app.client(key) as http:
+        response = http.post("/predict", content=b"{not json",
+                             headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "JSON" in response.json()["detail"]
+
+
+# ------------------------------------------------------------------------------ keys, limits
+
+def test_keys_are_required_and_revocation_needs_no_restart(app: App) -> None:
+    store = KeyStore(app.work / "var/api_keys.json")
+    key_id, key = store.create("revoked-soon")
+    body = _fixture(app)
+    with app.client() as anonymous, app.client("sp_00000000_wrong") as wrong, \
+            app.client(key) as http:
+        assert anonymous.post("/predict", json=body).status_code == 401
+        assert wrong.post("/predict", json=body).status_code == 401
+        assert anonymous.get("/healthz").status_code == 200  # open
+        assert anonymous.get("/metrics").status_code == 200  # open
+        assert http.post("/predict", json=body).status_code == 200
+        store.revoke(key_id)
+        _wait_until(lambda: http.post("/predict", json=body).status_code == 401, 5)
+
+
+def test_a_key_over_its_rate_limit_gets_429(app: App, key: str) -> None:
+    # 2L+1 requests fall in at most two minute windows, so one window must overflow
+    with app.client(key) as http:
+        codes = [http.get("/model") for _ in range(2 * RATE_LIMIT + 1)]
+    limited = [r for r in codes if r.status_code == 429]
+    assert limited and "rate limit" in limited[0].json()["detail"]
+    assert 0 < int(limited[0].headers["retry-after"]) <= 60
+
+
+# ------------------------------------------------------------------------------ async jobs
+
+def _poll(http: httpx.Client, job_id: str, until: set[str], timeout_s: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = http.get(f"/predict/async/{job_id}").json()
+        if status["status"] in until:
+            return status
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} still {status['status']}")
+
+
+def _replica_actors(deployment: str) -> list[str]:
+    import ray
+
+    return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+            if a["name"].startswith(f"SERVE_REPLICA::soccerpredict#{deployment}#")]
+
+
+def test_async_job_survives_an_ingress_restart(app: App, key: str) -> None:
+    import ray
+
+    with app.client(key) as http:
+        accepted = http.post("/predict/async", json=_fixture(app))
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job_id"]
+        done = _poll(http, job_id, {"done", "failed"})
+        assert done["status"] == "done" and sum(_probs(done["result"])) == pytest.approx(1)
+        (old,) = _replica_actors("Ingress")
+        ray.kill(ray.get_actor(old, namespace="serve"), no_restart=True)
+        _wait_until(lambda: _replica_actors("Ingress") not in ([], [old]), 60)
+        _wait_until(lambda: http.get(f"/predict/async/{job_id}").status_code == 200, 60)
+        again = http.get(f"/predict/async/{job_id}").json()
+    assert again["status"] == "done" and again["result"] == done["result"]
+
+
+def test_lost_work_is_failed_after_the_timeout_and_stays_failed(app: App, key: str) -> None:
+    import psutil
+
+    frozen = [p for p in psutil.process_iter(["cmdline"])
+              if any("ServeReplica:soccerpredict:Model" in part
+                     for part in (p.info["cmdline"] or []))]
+    assert frozen, "no Model replica process found"
+    body = _fixture(app, kickoff="2020-05-30")  # not cached: the Model must answer
+    with app.client(key) as http:
+        for proc in frozen:
+            proc.send_signal(signal.SIGSTOP)  # the worker hangs: its answer never comes
+        try:
+            job_id = http.post("/predict/async", json=body).json()["job_id"]
+            assert http.get(f"/predict/async/{job_id}").json()["status"] == "pending"
+            failed = _poll(http, job_id, {"failed", "done"}, timeout_s=ASYNC_TIMEOUT_S + 10)
+        finally:
+            for proc in frozen:
+                proc.send_signal(signal.SIGCONT)
+        assert failed["status"] == "failed" and "lost" in failed["reason"]
+        time.sleep(1.0)  # the thawed worker answers late; the job must not come back to life
+        assert http.get(f"/predict/async/{job_id}").json()["status"] == "failed"
+        assert http.get("/predict/async/nope").status_code == 404
+
+
+# ------------------------------------------------------------------------------ hot reload
+
+def _registry(app: App) -> Any:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(app.env["MLFLOW_TRACKING_URI"])
+    return MlflowClient()
+
+
+def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
+        app: App, key: str) -> None:
+    client = _registry(app)
+    current = client.get_model_version_by_alias(MODEL, "champion")
+    body = _fixture(app, kickoff="2020-06-06")
+    with app.client(key) as http:
+        http.post("/predict", json=body)
+        assert http.post("/predict", json=body).json()["cached"] is True
+        replicas = _replica_actors("Model")
+        new = client.create_model_version(MODEL, source=current.source, run_id=current.run_id)
+        client.set_registered_model_alias(MODEL, "champion", new.version)
+        _wait_until(lambda: http.get("/model").json()["version"] == str(new.version), 30)
+        after = http.post("/predict", json=body).json()
+        again = http.post("/predict", json=body).json()
+    assert after["model_version"] == str(new.version) and after["cached"] is False
+    assert again["cached"] is True
+    assert _replica_actors("Model") == replicas  # reloaded in place, not restarted
+
+
+def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves(
+        app: App, key: str, tmp_path: Path) -> None:
+    import mlflow
+
+    from soccerpredict import registry
+    from soccerpredict.models.pyfunc import OutcomeModel
+
+    client = _registry(app)
+    current = client.get_model_version_by_alias(MODEL, "champion")
+    predictor = registry.load_predictor(MODEL, str(current.version))
+    predictor.contract = {"schema_version": "0", "columns": FEATURE_COLUMNS[:-1]}
+    predictor.save(tmp_path / "predictor")
+    with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
+        info = mlflow.pyfunc.log_model(name="model", python_model=OutcomeModel(),
+                                       artifacts={"predictor": str(tmp_path / "predictor")},
+                                       registered_model_name=MODEL, pip_requirements=[])
+    wrong = str(info.registered_model_version)
+    client.set_registered_model_alias(MODEL, "champion", wrong)
+    try:
+        with app.client(key) as http:
+            _wait_until(lambda: wrong in http.get("/model").json()["refused_versions"], 30)
+            model = http.get("/model").json()
+            answer = http.post("/predict", json=_fixture(app))
+        assert model["version"] == str(current.version)
+        assert "schema" in model["refused_versions"][wrong]
+        assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
+    finally:
+        client.set_registered_model_alias(MODEL, "champion", current.version)
+
+
+# ------------------------------------------------------------------------------ the schema
+
+def test_openapi_describes_the_routes_and_their_answers(app: App, key: str) -> None:
+    import jsonschema
+
+    schema = httpx.get(f"{app.url}/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/predict", "/predict/batch", "/predict/async", "/predict/async/{job_id}",
+                 "/predict/{match_id}", "/model", "/healthz", "/metrics"):
+        assert path in paths, path
+    assert paths["/predict/async"]["post"]["responses"].get("202")
+    assert "422" in paths["/predict"]["post"]["responses"]
+    components = schema["components"]["schemas"]
+    with app.client(key) as http:
+        answer = http.post("/predict", json=_fixture(app)).json()
+        problem = http.post("/predict", json=_fixture(app, home_team="Nobody FC")).json()
+    resolver = {"components": schema["components"]}
+    for value, name in ((answer, "Prediction"), (problem, "Problem")):
+        jsonschema.validate(value, components[name] | resolver)
+
+
+# ------------------------------------------------------------------------------ Redis outage
+
+def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
+        app: App, key: str) -> None:
+    body = _fixture(app, kickoff="2020-06-13")
+    app.redis.terminate()
+    app.redis.wait()
+    try:
+        with app.client(key) as http:
+            first = http.post("/predict", json=body)
+            second = http.post("/predict", json=body)
+            refused = http.post("/predict/async", json=body)
+            assert first.status_code == second.status_code == 200
+            assert not first.json()["cached"] and not second.json()["cached"]
+            assert refused.status_code == 503 and "Redis" in refused.json()["detail"]
+            assert http.get("/healthz").json()["redis"] is False
+            _wait_until(lambda: "ray_soccerpredict_redis_errors_total{" in http.get(
+                "/metrics").text, 30)
+    finally:
+        app.redis = start_redis(app.redis_port, app.work)
+    with app.client(key) as http:  # back: after the cool-down the cache works again
+        _wait_until(lambda: http.post("/predict", json=body).json()["cached"], 30)
