@@ -1,4 +1,5 @@
-"""The application `serve run conf/serve.yaml` builds: Ingress → Features, Model.
+"""The application `serve run conf/serve.yaml` builds: Ingress (with the Features component
+in-process) → Model.
 
 `build_app` reads the same typed config as the pipeline (params.yaml, conf/runtime.yaml) and
 anchors its relative paths at the project root, because replicas do not run in the directory
@@ -27,15 +28,14 @@ class AppArgs(BaseModel):
 
 
 def build_app(args: dict[str, object] | AppArgs) -> Application:
-    from serve_app.deployments import Features, Model
+    from serve_app.deployments import Model
     from serve_app.ingress import Ingress
 
     args = AppArgs.model_validate(args) if isinstance(args, dict) else args
     root = Path(args.root) if args.root else PROJECT_ROOT
     cfg = load_config(root / args.params, root / args.conf).rooted(root)
     serving, paths = cfg.runtime.serving, cfg.runtime.paths
-    features = Features.bind(str(paths.team_state), serving.reload_interval_s,
-                             serving.max_horizon_days)
     model = Model.bind(cfg.runtime.mlflow.tracking_uri, cfg.runtime.mlflow.model_name,
                        serving.redis_url)
-    return Ingress.bind(features, model, serving.model_dump(mode="json"), str(paths.predictions))
+    return Ingress.bind(model, serving.model_dump(mode="json"), str(paths.team_state),
+                        str(paths.predictions))

@@ -1,9 +1,8 @@
-"""The Features and Model deployments: thin Serve wrappers around `serve_app.services`.
+"""The Model deployment: a thin Serve wrapper around `serve_app.services.ModelService`.
 
-Both batch concurrent requests (`@serve.batch`), so 32 requests in flight cost one vectorised
-feature build and one model call. The Model watches its alias and swaps versions in place;
-`user_config` (`alias`, `reload_interval_s`) changes are applied by `reconfigure` without a
-restart.
+It batches concurrent requests (`@serve.batch`), so 32 requests in flight cost one model call,
+watches its alias and swaps versions in place; `user_config` (`alias`, `reload_interval_s`)
+changes are applied by `reconfigure` without a restart.
 """
 
 from __future__ import annotations
@@ -11,61 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from ray import serve
 
-from serve_app.services import FeatureService, ModelService, current_version, mlflow_loader
+from serve_app.services import ModelService, current_version, mlflow_loader
 from soccerpredict.features.build import FEATURE_COLUMNS
-from soccerpredict.features.online import Fixture, FixtureError
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
-BATCH = {"max_batch_size": 32, "batch_wait_timeout_s": 0.002}
-
-
-def fixture_problem(err: FixtureError) -> dict[str, Any]:
-    return {"error": err.message, "field": err.field, "suggestions": err.suggestions}
-
-
-@serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.25})
-class Features:
-    """Feature vectors from the team state the pipeline publishes (reloaded when republished)."""
-
-    def __init__(self, state_path: str, reload_interval_s: float, max_horizon_days: int) -> None:
-        self.service = FeatureService(Path(state_path), reload_interval_s, max_horizon_days)
-
-    @serve.batch(**BATCH)
-    async def vector(self, fixtures: list[Fixture]) -> list[dict[str, Any]]:
-        """One fixture per call; concurrent calls are built as one frame."""
-        return self.vectors(fixtures)
-
-    def vectors(self, fixtures: list[Fixture]) -> list[dict[str, Any]]:
-        """Each fixture's vector, or the reason it cannot have one (unknown team, bad date)."""
-        answers: list[dict[str, Any] | None] = [None] * len(fixtures)
-        valid = []
-        for i, fixture in enumerate(fixtures):
-            try:
-                self.service.check(fixture)
-                valid.append(i)
-            except FixtureError as err:
-                answers[i] = fixture_problem(err)
-        if valid:
-            table, version = self.service.vectors([fixtures[i] for i in valid])
-            for i, row in zip(valid, table.to_numpy(), strict=True):
-                answers[i] = {"vector": row, "state_version": version}
-        return answers  # type: ignore[return-value]
-
-    def teams(self) -> dict[str, list[str]]:
-        state = self.service.current()
-        return {league: state.teams(league) for league in sorted(state.leagues)}
-
-    def info(self) -> dict[str, Any]:
-        state = self.service.current()
-        return {"version": state.version, "as_of": state.as_of.isoformat(),
-                "leagues": sorted(state.leagues)}
+# no waiting for company: under load requests queue while a batch runs and form the next one
+BATCH = {"max_batch_size": 32, "batch_wait_timeout_s": 0.0}
 
 
 @serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.5},

@@ -163,9 +163,9 @@ class FeatureService:
     def check(self, fixture: Fixture) -> None:
         self.current().check(fixture, self.max_horizon_days)
 
-    def vectors(self, fixtures: list[Fixture]) -> tuple[pd.DataFrame, str]:
+    def vectors(self, fixtures: list[Fixture]) -> tuple[np.ndarray, str]:
         state = self.current()
-        return state.features(fixtures), state.version
+        return state.feature_matrix(fixtures), state.version
 
 
 class UpcomingPredictions:

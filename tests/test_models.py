@@ -196,3 +196,20 @@ def test_early_stopping_watches_the_named_metric(metric):
     # the best iteration is that metric's minimum over the rounds, wherever the other one lies
     assert booster.best_iteration == int(np.argmin(per_round))
     assert booster.best_score == pytest.approx(min(per_round), rel=1e-4)
+
+
+def test_fast_prediction_equals_the_dmatrix_prediction(trained):
+    booster, _, (_, _, Xte, _) = trained
+
+    def reference(X):
+        raw = booster.predict(xgb.DMatrix(X.astype(np.float64), missing=np.nan),
+                              iteration_range=(0, booster.best_iteration + 1))
+        raw = np.asarray(raw, dtype=np.float64)
+        return raw / raw.sum(axis=1, keepdims=True)
+
+    with_nans = Xte.copy()
+    with_nans.iloc[::7, 1] = np.nan  # missing values take the learned default branch in both
+    np.testing.assert_array_equal(predict_proba(booster, Xte), reference(Xte))
+    np.testing.assert_array_equal(predict_proba(booster, with_nans), reference(with_nans))
+    with pytest.raises(ValueError, match="not the model's"):
+        predict_proba(booster, Xte[list(reversed(Xte.columns))])

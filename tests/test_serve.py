@@ -3,7 +3,6 @@ registry trained by `dvc repro` on a small project whose last season is partly u
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import time
@@ -143,25 +142,20 @@ def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key:
     assert b["cached"] and _probs(b) == _probs(a) and b["model_version"] == a["model_version"]
 
 
-def test_online_features_equal_offline_through_the_features_deployment(app: App) -> None:
-    from ray import serve
-
-    from soccerpredict.features.online import Fixture
-
+def test_every_upcoming_fixture_online_gets_the_batch_stages_answer(app: App, key: str) -> None:
+    """The batch stage predicts from the offline feature table, the app from the published team
+    state: equal answers for every upcoming fixture mean equal feature vectors (the vectors
+    themselves are compared in tests/test_online_features.py)."""
     predictions, bodies = _upcoming(app)
-    upcoming = pd.read_parquet(app.work / "data/processed/splits/upcoming.parquet")
-    offline = upcoming.set_index("match_id").loc[predictions["match_id"], FEATURE_COLUMNS]
-    fixtures = [Fixture(b["league"], b["home_team"], b["away_team"],
-                        pd.Timestamp(b["kickoff"]).date(),
-                        tuple(b["odds"].values()) if "odds" in b else None) for b in bodies]
-    async def ask() -> list[dict[str, Any]]:
-        # throughput-optimised Serve routes handles on the caller's event loop
-        handle = serve.get_deployment_handle("Features", app_name="soccerpredict")
-        return await handle.vectors.remote(fixtures)
-
-    answers = asyncio.run(ask())
-    assert len(answers) == len(offline) > 20
-    np.testing.assert_array_equal(np.vstack([a["vector"] for a in answers]), offline.to_numpy())
+    with app.client(key) as http:
+        online = [p for start in range(0, len(bodies), 20)
+                  for p in http.post("/predict/batch",
+                                     json={"fixtures": bodies[start:start + 20]}).json()[
+                                         "predictions"]]
+    assert len(online) == len(predictions) > 20
+    np.testing.assert_allclose([_probs(p) for p in online],
+                               predictions[["prob_home", "prob_draw", "prob_away"]].to_numpy(float),
+                               rtol=1e-12)
 
 
 def test_batch_route_and_its_limit(app: App, key: str) -> None:

@@ -13,9 +13,12 @@ import pytest
 from serve_app.metrics import merge_exposition
 from serve_app.services import FeatureService, FileBacked
 from soccerpredict.config import FeatureParams
+from soccerpredict.features.build import FEATURE_COLUMNS
 from soccerpredict.features.online import Fixture, snapshot
 from soccerpredict.features.state import LeagueState
 from soccerpredict.io import write_json
+
+ELO_HOME = FEATURE_COLUMNS.index("elo_home")
 
 
 def _publish(path: Path, elo_home: float) -> str:
@@ -34,10 +37,10 @@ def test_a_republished_team_state_is_picked_up_and_a_broken_one_is_not(tmp_path:
     service = FeatureService(path, interval_s=0.0, max_horizon_days=400)
     fixture = Fixture("L1", "A", "B", date(2022, 5, 7))
     table, version = service.vectors([fixture])
-    assert version == first and table.loc[0, "elo_home"] == 1600.0
+    assert version == first and table[0, ELO_HOME] == 1600.0
     second = _publish(path, 1650.0)
     table, version = service.vectors([fixture])
-    assert version == second != first and table.loc[0, "elo_home"] == 1650.0
+    assert version == second != first and table[0, ELO_HOME] == 1650.0
     path.write_text("{not json")  # a half-written or corrupt publish
     table, version = service.vectors([fixture])
     assert version == second and service.state.error and "could not be loaded" in service.state.error

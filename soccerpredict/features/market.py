@@ -24,17 +24,15 @@ def pre_closing_odds(matches: pd.DataFrame) -> np.ndarray:
     return odds
 
 
-def market_features(matches: pd.DataFrame) -> pd.DataFrame:
-    odds = pre_closing_odds(matches)
+def market_values(odds: np.ndarray) -> np.ndarray:
+    """(n, 4): de-vigged home / draw / away probabilities and the overround of (n, 3) odds."""
     probs = devig(odds, method="proportional")
     with np.errstate(invalid="ignore", divide="ignore"):
         overround = (1.0 / odds).sum(axis=1) - 1.0
-    return pd.DataFrame(
-        {
-            "market_prob_home": probs[:, 0],
-            "market_prob_draw": probs[:, 1],
-            "market_prob_away": probs[:, 2],
-            "market_overround": overround,
-        },
-        index=matches.index,
-    )
+    return np.column_stack([probs, overround])
+
+
+def market_features(matches: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(market_values(pre_closing_odds(matches)),
+                        columns=["market_prob_home", "market_prob_draw", "market_prob_away",
+                                 "market_overround"], index=matches.index)

@@ -20,11 +20,9 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import FeatureParams
-from soccerpredict.features.build import FEATURE_COLUMNS, FEATURE_SCHEMA_VERSION
-from soccerpredict.features.market import market_features
+from soccerpredict.features.build import FEATURE_COLUMNS, FEATURE_SCHEMA_VERSION, STATE_FEATURES
+from soccerpredict.features.market import market_values
 from soccerpredict.features.state import LeagueState
-
-ODDS_COLUMNS = ["avg_home", "avg_draw", "avg_away"]  # the offline table's first odds source
 
 
 class FixtureError(ValueError):
@@ -105,12 +103,16 @@ class TeamState:
 
     def features(self, fixtures: list[Fixture]) -> pd.DataFrame:
         """One row per fixture, FEATURE_COLUMNS as float64, in the offline table's order."""
-        rows = [self._league(f.league).features(f.home_team, f.away_team, f.kickoff)
-                for f in fixtures]
-        odds = pd.DataFrame([f.odds if f.odds else (np.nan,) * 3 for f in fixtures],
-                            columns=ODDS_COLUMNS, dtype=np.float64)
-        table = pd.DataFrame(rows, index=odds.index).join(market_features(odds))
-        return table.reindex(columns=FEATURE_COLUMNS).astype(np.float64)
+        return pd.DataFrame(self.feature_matrix(fixtures), columns=FEATURE_COLUMNS)
+
+    def feature_matrix(self, fixtures: list[Fixture]) -> np.ndarray:
+        """The same as `features`, as a plain (n, len(FEATURE_COLUMNS)) float64 array."""
+        state = np.array([[row[c] for c in STATE_FEATURES] for row in (
+            self._league(f.league).features(f.home_team, f.away_team, f.kickoff)
+            for f in fixtures)], dtype=np.float64).reshape(len(fixtures), len(STATE_FEATURES))
+        odds = np.array([f.odds if f.odds else (np.nan,) * 3 for f in fixtures],
+                        dtype=np.float64).reshape(len(fixtures), 3)
+        return np.hstack([state, market_values(odds)])
 
     def _league(self, league: str) -> LeagueState:
         if league not in self.leagues:
