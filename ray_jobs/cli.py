@@ -6,17 +6,30 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from soccerpredict.config import Config, load_config
+from soccerpredict.config import PROJECT_ROOT, Config, load_config
 
 
 def parse_config(description: str | None, argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml", help="what changes results")
-    parser.add_argument("--conf", default="conf/runtime.yaml", help="where things run")
+    add_config_args(parser)
     args = parser.parse_args(argv)
     configure_logging()
-    return load_config(args.params, args.conf)
+    return job_config(args.params, args.conf)
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", help="what changes results")
+    parser.add_argument("--conf", default="conf/runtime.yaml", help="where things run")
+
+
+def job_config(params: str, conf: str) -> Config:
+    """The config, with relative paths taken from the project: the working directory when it
+    holds the project (DVC, the scripts), else the installed checkout (`ray job submit` runs an
+    entrypoint in a directory of Ray's)."""
+    root = Path.cwd() if (Path.cwd() / params).exists() else PROJECT_ROOT
+    return load_config(root / params, root / conf).rooted(root)
 
 
 def configure_logging() -> None:

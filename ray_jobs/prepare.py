@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, time
+from pathlib import Path
 
 import pandas as pd
 
 from ray_jobs.cli import run_stage
 from soccerpredict.config import Config
-from soccerpredict.data.clean import to_interim
+from soccerpredict.data.clean import to_interim, with_scraped
 from soccerpredict.data.contract import MATCH_SCHEMA
 from soccerpredict.data.sources import season_range
 from soccerpredict.io import write_parquet
@@ -23,6 +24,11 @@ def prepare(cfg: Config) -> pd.DataFrame:
 
     d = cfg.params.data
     raw = pd.read_parquet(cfg.runtime.paths.raw)
+    scraped_path = Path(cfg.runtime.paths.whoscored_matches)
+    if scraped_path.exists():  # WhoScored results football-data does not have yet
+        before = len(raw)
+        raw = with_scraped(raw, pd.read_parquet(scraped_path))
+        log.info("%d scraped matches added to football-data's %d", len(raw) - before, before)
     interim = to_interim(raw, d.leagues + d.extra_leagues,
                          season_range(d.first_season, d.last_season) + _extra_seasons(raw, d),
                          cfg.params.as_of)

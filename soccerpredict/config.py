@@ -112,6 +112,14 @@ class TuneParams(_Strict):
     space: SearchSpace
 
 
+class ScrapeParams(_Strict):
+    """What the `scrape` stage reads from WhoScored (off by default: it needs the site)."""
+
+    enabled: bool = False
+    leagues: list[str] = ["ENG-Premier-League"]
+    seasons: list[str] = ["current"]  # YYYY-YYYY or current
+
+
 class PromotionParams(_Strict):
     max_logloss: float
     max_ece: float
@@ -127,6 +135,7 @@ class Params(_Strict):
     model: ModelParams
     tune: TuneParams
     promotion: PromotionParams
+    scrape: ScrapeParams = ScrapeParams()
 
 
 class DataConf(_Strict):
@@ -158,6 +167,22 @@ class PathsConf(_Strict):
     best_params: Path = Path("reports/tune/best_params.json")
     team_state: Path = Path("data/serving/team_state.json")
     predictions: Path = Path("data/serving/upcoming_predictions.parquet")
+    whoscored_matches: Path = Path("data/raw/whoscored/matches.parquet")
+    whoscored_cache: Path = Path("data/raw/whoscored/pages")
+
+
+class ScrapeConf(_Strict):
+    """Where the scraper goes and how politely: one browser per Ray actor."""
+
+    base_url: str = "https://www.whoscored.com"
+    concurrency: int = Field(2, ge=1)
+    delay_s: float = Field(3.0, ge=0)
+    jitter_s: float = Field(2.0, ge=0)
+    retries: int = Field(4, ge=0)
+    backoff_s: float = Field(2.0, ge=0)
+    timeout_s: float = Field(30.0, gt=0)
+    chromium: str = "/usr/bin/chromium"
+    actor_cpus: float = Field(0.5, gt=0)
 
 
 class ServingConf(_Strict):
@@ -180,6 +205,7 @@ class Runtime(_Strict):
     mlflow: MlflowConf
     paths: PathsConf
     serving: ServingConf = ServingConf()
+    scrape: ScrapeConf = ScrapeConf()
 
 
 class Config(_Strict):
@@ -220,6 +246,7 @@ def _env_overrides(raw: dict, env: dict[str, str]) -> dict:
         ("mlflow", "tracking_uri"): env.get("MLFLOW_TRACKING_URI"),
         ("mlflow", "artifact_root"): env.get("MLFLOW_ARTIFACT_ROOT"),
         ("serving", "redis_url"): env.get("REDIS_URL"),
+        ("scrape", "base_url"): env.get("WHOSCORED_BASE_URL"),
     }
     for (section, key), value in overrides.items():
         if value:

@@ -33,6 +33,25 @@ def mask_results_after(matches: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return out
 
 
+def with_scraped(raw: pd.DataFrame, scraped: pd.DataFrame) -> pd.DataFrame:
+    """football-data's rows plus the scraped matches after its latest one in each league.
+
+    football-data wins everywhere it has data (it carries odds and shot counts); the scraper
+    adds what it does not have yet, the current season. Older scraped rows are left out: a
+    fixture that moved by a day has another match id, and would come back as a second match.
+    Of the scraped rows only finished and upcoming matches join: a postponed or cancelled match
+    stays in the scraped table with its status.
+    """
+    latest = raw.groupby("league")["kickoff_utc"].max()
+    cutoff = scraped["league"].map(latest)
+    usable = scraped[scraped["status"].isin(["finished", "upcoming"])
+                     & (cutoff.isna() | (scraped["kickoff_utc"] > cutoff))]
+    new = usable[~usable["match_id"].isin(raw["match_id"])][MATCH_COLUMNS]
+    if new.empty:
+        return raw
+    return pd.concat([raw, new.astype(raw[MATCH_COLUMNS].dtypes.to_dict())], ignore_index=True)
+
+
 def to_interim(raw: pd.DataFrame, leagues: list[str], seasons: list[str],
                as_of: date) -> pd.DataFrame:
     table = raw[raw["league"].isin(leagues) & raw["season"].isin(seasons)].copy()
