@@ -8,6 +8,7 @@ app never reads half of it.
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from soccerpredict.config import Config
 from soccerpredict.io import write_parquet
 from soccerpredict.metrics.implied import fair_odds
 from soccerpredict.models.predictor import PROBABILITY_COLUMNS
+from soccerpredict.quality import LOG_COLUMNS
 
 log = logging.getLogger(__name__)
 ID_COLUMNS = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
@@ -63,6 +65,19 @@ def predict_upcoming(upcoming: pd.DataFrame, tracking_uri: str, model_name: str,
                                            ignore_index=True)
 
 
+def prediction_log(table: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """The batch predictions as prediction-log rows, scored by `ray_jobs.quality` later."""
+    from datetime import UTC, datetime
+
+    out = table[["match_id", "league", "home_team", "away_team", *PROBABILITY_COLUMNS,
+                 "model_version"]].copy()
+    out.insert(0, "logged_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    out.insert(1, "as_of", as_of.isoformat())
+    out.insert(2, "source", "batch")
+    out.insert(5, "kickoff", table["kickoff_utc"].dt.date.astype(str))
+    return out[LOG_COLUMNS]
+
+
 def run(cfg: Config) -> dict[str, Any]:
     from mlflow import MlflowClient
 
@@ -74,6 +89,9 @@ def run(cfg: Config) -> dict[str, Any]:
         table = predict_upcoming(upcoming, cfg.rooted(Path.cwd()).runtime.mlflow.tracking_uri,
                                  name, str(champion.version))
     write_parquet(table, cfg.runtime.paths.predictions)
+    archive = prediction_log(table, cfg.params.as_of)
+    write_parquet(archive, Path(cfg.runtime.paths.prediction_log) / "batch" /
+                  f"as_of={cfg.params.as_of}_v{champion.version}.parquet")
     log.info("%d upcoming fixtures predicted by %s v%s", len(table), name, champion.version)
     return {"n": len(table), "version": str(champion.version)}
 

@@ -37,5 +37,8 @@ def build_app(args: dict[str, object] | AppArgs) -> Application:
     serving, paths = cfg.runtime.serving, cfg.runtime.paths
     model = Model.bind(cfg.runtime.mlflow.tracking_uri, cfg.runtime.mlflow.model_name,
                        serving.redis_url)
+    reports = {"drift": str(paths.drift_reports / "summary.json"),
+               "quality": str(paths.reports / "quality.json"),
+               "promotion": str(paths.reports / "promotion.json")}  # the model card's history
     return Ingress.bind(model, serving.model_dump(mode="json"), str(paths.team_state),
-                        str(paths.predictions))
+                        str(paths.predictions), reports)

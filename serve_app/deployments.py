@@ -41,7 +41,9 @@ class Model:
         self.redis = RedisState(redis_url, on_error=lambda op, _: self.metrics.redis_errors.inc(
             tags={"operation": op}))
         self.replica = serve.get_replica_context().replica_tag
+        self.metrics.replica_up.set(1.0, tags={"deployment": "Model", "replica": self.replica})
         self._watcher: asyncio.Task[None] | None = None
+        self._report_files: dict[tuple[str, str], bytes] = {}
 
     async def reconfigure(self, config: dict[str, Any]) -> None:
         alias = str(config.get("alias", "champion"))
@@ -68,8 +70,14 @@ class Model:
         return swapped
 
     async def _watch(self) -> None:
+        last = time.monotonic()
         while True:
-            await asyncio.sleep(self.interval_s)
+            # the version gauge is set again every 5 s: Ray drops a gauge not set for ~20 s
+            await asyncio.sleep(min(self.interval_s, 5.0))
+            self.metrics.republish()
+            if time.monotonic() - last < self.interval_s:
+                continue
+            last = time.monotonic()
             try:
                 await self.refresh()
             except Exception as err:  # noqa: BLE001 - the registry may be briefly unreachable
@@ -112,3 +120,35 @@ class Model:
                 "registered_at": m.registered_at, "run_id": m.run_id,
                 "feature_contract": m.predictor.contract, "test_metrics": m.test_metrics,
                 "refused_versions": dict(self.service.refused)}
+
+    async def report_file(self, name: str) -> bytes | None:
+        """A file the pipeline logged with the served version's run (`reports/<name>`: the
+        calibration plot, the feature importance), so the model card shows this version's."""
+        assert self.service is not None and self.service.model is not None
+        m = self.service.model
+        if (m.version, name) not in self._report_files:  # a run's artifacts never change
+            data = await asyncio.to_thread(_download_report, self.tracking_uri, m.run_id, name)
+            if data is None:
+                return None
+            self._report_files[(m.version, name)] = data
+        return self._report_files[(m.version, name)]
+
+
+def _download_report(tracking_uri: str, run_id: str | None, name: str) -> bytes | None:
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if run_id is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=f"reports/{name}", dst_path=tmp,
+                tracking_uri=tracking_uri)
+        except (MlflowException, OSError) as err:
+            log.warning("run %s has no reports/%s: %s", run_id, name, err)
+            return None
+        return Path(path).read_bytes()

@@ -4,7 +4,8 @@ The hot path is one hop at most. The Features component lives in each Ingress re
 vector of a fixture costs 0.1 ms, a hop to another deployment 1.7 ms (benchmarks/). The ingress
 then reads the served model version and the cached answer from Redis in one round trip; only a
 miss goes on to the Model deployment. Auth, rate limits and request metrics are a middleware;
-`/healthz`, `/metrics` and the OpenAPI documents are open.
+`/healthz`, `/metrics`, the OpenAPI documents and the page for people (`/`, `/static/`, its
+read routes in `serve_app.web` need the key) are open.
 
 No `from __future__ import annotations` here: FastAPI reads the route signatures at runtime.
 """
@@ -12,7 +13,6 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 import asyncio
 import json
 import logging
-import math
 import time
 import uuid
 from pathlib import Path
@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 
 from serve_app.keys import KeyStore
 from serve_app.metrics import AppMetrics, merge_exposition
+from serve_app.monitor import PredictionLog, ReportGauges, log_entry
 from serve_app.redis_state import RedisState, features_hash
 from serve_app.schemas import (
     BatchIn,
@@ -40,6 +41,7 @@ from serve_app.schemas import (
     UpcomingPrediction,
 )
 from serve_app.services import FeatureService, UpcomingPredictions
+from serve_app.web import WebData, router, upcoming_prediction
 from soccerpredict.config import ServingConf
 from soccerpredict.features.online import Fixture, FixtureError
 from soccerpredict.metrics.implied import fair_odds
@@ -51,7 +53,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 api = FastAPI(title="SoccerPredict", version="1",
               description="Home / draw / away probabilities for soccer fixtures. Send your key in "
-                          "`X-API-Key`; `/healthz` and `/metrics` are open.")
+                          "`X-API-Key`; `/healthz`, `/metrics` and the page at `/` are open.")
 
 
 class Refused(Exception):
@@ -124,6 +126,7 @@ class Guard:
 
 
 api.add_middleware(Guard)
+api.include_router(router)  # the page at / and its read routes (serve_app/web.py)
 
 
 def _is_open(path: str) -> bool:
@@ -141,21 +144,6 @@ def _prediction(fixture: Fixture, answer: dict[str, Any], cached: bool) -> Predi
 
 
 # Helpers the routes use are defined above the class: @serve.ingress captures it as it stands.
-def upcoming_prediction(row: dict[str, Any]) -> UpcomingPrediction:
-    def triple(prefix: str) -> Probabilities:
-        return Probabilities(home=row[f"{prefix}_home"], draw=row[f"{prefix}_draw"],
-                             away=row[f"{prefix}_away"])
-
-    market = triple("market_prob")
-    return UpcomingPrediction(
-        match_id=row["match_id"], league=row["league"], season=row["season"],
-        kickoff_utc=str(row["kickoff_utc"]), home_team=row["home_team"],
-        away_team=row["away_team"], probabilities=triple("prob"), fair_odds=triple("fair_odds"),
-        market_probabilities=None if any(math.isnan(v) for v in market.model_dump().values())
-        else market,
-        model_version=str(row["model_version"]))
-
-
 def _cluster_metrics() -> str:
     """Every alive node's Ray metrics agent, merged (the app's replicas may be on any node)."""
     import httpx
@@ -176,19 +164,48 @@ def _cluster_metrics() -> str:
 @serve.ingress(api)
 class Ingress:
     def __init__(self, model: Any, serving: dict[str, Any], team_state_path: str,
-                 predictions_path: str, model_alias: str = "champion") -> None:
+                 predictions_path: str, reports: dict[str, str], model_alias: str = "champion"
+                 ) -> None:
         self.model, self.alias = model, model_alias
         self.conf = ServingConf.model_validate(serving)
+        self.metrics = AppMetrics()
         self.features = FeatureService(Path(team_state_path), self.conf.reload_interval_s,
                                        self.conf.max_horizon_days)
-        self.metrics = AppMetrics()
         self.redis = RedisState(self.conf.redis_url, on_error=self._redis_failed)
         self.keys = KeyStore(self.conf.api_keys_file)
         self.upcoming = UpcomingPredictions(predictions_path, self.conf.reload_interval_s)
+        self.served_log = PredictionLog()
+        self.gauges = ReportGauges(self.metrics, Path(reports["drift"]), Path(reports["quality"]),
+                                   self.conf.reload_interval_s)
+        self.web = WebData(self.features, self.upcoming, self.model, self.gauges.drift,
+                           Path(reports["promotion"]), self.conf.reload_interval_s)
         self.replica = serve.get_replica_context().replica_tag
+        self.metrics.replica_up.set(1.0, tags={"deployment": "Ingress", "replica": self.replica})
         self._local_hits: dict[tuple[str, int], int] = {}
         self._jobs: set[asyncio.Task[None]] = set()
+        self._housekeeping: asyncio.Task[None] | None = None
         api.state.ingress = self
+
+    # ---------------------------------------------------------------- housekeeping
+    async def check_health(self) -> None:
+        """Serve calls this every few seconds: it also keeps the housekeeping task alive."""
+        self.ensure_housekeeping()
+
+    def ensure_housekeeping(self) -> None:
+        if self._housekeeping is None or self._housekeeping.done():
+            self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+
+    async def _housekeep(self) -> None:
+        """Once a second: send the served-prediction log, refresh the report gauges; every 5 s
+        set the gauges again (Ray drops a gauge from its export ~20 s after its last set)."""
+        tick = 0
+        while True:
+            await self.served_log.flush(self.redis)
+            self.gauges.refresh()
+            if tick % 5 == 0:
+                self.metrics.republish()
+            tick += 1
+            await asyncio.sleep(1.0)
 
     # ---------------------------------------------------------------- guard
     def _redis_failed(self, operation: str, err: Exception) -> None:
@@ -250,7 +267,14 @@ class Ingress:
     async def _predict(self, fixtures: list[Fixture], mode: str) -> list[Prediction]:
         answers = await self._answers(self._vectors(fixtures))
         self.metrics.predictions.inc(len(fixtures), tags={"mode": mode})
+        self._log(fixtures, [a for a, _ in answers], mode)
         return [_prediction(f, a, hit) for f, (a, hit) in zip(fixtures, answers, strict=True)]
+
+    def _log(self, fixtures: list[Fixture], answers: list[dict[str, Any]], mode: str) -> None:
+        as_of = self.features.current().as_of  # what the features knew: scoring checks it
+        self.served_log.add([log_entry(f, a["probabilities"], a["model_version"], mode, as_of)
+                             for f, a in zip(fixtures, answers, strict=True)])
+        self.ensure_housekeeping()
 
     # ---------------------------------------------------------------- routes
     @api.post("/predict", response_model=Prediction, responses=ERRORS,
@@ -284,6 +308,7 @@ class Ingress:
     async def _run_job(self, job_id: str, fixture: Fixture, vector: Any) -> None:
         try:
             answer, hit = (await self._answers([vector]))[0]
+            self._log([fixture], [answer], "async")
             payload = _prediction(fixture, answer, hit).model_dump(mode="json")
             finished = await self.redis.finish_job(job_id, "done", payload)
             self.metrics.predictions.inc(tags={"mode": "async"})

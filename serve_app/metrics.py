@@ -16,11 +16,44 @@ BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
 EXPORTED = re.compile(r"^(# (HELP|TYPE) )?ray_(soccerpredict_|serve_)")
 
 
+class HeldGauge:
+    """A gauge that remembers what it was set to, so it can be set again.
+
+    Ray 2.60's metrics agent stops exporting a gauge about 20 s after its last `set` (measured:
+    set once, gone from the agent's /metrics within 30 s). A version loaded once, or a drift
+    report published once, would vanish from Prometheus; `AppMetrics.republish` sets them again.
+    """
+
+    def __init__(self, gauge: Any) -> None:
+        self.gauge = gauge
+        self.values: dict[tuple[tuple[str, str], ...], float] = {}
+
+    def set(self, value: float, tags: dict[str, str] | None = None) -> None:
+        self.values[tuple(sorted((tags or {}).items()))] = value
+        self.gauge.set(value, tags=tags)
+
+    def forget(self) -> None:
+        """Stop re-setting the values held so far (e.g. columns of a replaced report)."""
+        self.values.clear()
+
+    def republish(self) -> None:
+        for tags, value in self.values.items():
+            self.gauge.set(value, tags=dict(tags) or None)
+
+
 class AppMetrics:
     """Every metric the app records; names are exported with Ray's `ray_` prefix."""
 
     def __init__(self) -> None:
-        from ray.util.metrics import Counter, Gauge, Histogram
+        from ray.util.metrics import Counter, Histogram
+        from ray.util.metrics import Gauge as RayGauge
+
+        self.held: list[HeldGauge] = []
+
+        def Gauge(*args: Any, **kwargs: Any) -> HeldGauge:  # reads like the other two
+            held = HeldGauge(RayGauge(*args, **kwargs))
+            self.held.append(held)
+            return held
 
         self.requests = Counter("soccerpredict_http_requests", "HTTP requests by route and status",
                                 tag_keys=("route", "method", "status"))
@@ -49,6 +82,10 @@ class AppMetrics:
         self.confidence = Histogram("soccerpredict_prediction_confidence",
                                     "Probability of the most likely outcome",
                                     boundaries=CONFIDENCE_BUCKETS)
+        # 1 from each live replica, set again every 5 s: a dead replica's series leaves the export
+        # ~20 s later, so `sum by (deployment)` counts live replicas (SoccerPredictNoReplica)
+        self.replica_up = Gauge("soccerpredict_replica_up", "1 per live replica of a deployment",
+                                tag_keys=("deployment", "replica"))
         self.model_version = Gauge("soccerpredict_model_version_info",
                                    "1 for the model version a Model replica serves",
                                    tag_keys=("version", "replica"))
@@ -58,6 +95,38 @@ class AppMetrics:
         self.model_reloads = Counter("soccerpredict_model_reloads",
                                      "Model swaps and refusals by outcome",
                                      tag_keys=("outcome",))  # loaded / refused
+        # the monitoring reports (ray_jobs.drift, ray_jobs.quality), published by the Ingress
+        self.drift_share = Gauge("soccerpredict_drift_share",
+                                 "Share of drifted columns in the last drift report")
+        self.drift_detected = Gauge("soccerpredict_drift_detected",
+                                    "1 when the last drift report called the window drifted")
+        self.feature_drift_p_value = Gauge(
+            "soccerpredict_feature_drift_p_value",
+            "A column's two-sample test p-value in the last drift report (low: drifted)",
+            tag_keys=("column",))
+        self.feature_drifted = Gauge("soccerpredict_feature_drifted",
+                                     "1 when the column was flagged in the last drift report",
+                                     tag_keys=("column",))
+        self.drift_report_timestamp = Gauge("soccerpredict_drift_report_timestamp_seconds",
+                                            "When the last drift report was made")
+        self.quality_rps = Gauge("soccerpredict_quality_rps",
+                                 "RPS of served predictions once results are known",
+                                 tag_keys=("forecaster", "league", "window"))
+        self.quality_log_loss = Gauge("soccerpredict_quality_log_loss",
+                                      "Log-loss of served predictions once results are known",
+                                      tag_keys=("forecaster", "league", "window"))
+        self.quality_matches = Gauge("soccerpredict_quality_matches",
+                                     "Matches scored in the quality report",
+                                     tag_keys=("league", "window"))
+        self.quality_margin_rps = Gauge("soccerpredict_quality_margin_rps",
+                                        "RPS by which the model may trail the closing line")
+        self.quality_report_timestamp = Gauge("soccerpredict_quality_report_timestamp_seconds",
+                                              "When the last quality report was made")
+
+    def republish(self) -> None:
+        """Every gauge's last values again (call it every few seconds: see HeldGauge)."""
+        for gauge in self.held:
+            gauge.republish()
 
 
 def merge_exposition(texts: list[str]) -> str:

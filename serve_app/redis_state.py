@@ -165,6 +165,18 @@ class RedisState:
 
         return await self._call("rate limit", count)
 
+    # ---------------------------------------------------------------- streams
+    async def append(self, stream: str, entries: list[dict[str, str]], max_len: int) -> bool:
+        """Add entries to a capped stream in one round trip; False when Redis is down."""
+        async def send() -> bool:
+            pipe = self.client.pipeline(transaction=False)
+            for entry in entries:
+                pipe.xadd(stream, entry, maxlen=max_len, approximate=True)
+            await pipe.execute()
+            return True
+
+        return bool(await self._call("stream append", send))
+
     async def ping(self) -> bool:
         return bool(await self._call("ping", self.client.ping))
 

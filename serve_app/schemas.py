@@ -121,3 +121,45 @@ class Problem(BaseModel):
     detail: str
     field: str | None = None
     suggestions: list[str] = []
+
+
+# ------------------------------------------------------------------ the page's read routes
+
+class LeagueTeams(BaseModel):
+    league: str
+    teams: list[str] = Field(description="the teams the published state knows, for autocompletion")
+    earliest_kickoff: date = Field(description="the day after the league's latest known result")
+    latest_kickoff: date = Field(description="the furthest kickoff the app answers")
+
+
+class Teams(BaseModel):
+    as_of: date
+    state_version: str
+    leagues: list[LeagueTeams]
+
+
+class Fixtures(BaseModel):
+    """The batch predictions of upcoming fixtures, by kickoff."""
+
+    fixtures: list[UpcomingPrediction]
+
+
+class DriftStatus(BaseModel):
+    drifted: bool
+    drift_share: float
+    drift_share_threshold: float | None = None
+    drifted_columns: list[str]
+    n_columns: int | None = None
+    as_of: str | None = None
+    generated_at: str | None = None
+
+
+class ModelCard(BaseModel):
+    model: ModelInfo
+    promoted_at: str | None = Field(description="when the alias last moved to this version "
+                                    "(promotion or rollback), from the promotion history")
+    promotion_reasons: list[str] = []
+    drift: DriftStatus | None
+    drift_error: str | None = Field(None, description="why there is no drift status")
+    plots: dict[str, str] = Field(description="plot name → URL of the PNG the pipeline logged "
+                                  "with the served version's run")

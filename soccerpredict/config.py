@@ -120,6 +120,25 @@ class ScrapeParams(_Strict):
     seasons: list[str] = ["current"]  # YYYY-YYYY or current
 
 
+class DriftParams(_Strict):
+    """The `drift` stage: recent matches' features and results against a reference."""
+
+    reference_seasons: list[str] = []   # empty: the reference snapshot the champion logged
+    current_seasons: list[str] = []     # empty: the last `window_days` of played matches
+    window_days: int = Field(90, ge=1)
+    min_rows: int = Field(100, ge=1)    # a smaller current window is refused, not scored
+    p_value: float = Field(0.01, gt=0, lt=1)   # family-wise: each column at p_value / k
+    drift_share: float = Field(0.2, gt=0, le=1)  # the window drifted if this share of columns did
+    columns: list[str] = []             # empty: soccerpredict.drift.DEFAULT_COLUMNS
+
+
+class MonitoringParams(_Strict):
+    """Scoring served predictions once their results are known."""
+
+    rolling_matches: int = Field(200, ge=10)     # the "last N matches" window
+    behind_margin_rps: float = Field(0.005, ge=0)  # alert when the model trails the book by more
+
+
 class PromotionParams(_Strict):
     max_logloss: float
     max_ece: float
@@ -136,6 +155,8 @@ class Params(_Strict):
     tune: TuneParams
     promotion: PromotionParams
     scrape: ScrapeParams = ScrapeParams()
+    drift: DriftParams = DriftParams()
+    monitoring: MonitoringParams = MonitoringParams()
 
 
 class DataConf(_Strict):
@@ -147,6 +168,7 @@ class DataConf(_Strict):
 class RayConf(_Strict):
     address: str | None = None
     num_cpus: int = 2
+    resources: dict[str, float] = Field(default_factory=dict)  # custom, e.g. {"serve": 2}
 
 
 class MlflowConf(_Strict):
@@ -169,6 +191,8 @@ class PathsConf(_Strict):
     predictions: Path = Path("data/serving/upcoming_predictions.parquet")
     whoscored_matches: Path = Path("data/raw/whoscored/matches.parquet")
     whoscored_cache: Path = Path("data/raw/whoscored/pages")
+    drift_reports: Path = Path("reports/drift")
+    prediction_log: Path = Path("data/serving/prediction_log")
 
 
 class ScrapeConf(_Strict):

@@ -28,9 +28,9 @@ def configure(cfg: Config) -> str:
     name = cfg.runtime.mlflow.experiment
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        root = Path(cfg.runtime.mlflow.artifact_root)
-        location = root if "://" in str(root) else root.resolve().as_uri()
-        return mlflow.create_experiment(name, artifact_location=str(location))
+        root = cfg.runtime.mlflow.artifact_root  # a URI as it is: Path() would fold its "//"
+        location = root if "://" in root else Path(root).resolve().as_uri()
+        return mlflow.create_experiment(name, artifact_location=location)
     return str(experiment.experiment_id)
 
 
@@ -102,7 +102,8 @@ def reference_snapshot(features: pd.DataFrame, columns: list[str], n: int = 2000
                        seed: int = 0) -> pd.DataFrame:
     """A fixed sample of training features: the drift reference logged with the model."""
     sample = features.sample(n=min(n, len(features)), random_state=seed)
-    return sample[["match_id", "league", "season", *columns]].reset_index(drop=True)
+    keep = ["match_id", "league", "season", *columns, "result"]  # the result: target drift
+    return sample[[c for c in keep if c in sample.columns]].reset_index(drop=True)
 
 
 def log_artifact_frame(frame: pd.DataFrame, name: str) -> None:

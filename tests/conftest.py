@@ -4,13 +4,25 @@ and one Ray instance on loopback for the whole test run."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from soccerpredict.config import PROJECT_ROOT as ROOT
+from soccerpredict.config import load_config
+from tests.served_app import app, key  # noqa: F401 - fixtures for the Serve-based modules
 from tests.servers import redis_server
 from tests.synthetic import write_synthetic_football_data
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started in the background of a non-interactive shell has SIGINT ignored, and every
+    child inherits that: `serve run` and the Tune driver, which the tests stop with SIGINT, would
+    never hear it. A Python handler here is reset to the default in each child at exec."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_data_dir() -> Path | None:
@@ -30,6 +42,19 @@ def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_football_data(tmp_path_factory.mktemp("synthetic"))
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_uri_stays_in_its_test() -> Iterator[None]:
+    """`mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ. Left there, one
+    test's registry becomes every later child's: Ray's workers inherit it, and a Serve app
+    started afterwards served the checkout's champion instead of its own project's."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
     """One Ray for the whole run: num_cpus=2 on 127.0.0.1, shut down at the end."""
@@ -40,7 +65,13 @@ def ray_address() -> Iterator[str]:
     # Serve's production settings (see conf/serve.yaml); workers inherit them from here
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
-    context = ray.init(num_cpus=2, include_dashboard=False)
+    # every test names its own registry; one from the shell must not reach the workers
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    # "local": always a new instance of our own, never one left running on the machine
+    # (ray.init() with no address would join the latest cluster in /tmp/ray and refuse num_cpus)
+    # the custom resources conf/runtime.yaml gives a local Ray: Serve replicas need `serve`
+    resources = load_config(ROOT / "params.yaml", ROOT / "conf/runtime.yaml").runtime.ray.resources
+    context = ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False)
     try:
         yield str(context.address_info["gcs_address"])
     finally:

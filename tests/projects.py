@@ -34,6 +34,7 @@ def small_params(params: dict[str, Any]) -> dict[str, Any]:
     params["tune"].update(num_samples=3, max_concurrent_trials=2, grace_period=2,
                           early_stopping_rounds=20)
     params["tune"]["space"]["n_estimators"] = {"low": 60, "high": 150}
+    params["drift"]["current_seasons"] = ["2019-2020"]  # `as_of` is after these data end
     return params
 
 

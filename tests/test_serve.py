@@ -4,121 +4,21 @@ registry trained by `dvc repro` on a small project whose last season is partly u
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
 
 from serve_app.keys import KeyStore
 from soccerpredict.features.build import FEATURE_COLUMNS
-from soccerpredict.features.market import pre_closing_odds
-from tests.projects import ROOT, make_project, run, small_params
-from tests.servers import free_port, start_redis
+from tests.served_app import ASYNC_TIMEOUT_S, RATE_LIMIT, App, upcoming_requests, wait_until
+from tests.servers import start_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-AS_OF = "2020-02-29"  # the rest of 2019-20 is upcoming: the batch route has fixtures to serve
-ASYNC_TIMEOUT_S = 3
-RATE_LIMIT = 40
 MODEL = "soccer-match-outcome"
-
-
-@dataclass
-class App:
-    url: str
-    work: Path
-    env: dict[str, str]
-    redis_port: int
-    redis: subprocess.Popen[bytes]
-
-    def key(self) -> str:
-        return KeyStore(self.work / "var/api_keys.json").create("test")[1]
-
-    def client(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"X-API-Key": key} if key else {})
-
-
-def _params(params: dict[str, Any]) -> dict[str, Any]:
-    return small_params(params) | {"as_of": AS_OF}
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
-        ray_address: str) -> Iterator[App]:
-    work = tmp_path_factory.mktemp("served")
-    redis_port = free_port()
-    redis = start_redis(redis_port, work)
-
-    def runtime(conf: dict[str, Any]) -> dict[str, Any]:
-        conf["serving"].update(redis_url=f"redis://127.0.0.1:{redis_port}/0", reload_interval_s=0.5,
-                               async_timeout_s=ASYNC_TIMEOUT_S, rate_limit_per_minute=RATE_LIMIT,
-                               max_batch_fixtures=20)
-        return conf
-
-    env = make_project(work, football_data_dir, ray_address, _params, runtime)
-    run(["dvc", "repro"], work, env)
-    config = yaml.safe_load((ROOT / "conf/serve.yaml").read_text())
-    port = free_port()
-    config["http_options"]["port"] = port
-    application = config["applications"][0]
-    application["args"]["root"] = str(work)
-    for deployment in application["deployments"]:
-        if deployment["name"] == "Model":
-            deployment["user_config"]["reload_interval_s"] = 0.5
-    (work / "serve-test.yaml").write_text(yaml.safe_dump(config))
-    log = (work / "serve-run.log").open("w")
-    proc = subprocess.Popen(["serve", "run", "serve-test.yaml"], cwd=work, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    served = App(f"http://127.0.0.1:{port}", work, env, redis_port, redis)
-    try:
-        _wait_until(lambda: httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200, 180,
-                    lambda: (work / "serve-run.log").read_text()[-3000:])
-        yield served
-    finally:
-        proc.send_signal(signal.SIGINT)  # `serve run` shuts the app down on Ctrl-C
-        proc.wait(timeout=120)
-        served.redis.terminate()  # the outage test may have replaced the first one
-        served.redis.wait()
-
-
-def _wait_until(check: Any, timeout_s: float, explain: Any = lambda: "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, KeyError, AssertionError):
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"not ready after {timeout_s} s\n{explain()}")
-
-
-@pytest.fixture
-def key(app: App) -> str:
-    return app.key()  # one per test, so rate limits and revocations stay apart
-
-
-def _upcoming(app: App) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The batch predictions and, for each, the request a client would send for it."""
-    predictions = pd.read_parquet(app.work / "data/serving/upcoming_predictions.parquet")
-    matches = pd.read_parquet(app.work / "data/interim/matches.parquet").set_index("match_id")
-    rows = matches.loc[predictions["match_id"]].reset_index()
-    bodies = []
-    for row, odds in zip(rows.itertuples(), pre_closing_odds(rows), strict=True):
-        body = {"league": row.league, "home_team": row.home_team, "away_team": row.away_team,
-                "kickoff": row.kickoff_utc.date().isoformat()}
-        if np.isfinite(odds).all():
-            body["odds"] = dict(zip(("home", "draw", "away"), map(float, odds), strict=True))
-        bodies.append(body)
-    return predictions, bodies
 
 
 def _probs(answer: dict[str, Any]) -> list[float]:
@@ -128,7 +28,7 @@ def _probs(answer: dict[str, Any]) -> list[float]:
 # ------------------------------------------------------------------------------ predictions
 
 def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key: str) -> None:
-    predictions, bodies = _upcoming(app)
+    predictions, bodies = upcoming_requests(app)
     with app.client(key) as http:
         first = http.post("/predict", json=bodies[0])
         second = http.post("/predict", json=bodies[0])
@@ -146,7 +46,7 @@ def test_every_upcoming_fixture_online_gets_the_batch_stages_answer(app: App, ke
     """The batch stage predicts from the offline feature table, the app from the published team
     state: equal answers for every upcoming fixture mean equal feature vectors (the vectors
     themselves are compared in tests/test_online_features.py)."""
-    predictions, bodies = _upcoming(app)
+    predictions, bodies = upcoming_requests(app)
     with app.client(key) as http:
         online = [p for start in range(0, len(bodies), 20)
                   for p in http.post("/predict/batch",
@@ -159,7 +59,7 @@ def test_every_upcoming_fixture_online_gets_the_batch_stages_answer(app: App, ke
 
 
 def test_batch_route_and_its_limit(app: App, key: str) -> None:
-    _, bodies = _upcoming(app)
+    _, bodies = upcoming_requests(app)
     with app.client(key) as http:
         ok = http.post("/predict/batch", json={"fixtures": bodies[:5]})
         too_many = http.post("/predict/batch", json={"fixtures": bodies[:1] * 21})
@@ -169,7 +69,7 @@ def test_batch_route_and_its_limit(app: App, key: str) -> None:
 
 
 def test_lookup_of_an_upcoming_match(app: App, key: str) -> None:
-    predictions, _ = _upcoming(app)
+    predictions, _ = upcoming_requests(app)
     row = predictions.iloc[3]
     with app.client(key) as http:
         found = http.get(f"/predict/{row['match_id']}")
@@ -197,7 +97,7 @@ def test_model_route_describes_the_champion(app: App, key: str) -> None:
 # ------------------------------------------------------------------------------ bad input
 
 def _fixture(app: App, **changes: Any) -> dict[str, Any]:
-    _, bodies = _upcoming(app)
+    _, bodies = upcoming_requests(app)
     return {k: v for k, v in (bodies[0] | changes).items() if v is not None}
 
 
@@ -251,7 +151,7 @@ def test_keys_are_required_and_revocation_needs_no_restart(app: App) -> None:
         assert anonymous.get("/metrics").status_code == 200  # open
         assert http.post("/predict", json=body).status_code == 200
         store.revoke(key_id)
-        _wait_until(lambda: http.post("/predict", json=body).status_code == 401, 5)
+        wait_until(lambda: http.post("/predict", json=body).status_code == 401, 5)
 
 
 def test_a_key_over_its_rate_limit_gets_429(app: App, key: str) -> None:
@@ -293,8 +193,8 @@ def test_async_job_survives_an_ingress_restart(app: App, key: str) -> None:
         assert done["status"] == "done" and sum(_probs(done["result"])) == pytest.approx(1)
         (old,) = _replica_actors("Ingress")
         ray.kill(ray.get_actor(old, namespace="serve"), no_restart=True)
-        _wait_until(lambda: _replica_actors("Ingress") not in ([], [old]), 60)
-        _wait_until(lambda: http.get(f"/predict/async/{job_id}").status_code == 200, 60)
+        wait_until(lambda: _replica_actors("Ingress") not in ([], [old]), 60)
+        wait_until(lambda: http.get(f"/predict/async/{job_id}").status_code == 200, 60)
         again = http.get(f"/predict/async/{job_id}").json()
     assert again["status"] == "done" and again["result"] == done["result"]
 
@@ -344,7 +244,7 @@ def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
         replicas = _replica_actors("Model")
         new = client.create_model_version(MODEL, source=current.source, run_id=current.run_id)
         client.set_registered_model_alias(MODEL, "champion", new.version)
-        _wait_until(lambda: http.get("/model").json()["version"] == str(new.version), 30)
+        wait_until(lambda: http.get("/model").json()["version"] == str(new.version), 30)
         after = http.post("/predict", json=body).json()
         again = http.post("/predict", json=body).json()
     assert after["model_version"] == str(new.version) and after["cached"] is False
@@ -372,7 +272,7 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
     client.set_registered_model_alias(MODEL, "champion", wrong)
     try:
         with app.client(key) as http:
-            _wait_until(lambda: wrong in http.get("/model").json()["refused_versions"], 30)
+            wait_until(lambda: wrong in http.get("/model").json()["refused_versions"], 30)
             model = http.get("/model").json()
             answer = http.post("/predict", json=_fixture(app))
         assert model["version"] == str(current.version)
@@ -419,9 +319,9 @@ def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
             assert not first.json()["cached"] and not second.json()["cached"]
             assert refused.status_code == 503 and "Redis" in refused.json()["detail"]
             assert http.get("/healthz").json()["redis"] is False
-            _wait_until(lambda: "ray_soccerpredict_redis_errors_total{" in http.get(
+            wait_until(lambda: "ray_soccerpredict_redis_errors_total{" in http.get(
                 "/metrics").text, 30)
     finally:
         app.redis = start_redis(app.redis_port, app.work)
     with app.client(key) as http:  # back: after the cool-down the cache works again
-        _wait_until(lambda: http.post("/predict", json=body).json()["cached"], 30)
+        wait_until(lambda: http.post("/predict", json=body).json()["cached"], 30)

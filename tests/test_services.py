@@ -73,3 +73,26 @@ def test_metrics_of_several_nodes_merge_into_valid_exposition() -> None:
     assert set(families) == {"ray_soccerpredict_predictions"}  # others left out
     assert len(families["ray_soccerpredict_predictions"].samples) == 2
     assert merged.count("# TYPE ray_soccerpredict_predictions_total") == 1
+
+
+def test_held_gauges_set_their_last_values_again() -> None:
+    """Ray stops exporting a gauge ~20 s after its last set: the app sets them again."""
+    from serve_app.metrics import HeldGauge
+
+    calls: list[tuple[float, dict[str, str] | None]] = []
+
+    class Recorder:
+        def set(self, value: float, tags: dict[str, str] | None = None) -> None:
+            calls.append((value, tags))
+
+    gauge = HeldGauge(Recorder())
+    gauge.set(0.3, tags={"column": "result"})
+    gauge.set(0.7, tags={"column": "result"})
+    gauge.set(2.0)
+    calls.clear()
+    gauge.republish()
+    assert sorted(calls, key=str) == sorted([(0.7, {"column": "result"}), (2.0, None)], key=str)
+    gauge.forget()
+    calls.clear()
+    gauge.republish()
+    assert calls == []

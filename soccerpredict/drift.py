@@ -1,0 +1,233 @@
+"""Drift of recent matches' features and results against a reference (pure: no Ray, no MLflow).
+
+Each column gets a two-sample test with a p-value, chosen by its kind, so a threshold means the
+same thing for every column and every sample size. Evidently's defaults switch to distances with
+fixed thresholds above 1,000 reference rows, blind to sample size: on the results of 2020-21, when
+home wins fell from 46% to 40%, the Jensen-Shannon distance is 0.046, under its 0.1, unseen.
+
+- numerical: Kolmogorov-Smirnov (Evidently's `ks`): two-sided, any change of location, spread or
+  shape, invariant to monotone transforms (elo_diff and elo_expected_home agree); conservative on
+  integer-valued features (ties), which errs towards no alarm. Not `anderson` (scipy caps its
+  p-value at 0.001, above a Bonferroni threshold, so it could never fire) nor `mannw` (one-sided
+  `alternative="less"` in Evidently 0.7.23: it misses a fall such as home probabilities').
+- categorical (the result): a chi-square test of homogeneity on the 2 x k table
+  (`chisquare_2sample`, registered here). Evidently's `chisquare` is a goodness-of-fit test that
+  takes the reference frequencies as exact, which overstates significance for a sampled reference.
+
+`p_value` is the family-wise level: each of the k columns is tested at p_value / k (Bonferroni),
+so a window that differs from the reference only by sampling noise has at most a p_value chance
+of any flag. The window is drifted when at least `drift_share` of the columns are flagged.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from soccerpredict.config import DriftParams
+from soccerpredict.features.build import FEATURE_COLUMNS
+
+NUMERICAL_TEST, CATEGORICAL_TEST = "ks", "chisquare_2sample"
+CATEGORICAL_COLUMNS = frozenset({"result"})  # by contract; the features are all numerical
+# Left out of the default set: where a window sits in the calendar or in the history moves them,
+# so they are flagged in every window and the flag carries no news. `drift.columns` can name them.
+UNSTABLE_COLUMNS: dict[str, str] = {
+    "market_overround": "bookmakers' margins shrink year on year: flagged in every season",
+    "h2h_n": "grows with the length of the history the feature table starts from",
+    "form_n_home": "below 6 only in a season's first weeks: a calendar effect",
+    "form_n_away": "below 6 only in a season's first weeks: a calendar effect",
+    "rest_days_home": "summer break and winter fixture congestion: a calendar effect",
+    "rest_days_away": "summer break and winter fixture congestion: a calendar effect",
+}
+DEFAULT_COLUMNS: list[str] = [c for c in FEATURE_COLUMNS if c not in UNSTABLE_COLUMNS] + ["result"]
+
+
+class DriftInputError(ValueError):
+    """The windows cannot be compared: a score from them would mislead."""
+
+
+def drift_columns(params: DriftParams) -> list[str]:
+    return list(params.columns) or list(DEFAULT_COLUMNS)
+
+
+def _played(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    missing = {"kickoff_utc", "result", "season"} - set(features.columns)
+    if missing:
+        raise DriftInputError(f"the feature table lacks {', '.join(sorted(missing))}")
+    kickoff = pd.to_datetime(features["kickoff_utc"], utc=True)
+    known = kickoff < pd.Timestamp(as_of + timedelta(days=1), tz="UTC")
+    return features[features["result"].notna() & known]
+
+
+def reference_window(features: pd.DataFrame, seasons: list[str], as_of: date) -> pd.DataFrame:
+    """The played matches of the reference seasons."""
+    played = _played(features, as_of)
+    return played[played["season"].isin(seasons)].reset_index(drop=True)
+
+
+def current_window(features: pd.DataFrame, params: DriftParams, as_of: date) -> pd.DataFrame:
+    """Played matches of `current_seasons`, else of the `window_days` days ending on `as_of`."""
+    played = _played(features, as_of)
+    if params.current_seasons:
+        return played[played["season"].isin(params.current_seasons)].reset_index(drop=True)
+    start = pd.Timestamp(as_of - timedelta(days=params.window_days - 1), tz="UTC")
+    kickoff = pd.to_datetime(played["kickoff_utc"], utc=True)
+    return played[kickoff >= start].reset_index(drop=True)
+
+
+def is_numerical(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def is_categorical(column: str, reference: pd.DataFrame) -> bool:
+    """The contract decides for known columns; the reference's dtype for any other."""
+    if column in CATEGORICAL_COLUMNS or column in FEATURE_COLUMNS:
+        return column in CATEGORICAL_COLUMNS
+    return not is_numerical(reference[column])
+
+
+def _check_frame(name: str, frame: pd.DataFrame, columns: list[str], min_rows: int) -> None:
+    if frame.empty:
+        raise DriftInputError(f"the {name} is empty: nothing to compare")
+    if len(frame) < min_rows:
+        raise DriftInputError(f"the {name} has {len(frame)} rows, fewer than min_rows {min_rows}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DriftInputError(f"the {name} lacks columns: {', '.join(missing)}")
+    empty = [c for c in columns if frame[c].notna().sum() == 0]
+    if empty:
+        raise DriftInputError(f"the {name} has no values in: {', '.join(empty)}")
+
+
+def validate_windows(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
+                     min_rows: int) -> None:
+    """Refuse what would give a misleading score, with the reason in one line."""
+    for name, frame in (("current window", current), ("reference", reference)):
+        _check_frame(name, frame, columns, min_rows)
+    numerical = [c for c in columns if not is_categorical(c, reference)]
+    for name, frame in (("current window", current), ("reference", reference)):
+        wrong = [f"{c} ({frame[c].dtype})" for c in numerical if not is_numerical(frame[c])]
+        if wrong:
+            raise DriftInputError(f"numerical columns hold other values in the {name}: "
+                                  f"{', '.join(wrong)}")
+    mixed = [c for c in columns if c not in numerical
+             and is_numerical(reference[c]) != is_numerical(current[c])]
+    if mixed:
+        raise DriftInputError(f"numbers in one window and labels in the other: {', '.join(mixed)}")
+
+
+def _chi2_two_sample(reference: pd.Series, current: pd.Series, feature_type: Any,
+                     threshold: float) -> tuple[float, bool]:
+    """Evidently's stat-test signature; its caller has dropped the missing values."""
+    from scipy.stats import chi2_contingency
+
+    sample = np.repeat([0, 1], [len(reference), len(current)])
+    values = pd.concat([reference, current], ignore_index=True).astype(str)
+    table = pd.crosstab(values, sample)
+    if len(table) < 2:  # one category in both windows: nothing can have moved
+        return 1.0, False
+    p_value = float(chi2_contingency(table.to_numpy(), correction=False).pvalue)
+    return p_value, p_value < threshold
+
+
+@functools.cache
+def register_tests() -> None:
+    """Make the two-sample chi-square known to Evidently by name (once per process)."""
+    from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
+    from evidently.legacy.core import ColumnType
+
+    register_stattest(StatTest(name=CATEGORICAL_TEST, display_name="chi-square two-sample p_value",
+                               allowed_feature_types=[ColumnType.Categorical]),
+                      default_impl=_chi2_two_sample)
+
+
+def _dataset(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> Any:
+    from evidently import DataDefinition, Dataset
+
+    data = frame[numerical + categorical].copy()
+    data[numerical] = data[numerical].astype(np.float64)  # nullable Int16 & co: NA becomes NaN
+    data[categorical] = data[categorical].astype(object)
+    return Dataset.from_pandas(data, data_definition=DataDefinition(
+        numerical_columns=numerical, categorical_columns=categorical))
+
+
+def run_evidently(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
+                  params: DriftParams) -> tuple[Any, dict[str, str], float]:
+    """The Evidently snapshot, each column's test and the per-column threshold."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    register_tests()
+    categorical = [c for c in columns if is_categorical(c, reference)]
+    numerical = [c for c in columns if c not in categorical]
+    tests = {c: CATEGORICAL_TEST if c in categorical else NUMERICAL_TEST for c in columns}
+    threshold = params.p_value / len(columns)
+    preset = DataDriftPreset(columns=columns, per_column_method=dict(tests),
+                             per_column_threshold=dict.fromkeys(columns, threshold),
+                             drift_share=params.drift_share)
+    snapshot = Report([preset]).run(current_data=_dataset(current, numerical, categorical),
+                                    reference_data=_dataset(reference, numerical, categorical))
+    return snapshot, tests, threshold
+
+
+def p_values(snapshot: Any) -> dict[str, float]:
+    """Each column's p-value, read from the snapshot's ValueDrift metrics."""
+    return {m["config"]["column"]: float(m["value"]) for m in snapshot.dict()["metrics"]
+            if m["config"]["type"].endswith(":ValueDrift")}
+
+
+def _frequencies(values: pd.Series) -> dict[str, float]:
+    counts = values.dropna().astype(str).value_counts(normalize=True).sort_index()
+    return {str(k): round(float(v), 4) for k, v in counts.items()}
+
+
+def column_stats(reference: pd.Series, current: pd.Series, categorical: bool) -> dict[str, Any]:
+    if categorical:
+        return {"reference_frequencies": _frequencies(reference),
+                "current_frequencies": _frequencies(current)}
+    return {"reference_mean": float(reference.mean()), "current_mean": float(current.mean())}
+
+
+def describe(frame: pd.DataFrame) -> dict[str, Any]:
+    out: dict[str, Any] = {"rows": len(frame)}
+    for key in ("season", "league"):
+        if key in frame.columns:
+            out[f"{key}s"] = sorted(str(v) for v in frame[key].dropna().unique())
+    if "kickoff_utc" in frame.columns and len(frame):
+        kickoff = pd.to_datetime(frame["kickoff_utc"], utc=True)
+        out["first_kickoff"], out["last_kickoff"] = str(kickoff.min()), str(kickoff.max())
+    return out
+
+
+def home_advantage(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Any]:
+    """Market-implied home probability and result frequencies in both windows, when present."""
+    return {column: column_stats(reference[column], current[column], column == "result")
+            for column in ("market_prob_home", "result")
+            if column in reference.columns and column in current.columns}
+
+
+def drift_report(reference: pd.DataFrame, current: pd.DataFrame,
+                 params: DriftParams) -> tuple[dict[str, Any], Any]:
+    """(summary, Evidently snapshot); DriftInputError when the windows cannot be compared."""
+    columns = drift_columns(params)
+    validate_windows(reference, current, columns, params.min_rows)
+    snapshot, tests, threshold = run_evidently(reference, current, columns, params)
+    scores = p_values(snapshot)
+    per_column = {c: {"kind": "categorical" if tests[c] == CATEGORICAL_TEST else "numerical",
+                      "test": tests[c], "p_value": scores[c], "threshold": threshold,
+                      "drifted": scores[c] < threshold}
+                  | column_stats(reference[c], current[c], tests[c] == CATEGORICAL_TEST)
+                  for c in columns}
+    drifted = [c for c in columns if per_column[c]["drifted"]]
+    share = len(drifted) / len(columns)
+    summary = {"drifted": share >= params.drift_share, "drift_share": share,
+               "drift_share_threshold": params.drift_share, "drifted_columns": drifted,
+               "n_columns": len(columns), "p_value": params.p_value,
+               "correction": "bonferroni", "column_threshold": threshold,
+               "columns": per_column, "reference": describe(reference),
+               "current": describe(current), "home_advantage": home_advantage(reference, current)}
+    return summary, snapshot
