@@ -17,6 +17,7 @@ reported as a share of the machine. Needs the pipeline's outputs (team state, ch
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -191,9 +192,11 @@ def serve(setting: dict[str, str], redis_url: str, key: str, script: Path,
     config["http_options"]["port"] = http_port
     config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
     (folder / "serve.yaml").write_text(yaml.safe_dump(config))
+    resources = json.dumps(load_config(PROJECT_ROOT / "params.yaml", folder / "runtime.yaml",
+                                       env={}).runtime.ray.resources)  # `serve` for replicas
     subprocess.run(["ray", "start", "--head", "--num-cpus=2", f"--port={ray_port}",
-                    "--include-dashboard=false", "--disable-usage-stats"], env=env, check=True,
-                   capture_output=True)
+                    f"--resources={resources}", "--include-dashboard=false",
+                    "--disable-usage-stats"], env=env, check=True, capture_output=True)
     env["RAY_ADDRESS"] = f"127.0.0.1:{ray_port}"
     log = (folder / "serve.log").open("w")
     proc = subprocess.Popen(["serve", "run", str(folder / "serve.yaml")], cwd=PROJECT_ROOT,

@@ -30,7 +30,8 @@ def ray_session(cfg: Config) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=cfg.runtime.ray.num_cpus, include_dashboard=False)
+        ray.init(num_cpus=cfg.runtime.ray.num_cpus, resources=cfg.runtime.ray.resources,
+                 include_dashboard=False)
     try:
         yield
     finally:

@@ -12,7 +12,9 @@ export RAY_SERVE_THROUGHPUT_OPTIMIZED="${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}"
 # a local app has no external load balancer to drain: Ctrl-C should not wait 30 s per replica
 export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="${RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S:-2}"
 if [ -z "${RAY_ADDRESS:-}" ]; then
-  ray start --head --num-cpus=2 --port=6380 --dashboard-host=127.0.0.1 --disable-usage-stats
+  # the custom resources of conf/runtime.yaml (Serve replicas need `serve`)
+  resources=$(python -c "import json; from soccerpredict.config import load_config; print(json.dumps(load_config().runtime.ray.resources))")
+  ray start --head --num-cpus=2 --resources="$resources" --port=6380 --dashboard-host=127.0.0.1 --disable-usage-stats
   trap 'ray stop --force >/dev/null 2>&1 || true' EXIT
   export RAY_ADDRESS=127.0.0.1:6380
 fi

@@ -22,7 +22,7 @@ from tests.kuberay_schema import (
     validate_resource,
 )
 
-SCRAPE = REPO / "kuberay" / "ray-cronjob.scrape.yaml"
+SCRAPE = REPO / "kuberay" / "base" / "ray-cronjob.scrape.yaml"
 Manifest = dict[str, Any]
 
 

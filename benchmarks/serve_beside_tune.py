@@ -1,0 +1,188 @@
+"""Serving latency while a Tune search shares the node
+(`python -m benchmarks.serve_beside_tune [--duration 15] [--out reports/benchmarks/serve_beside_tune.json]`).
+
+One local Ray (2 CPUs and conf/runtime.yaml's custom resources), `serve run conf/serve.yaml`
+on it (replicas take no CPU, only `serve` units), a real Redis, and wrk against /predict with
+unique requests (cache misses: features + model on every request), in three phases:
+
+* idle: nothing else runs;
+* tune c=2: the project's search (ray_jobs.tune.build_tuner, no MLflow) with two one-CPU
+  trials at a time, i.e. every Ray CPU of the node;
+* tune c=1: the same with max_concurrent_trials=1, the limit that leaves Serve a core.
+
+p50/p99 at c=1 (one request at a time) and c=8, trials finished per phase, and the resident
+memory of the Serve processes (what one more replica costs during a rolling update). The
+search runs in a driver process of its own that joins the cluster through RAY_ADDRESS.
+Needs the pipeline's outputs (splits, team state, a champion) and redis-server, wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from benchmarks.serve_latency import fixtures, lua_script, wrk
+from soccerpredict.config import PROJECT_ROOT, load_config
+from soccerpredict.io import write_json
+from tests.servers import free_port, start_redis
+
+PHASES = {"idle": 0, "tune c=2": 2, "tune c=1": 1}
+
+
+def tune_driver(concurrency: int, seconds: float) -> None:
+    """The search, in this process, on the cluster at RAY_ADDRESS; prints the trial count."""
+    import ray
+
+    from benchmarks.tune_overhead import load_splits
+    from ray_jobs.tune import build_tuner
+
+    cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml")
+    cfg = cfg.rooted(PROJECT_ROOT)
+    train, validation = load_splits(cfg)
+    p = cfg.params.tune.model_copy(update={"num_samples": 10_000, "time_budget_s": seconds})
+    ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = build_tuner(train, validation, cfg.params.model, p, Path(tmp, "search"),
+                           max_concurrent_trials=concurrency).fit()
+    print(f"TRIALS {len(grid)}", flush=True)
+
+
+def serve_rss_mib() -> dict[str, float]:
+    import psutil
+
+    out: dict[str, float] = {}
+    for proc in psutil.process_iter(["cmdline", "memory_info"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        for label in ("ServeReplica:soccerpredict:Model", "ServeReplica:soccerpredict:Ingress",
+                      "ServeController", "ProxyActor"):
+            if label in line and proc.info["memory_info"] is not None:
+                out[label] = out.get(label, 0) + proc.info["memory_info"].rss / 2**20
+    return out
+
+
+def start_app(folder: Path, redis_url: str, gcs: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
+    runtime["serving"].update(redis_url=redis_url, rate_limit_per_minute=10**9)
+    (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
+    config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
+    config["http_options"]["port"] = port
+    config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
+    (folder / "serve.yaml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, RAY_ADDRESS=gcs, REDIS_URL=redis_url)
+    proc = subprocess.Popen(["serve", "run", str(folder / "serve.yaml")], cwd=PROJECT_ROOT,
+                            env=env, stdout=(folder / "serve.log").open("w"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                time.sleep(6)  # the Model publishes its version
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(1)
+    raise SystemExit(f"the app did not start:\n{(folder / 'serve.log').read_text()[-3000:]}")
+
+
+def phase(url: str, script: Path, duration: int, concurrency: int, gcs: str,
+          offset: int) -> dict[str, Any]:
+    search = None
+    if concurrency:
+        search = subprocess.Popen([sys.executable, "-m", "benchmarks.serve_beside_tune",
+                                   "--tune-driver", str(concurrency), str(2 * duration + 30)],
+                                  cwd=PROJECT_ROOT, env=dict(os.environ, RAY_ADDRESS=gcs),
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(15)  # the driver loads the splits and its first trials are running
+    out = {"c1": wrk(url, script, 1, duration, "miss", offset),
+           "c8": wrk(url, script, 8, duration, "miss", offset + 10_000),
+           "loadavg_1m": os.getloadavg()[0]}
+    if search is not None:
+        search.send_signal(signal.SIGINT)  # Tune stops its trials and returns
+        stdout, _ = search.communicate(timeout=120)
+        out["trials"] = next((int(x.split()[1]) for x in stdout.splitlines()
+                              if x.startswith("TRIALS")), None)
+    return out
+
+
+def table(result: dict[str, Any]) -> str:
+    header = ("| phase | p50 ms c=1 | p99 ms c=1 | p50 ms c=8 | p99 ms c=8 | req/s c=8 | errors "
+              "| trials |")
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in result["phases"].items():
+        errors = sum(r[c]["non_2xx"] + r[c]["socket_errors"] for c in ("c1", "c8"))
+        lines.append(f"| {name} | {r['c1']['p50_ms']:.1f} | {r['c1']['p99_ms']:.1f} | "
+                     f"{r['c8']['p50_ms']:.1f} | {r['c8']['p99_ms']:.1f} | {r['c8']['rps']:.0f} "
+                     f"| {errors} | {r.get('trials', '-')} |")
+    return "\n".join(lines)
+
+
+def run(duration: int, out: Path) -> dict[str, Any]:
+    import ray
+
+    from serve_app.keys import KeyStore
+
+    cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml",
+                      env={}).rooted(PROJECT_ROOT)
+    keys = KeyStore(cfg.runtime.serving.api_keys_file)
+    key_id, key = keys.create("benchmark")
+    ray.init(address="local", num_cpus=2, resources=cfg.runtime.ray.resources,
+             include_dashboard=False)
+    gcs = ray.get_runtime_context().gcs_address
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        redis_port = free_port()
+        redis = start_redis(redis_port, folder)
+        app = None
+        try:
+            script = lua_script(fixtures(cfg), key, folder)
+            app, url = start_app(folder, f"redis://127.0.0.1:{redis_port}/0", gcs)
+            wrk(url, script, 4, 3, "hit")  # warm-up
+            result: dict[str, Any] = {
+                "benchmark": "serve_beside_tune", "duration_s": duration, "cpus": os.cpu_count(),
+                "ray": {"num_cpus": 2, "resources": cfg.runtime.ray.resources},
+                "serve_rss_mib": serve_rss_mib(), "phases": {}}
+            for i, (name, concurrency) in enumerate(PHASES.items()):
+                print(f"== {name}", flush=True)
+                result["phases"][name] = phase(url, script, duration, concurrency, gcs,
+                                               i * 100_000)
+        finally:
+            if app is not None:
+                app.send_signal(signal.SIGINT)
+                app.wait(timeout=120)
+            redis.terminate()
+            keys.revoke(key_id)
+            ray.shutdown()
+    write_json(result, out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--out", type=Path,
+                        default=Path("reports/benchmarks/serve_beside_tune.json"))
+    parser.add_argument("--tune-driver", nargs=2, metavar=("CONCURRENCY", "SECONDS"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.tune_driver:
+        tune_driver(int(args.tune_driver[0]), float(args.tune_driver[1]))
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    result = run(args.duration, args.out)
+    print(table(result))
+    print(f"\nServe RSS (MiB): {result['serve_rss_mib']}\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
