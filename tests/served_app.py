@@ -81,10 +81,12 @@ def app(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
                     lambda: (work / "serve-run.log").read_text()[-3000:])
         yield served
     finally:
-        proc.send_signal(signal.SIGINT)  # `serve run` shuts the app down on Ctrl-C
-        proc.wait(timeout=120)
-        served.redis.terminate()  # the outage test may have replaced the first one
-        served.redis.wait()
+        try:
+            proc.send_signal(signal.SIGINT)  # `serve run` shuts the app down on Ctrl-C
+            proc.wait(timeout=120)
+        finally:  # a `serve run` that does not stop must not leave Redis running either
+            served.redis.terminate()  # the outage test may have replaced the first one
+            served.redis.wait()
 
 
 def wait_until(check: Any, timeout_s: float, explain: Any = lambda: "") -> None:
