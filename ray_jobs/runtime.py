@@ -19,19 +19,23 @@ def ray_session(cfg: Config) -> Iterator[None]:
 
     A driver already connected (a test's shared instance) is reused and left running.
     """
+    # before `import ray`: the driver reads RAY_AUTH_MODE once, at import, while the GCS it starts
+    # reads the environment later (set afterwards, the two disagree and the GCS refuses the driver)
+    for key, value in LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
     import ray
 
     if ray.is_initialized():
         yield
         return
-    for key, value in LOOPBACK_ENV.items():
-        os.environ.setdefault(key, value)
     address = cfg.runtime.ray.address
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=cfg.runtime.ray.num_cpus, resources=cfg.runtime.ray.resources,
-                 include_dashboard=False)
+        # "local": a new instance, never the latest cluster found in /tmp/ray (which would
+        # also refuse num_cpus)
+        ray.init(address="local", num_cpus=cfg.runtime.ray.num_cpus,
+                 resources=cfg.runtime.ray.resources, include_dashboard=False)
     try:
         yield
     finally:
