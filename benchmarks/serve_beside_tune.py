@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
-from benchmarks.serve_latency import fixtures, lua_script, wrk
+from benchmarks.serve_latency import fixtures, lua_script, write_app_config, wrk
 from soccerpredict.config import PROJECT_ROOT, load_config
 from soccerpredict.io import write_json
 from tests.servers import free_port, start_redis
@@ -72,15 +71,9 @@ def serve_rss_mib() -> dict[str, float]:
 
 def start_app(folder: Path, redis_url: str, gcs: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
-    runtime["serving"].update(redis_url=redis_url, rate_limit_per_minute=10**9)
-    (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
-    config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
-    config["http_options"]["port"] = port
-    config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
-    (folder / "serve.yaml").write_text(yaml.safe_dump(config))
+    config = write_app_config(folder, redis_url, port)
     env = dict(os.environ, RAY_ADDRESS=gcs, REDIS_URL=redis_url)
-    proc = subprocess.Popen(["serve", "run", str(folder / "serve.yaml")], cwd=PROJECT_ROOT,
+    proc = subprocess.Popen(["serve", "run", str(config)], cwd=PROJECT_ROOT,
                             env=env, stdout=(folder / "serve.log").open("w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -165,7 +165,7 @@ def plain(version: str, script: Path, duration_s: int) -> dict[str, Any]:
         proc.wait(timeout=30)
 
 
-def direct_ingress_port(key: str) -> int | None:
+def direct_ingress_port() -> int | None:
     """The Ingress replica's own HTTP port, when Serve's direct ingress is on."""
     for port in range(30000, 30050):
         try:
@@ -176,7 +176,20 @@ def direct_ingress_port(key: str) -> int | None:
     return None
 
 
-def serve(setting: dict[str, str], redis_url: str, key: str, script: Path,
+def write_app_config(folder: Path, redis_url: str, http_port: int) -> Path:
+    """conf/serve.yaml and conf/runtime.yaml in `folder`, with this Redis and HTTP port; the
+    rate limit is still checked (its Redis round trip is part of the cost), never reached."""
+    runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
+    runtime["serving"].update(redis_url=redis_url, rate_limit_per_minute=10**9)
+    (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
+    config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
+    config["http_options"]["port"] = http_port
+    config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
+    (folder / "serve.yaml").write_text(yaml.safe_dump(config))
+    return folder / "serve.yaml"
+
+
+def serve(setting: dict[str, str], redis_url: str, script: Path,
           duration_s: int, folder: Path) -> dict[str, Any]:
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
                RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="2", REDIS_URL=redis_url,
@@ -184,14 +197,7 @@ def serve(setting: dict[str, str], redis_url: str, key: str, script: Path,
     for name in {"RAY_ADDRESS", *(v for s in SETTINGS.values() for v in s)} - set(setting):
         env.pop(name, None)  # a fresh cluster with exactly this setting
     ray_port, http_port = free_port(), free_port()
-    runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
-    # the limit is still checked (its Redis round trip is part of the cost), never reached
-    runtime["serving"].update(redis_url=redis_url, rate_limit_per_minute=10**9)
-    (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
-    config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
-    config["http_options"]["port"] = http_port
-    config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
-    (folder / "serve.yaml").write_text(yaml.safe_dump(config))
+    write_app_config(folder, redis_url, http_port)
     resources = json.dumps(load_config(PROJECT_ROOT / "params.yaml", folder / "runtime.yaml",
                                        env={}).runtime.ray.resources)  # `serve` for replicas
     subprocess.run(["ray", "start", "--head", "--num-cpus=2", f"--port={ray_port}",
@@ -212,7 +218,7 @@ def serve(setting: dict[str, str], redis_url: str, key: str, script: Path,
                 time.sleep(1)
         time.sleep(6)  # let the Model publish its version, so hits can happen
         out = {"proxy": measure(url, script, duration_s, ("miss", "hit"))}
-        direct = direct_ingress_port(key)
+        direct = direct_ingress_port()
         if direct is not None:
             out["direct_ingress"] = measure(f"http://127.0.0.1:{direct}", script, duration_s,
                                             ("miss", "hit"))
@@ -284,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
             for name in args.settings:
                 print(f"== Serve, {name}", flush=True)
                 result["serve"][name] = serve(SETTINGS[name], f"redis://127.0.0.1:{redis_port}/0",
-                                              key, script, args.duration, folder)
+                                              script, args.duration, folder)
         finally:
             redis.terminate()
             KeyStore(cfg.runtime.serving.api_keys_file).revoke(key_id)

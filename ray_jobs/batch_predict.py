@@ -86,7 +86,7 @@ def run(cfg: Config) -> dict[str, Any]:
     champion = registry.model_version(MlflowClient(), name, registry.CHAMPION)
     upcoming = pd.read_parquet(Path(cfg.runtime.paths.splits) / "upcoming.parquet")
     with ray_session(cfg):
-        table = predict_upcoming(upcoming, cfg.rooted(Path.cwd()).runtime.mlflow.tracking_uri,
+        table = predict_upcoming(upcoming, cfg.runtime.mlflow.tracking_uri,
                                  name, str(champion.version))
     write_parquet(table, cfg.runtime.paths.predictions)
     archive = prediction_log(table, cfg.params.as_of)

@@ -18,7 +18,7 @@ import pandas as pd
 from ray_jobs.cli import run_stage
 from soccerpredict.config import Config
 from soccerpredict.io import write_json, write_parquet
-from soccerpredict.quality import LOG_COLUMNS, STREAM, quality_report
+from soccerpredict.quality import LOG_COLUMNS, PROBS, STREAM, quality_report
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def read_log(folder: Path) -> pd.DataFrame:
     if not files:
         return pd.DataFrame(columns=LOG_COLUMNS)
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return frame.astype({c: float for c in ("prob_home", "prob_draw", "prob_away")})
+    return frame.astype(dict.fromkeys(PROBS, float))
 
 
 def run(cfg: Config) -> dict[str, Any]:

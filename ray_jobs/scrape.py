@@ -29,7 +29,6 @@ from soccerpredict.whoscored.records import SCRAPED_SCHEMA, to_match_table
 from soccerpredict.whoscored.season import Report, Request, SeasonScraper, merge, upsert
 
 log = logging.getLogger(__name__)
-DECIDED = {"finished", "cancelled"}
 
 
 class BrowserPool:

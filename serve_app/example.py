@@ -15,10 +15,11 @@ from soccerpredict.features.market import pre_closing_odds
 
 def example_body(cfg: Config) -> dict[str, Any]:
     predictions = cfg.runtime.paths.predictions
-    if not predictions.exists() or pd.read_parquet(predictions).empty:
+    ids = pd.read_parquet(predictions, columns=["match_id"]) if predictions.exists() else None
+    if ids is None or ids.empty:
         return {"league": "E0", "home_team": "Arsenal", "away_team": "Tottenham",
                 "kickoff": str(cfg.params.as_of)}
-    match_id = pd.read_parquet(predictions, columns=["match_id"])["match_id"].iloc[0]
+    match_id = ids["match_id"].iloc[0]
     matches = pd.read_parquet(cfg.runtime.paths.interim)
     row = matches[matches["match_id"] == match_id]
     fixture = row.iloc[0]

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -231,15 +232,16 @@ class Ingress:
         self.metrics.latency.observe(seconds, tags={"route": route})
 
     # ---------------------------------------------------------------- the prediction path
-    def _vectors(self, fixtures: list[Fixture]) -> list[Any]:
-        """Each fixture's feature vector; the first one the state cannot answer is a 422."""
+    def _vectors(self, fixtures: list[Fixture]) -> tuple[list[Any], date]:
+        """Each fixture's feature vector and the `as_of` of the team state that built them (one
+        state for all: a reload in between cannot mix them); an unanswerable fixture is a 422."""
+        state = self.features.current()
         for fixture in fixtures:
             try:
-                self.features.check(fixture)
+                state.check(fixture, self.features.max_horizon_days)
             except FixtureError as err:
                 raise Refused(422, err.message, err.field, err.suggestions) from None
-        matrix, _ = self.features.vectors(fixtures)
-        return list(matrix)
+        return list(state.feature_matrix(fixtures)), state.as_of
 
     async def _answers(self, vectors: list[Any]) -> list[tuple[dict[str, Any], bool]]:
         """Each vector's model answer and whether the cache gave it."""
@@ -265,13 +267,15 @@ class Ingress:
         return out
 
     async def _predict(self, fixtures: list[Fixture], mode: str) -> list[Prediction]:
-        answers = await self._answers(self._vectors(fixtures))
+        vectors, as_of = self._vectors(fixtures)
+        answers = await self._answers(vectors)
         self.metrics.predictions.inc(len(fixtures), tags={"mode": mode})
-        self._log(fixtures, [a for a, _ in answers], mode)
+        self._log(fixtures, [a for a, _ in answers], mode, as_of)
         return [_prediction(f, a, hit) for f, (a, hit) in zip(fixtures, answers, strict=True)]
 
-    def _log(self, fixtures: list[Fixture], answers: list[dict[str, Any]], mode: str) -> None:
-        as_of = self.features.current().as_of  # what the features knew: scoring checks it
+    def _log(self, fixtures: list[Fixture], answers: list[dict[str, Any]], mode: str,
+             as_of: date) -> None:
+        """`as_of`: what the features knew (scoring keeps only predictions made before kickoff)."""
         self.served_log.add([log_entry(f, a["probabilities"], a["model_version"], mode, as_of)
                              for f, a in zip(fixtures, answers, strict=True)])
         self.ensure_housekeeping()
@@ -295,20 +299,21 @@ class Ingress:
               summary="Submit a fixture; poll its status")
     async def predict_async(self, body: FixtureIn) -> JobAccepted:
         fixture = body.fixture()
-        vector = self._vectors([fixture])[0]  # bad input: a 422 now, not a failed job later
+        vectors, as_of = self._vectors([fixture])  # bad input: a 422 now, not a failed job
         job_id = uuid.uuid4().hex
         if not await self.redis.create_job(job_id, self.conf.job_ttl_s, self.conf.async_timeout_s):
             raise Refused(503, "async jobs need Redis, which is unreachable; POST /predict works")
-        task = asyncio.get_running_loop().create_task(self._run_job(job_id, fixture, vector))
+        task = asyncio.get_running_loop().create_task(self._run_job(job_id, fixture, vectors[0],
+                                                                    as_of))
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
         self.metrics.async_in_flight.set(len(self._jobs), tags={"replica": self.replica})
         return JobAccepted(job_id=job_id, status_url=f"/predict/async/{job_id}")
 
-    async def _run_job(self, job_id: str, fixture: Fixture, vector: Any) -> None:
+    async def _run_job(self, job_id: str, fixture: Fixture, vector: Any, as_of: date) -> None:
         try:
             answer, hit = (await self._answers([vector]))[0]
-            self._log([fixture], [answer], "async")
+            self._log([fixture], [answer], "async", as_of)
             payload = _prediction(fixture, answer, hit).model_dump(mode="json")
             finished = await self.redis.finish_job(job_id, "done", payload)
             self.metrics.predictions.inc(tags={"mode": "async"})

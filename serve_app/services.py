@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import pandas as pd
 
+from soccerpredict.evaluation import FORECASTERS
 from soccerpredict.features.build import feature_contract
 from soccerpredict.features.online import Fixture, TeamState
 from soccerpredict.models.predictor import ContractMismatch, Predictor
@@ -88,7 +89,6 @@ def mlflow_loader(tracking_uri: str, name: str) -> Callable[[str], LoadedModel]:
     return load
 
 
-FORECASTERS = ("model", "pinnacle_closing", "pre_closing_market", "elo_only", "base_rates")
 
 
 def test_metrics(run_metrics: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -159,9 +159,6 @@ class FeatureService:
         if state is None:
             raise RuntimeError(self.state.error or "no team state published")
         return state
-
-    def check(self, fixture: Fixture) -> None:
-        self.current().check(fixture, self.max_horizon_days)
 
     def vectors(self, fixtures: list[Fixture]) -> tuple[np.ndarray, str]:
         state = self.current()

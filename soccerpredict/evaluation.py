@@ -26,6 +26,9 @@ def elo_only(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(test[["elo_diff"]].to_numpy())
 
 
+FORECASTERS = ("model", "pinnacle_closing", "pre_closing_market", "elo_only", "base_rates")
+
+
 def forecasts(model_probs: np.ndarray, train: pd.DataFrame,
               test: pd.DataFrame) -> dict[str, np.ndarray]:
     return {

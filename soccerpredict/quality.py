@@ -21,11 +21,12 @@ from soccerpredict.evaluation import CLOSING_COLUMNS, common_mask
 from soccerpredict.features.market import market_values, pre_closing_odds
 from soccerpredict.metrics.implied import devig
 from soccerpredict.metrics.scoring import log_loss, outcome_index, rps_average
+from soccerpredict.models.predictor import PROBABILITY_COLUMNS
 
 STREAM = "predictions:log"  # the Redis stream the Serve app logs served predictions to
 LOG_COLUMNS = ["logged_at", "as_of", "source", "match_id", "league", "kickoff", "home_team", "away_team",
                "prob_home", "prob_draw", "prob_away", "model_version"]
-PROBS = ["prob_home", "prob_draw", "prob_away"]
+PROBS = PROBABILITY_COLUMNS
 
 
 def last_before_kickoff(log: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:

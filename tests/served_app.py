@@ -61,8 +61,12 @@ def app(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
                                max_batch_fixtures=20)
         return conf
 
-    env = make_project(work, football_data_dir, ray_address, _params, runtime)
-    run(["dvc", "repro"], work, env)
+    try:
+        env = make_project(work, football_data_dir, ray_address, _params, runtime)
+        run(["dvc", "repro"], work, env)
+    except BaseException:  # the app never started: its Redis must not outlive the session
+        redis.terminate()
+        raise
     config = yaml.safe_load((ROOT / "conf/serve.yaml").read_text())
     port = free_port()
     config["http_options"]["port"] = port

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.projects import make_project, run
+from tests.projects import make_project
+from tests.projects import run as _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-
-_run = run
 
 
 @pytest.fixture(scope="module")

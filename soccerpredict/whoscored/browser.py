@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-RETRY_STATUS = {403, 429, 500, 502, 503, 504}
+RETRY_STATUS = {500, 502, 503, 504}  # 401/403/429 are block pages: detect_block
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from soccerpredict.io import write_json, write_text
+from soccerpredict.io import atomic_path, write_json, write_text
 
 
 class PageCache:
@@ -38,10 +38,8 @@ class PageCache:
         digest = hashlib.sha256(data).hexdigest()
         blob = self._blob(digest)
         if not blob.exists():
-            blob.parent.mkdir(parents=True, exist_ok=True)
-            tmp = blob.with_suffix(".tmp")
-            tmp.write_bytes(gzip.compress(data, mtime=0))  # mtime 0: same page, same bytes
-            tmp.replace(blob)
+            with atomic_path(blob) as tmp:
+                tmp.write_bytes(gzip.compress(data, mtime=0))  # mtime 0: same page, same bytes
         self.index[path] = {"sha256": digest, "final": final,
                             "fetched_at": datetime.now(UTC).isoformat(timespec="seconds")}
         return digest

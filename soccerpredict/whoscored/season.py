@@ -176,4 +176,4 @@ def upsert(table: pd.DataFrame, target: Path) -> pd.DataFrame:
         table = pd.concat([stored, table], ignore_index=True)
     table = table.sort_values(["kickoff_utc", "league", "source_id"], ignore_index=True)
     write_parquet(table, target, schema=SCRAPED_SCHEMA)
-    return pd.read_parquet(target)
+    return table
