@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from soccerpredict.config import PROJECT_ROOT, Config, load_config
@@ -24,12 +25,16 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", default="conf/runtime.yaml", help="where things run")
 
 
-def job_config(params: str, conf: str) -> Config:
+def job_config(params: str, conf: str, today: date | None = None) -> Config:
     """The config, with relative paths taken from the project: the working directory when it
     holds the project (DVC, the scripts), else the installed checkout (`ray job submit` runs an
     entrypoint in a directory of Ray's)."""
-    root = Path.cwd() if (Path.cwd() / params).exists() else PROJECT_ROOT
-    return load_config(root / params, root / conf).rooted(root)
+    root = project_root(params)
+    return load_config(root / params, root / conf, today=today).rooted(root)
+
+
+def project_root(params: str) -> Path:
+    return Path.cwd() if (Path.cwd() / params).exists() else PROJECT_ROOT
 
 
 def configure_logging() -> None:

@@ -53,7 +53,7 @@ def run(cfg: Config) -> pd.DataFrame:
     write_parquet(table, cfg.runtime.paths.features)
     write_json(feature_contract(), cfg.runtime.paths.features.with_name("feature_contract.json"))
     published = snapshot(states, cfg.params.features, cfg.params.as_of)
-    write_json(published, cfg.runtime.paths.team_state)
+    write_json(published, cfg.runtime.paths.team_state, digits=None)  # exact: Serve replays it
     log.info("features: %d rows x %d columns; team state %s published", len(table),
              len(FEATURE_COLUMNS), published["version"])
     return table

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
     """Fetch and parse one file; the digest records exactly which bytes were read."""
     data = fetch_bytes(source.location)
-    frame = read_football_data_csv(data, league=source.league, season=source.season)
+    league = None if source.kind == "fixtures" else source.league  # fixtures: the Div column
+    frame = read_football_data_csv(data, league=league, season=source.season)
     entry = {"league": source.league, "season": source.season, "location": source.location,
              "sha256": hashlib.sha256(data).hexdigest(), "rows": len(frame),
              "missing_columns": list(frame.attrs.get("missing_columns", []))}
@@ -35,8 +36,17 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
 
 def sources_for(cfg: Config) -> list[Source]:
     d, r = cfg.params.data, cfg.runtime.data
+    fixtures_url = r.fixtures_url if cfg.calendar.last_season_in_progress else None
     return list_sources(d.leagues, season_range(d.first_season, d.last_season), d.extra_leagues,
-                        r.dir, r.url_template, r.extra_url_template)
+                        r.dir, r.url_template, r.extra_url_template, fixtures_url)
+
+
+def with_fixtures(matches: pd.DataFrame, leagues: list[str]) -> pd.DataFrame:
+    """Keep the fixtures file's rows of our leagues that the season files do not have yet."""
+    from_fixtures = matches["source_file_kind"] == "fixtures"
+    keep = ~from_fixtures | (matches["league"].isin(leagues)
+                             & ~matches["match_id"].isin(matches.loc[~from_fixtures, "match_id"]))
+    return matches[keep].drop(columns="source_file_kind")
 
 
 def read_all_on_ray(sources: list[Source]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
@@ -52,7 +62,8 @@ def read_all_on_ray(sources: list[Source]) -> tuple[pd.DataFrame, list[dict[str,
             results[pending.pop(done[0])] = ray.get(done[0])
             bar.update(1)
     ordered = [results[s] for s in sources]  # file order, not completion order: determinism
-    frames = [f for f, _ in ordered if len(f)]
+    frames = [f.assign(source_file_kind=s.kind) for s, (f, _) in zip(sources, ordered, strict=True)
+              if len(f)]
     matches = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return matches, [e for _, e in ordered]
 
@@ -61,6 +72,7 @@ def ingest(cfg: Config) -> pd.DataFrame:
     from soccerpredict.validation.gates import run_gate
 
     matches, manifest = read_all_on_ray(sources_for(cfg))
+    matches = with_fixtures(matches, cfg.params.data.leagues)
     matches = matches.sort_values(["kickoff_utc", "league", "match_id"], ignore_index=True)
     run_gate("raw", matches, cfg.runtime.paths.reports)  # raises before anything is written
     raw_path = Path(cfg.runtime.paths.raw)

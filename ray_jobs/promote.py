@@ -1,6 +1,8 @@
 """Move `champion` to the `challenger` if it passes the gates in params.yaml and is no worse than
 the current champion on the same test matches (`python -m ray_jobs.promote`). Every decision,
-promoted or refused, is a tag on the version and an entry in `reports/promotion.json`."""
+promoted or refused, is a tag on the version and an entry in the promotion history
+(`paths.promotion_history`, outside git); `reports/promotion.json` holds this model's decision
+without times or version numbers, so the same model gives the same file."""
 
 from __future__ import annotations
 
@@ -60,7 +62,10 @@ def promote(cfg: Config) -> dict[str, Any]:
              "version": str(challenger.version), "promoted": decision.promote,
              "previous_champion": None if incumbent is None else str(incumbent.version),
              "reasons": decision.reasons, "figures": decision.figures}
-    append_history(entry, Path(cfg.runtime.paths.reports) / "promotion.json")
+    append_history(entry, Path(cfg.runtime.paths.promotion_history))
+    write_json({"promoted": decision.promote, "reasons": decision.reasons,
+                "figures": {k: v for k, v in decision.figures.items() if k != "champion_rps"}},
+               Path(cfg.runtime.paths.reports) / "promotion.json")
     log.info("v%s %s: %s", challenger.version,
              "promoted to champion" if decision.promote else "refused", "; ".join(decision.reasons))
     return entry

@@ -69,11 +69,12 @@ def run(cfg: Config) -> dict[str, Any]:
         info = _log_run(cfg, predictor, metrics, train)
     version = str(info.registered_model_version)
     MlflowClient().set_registered_model_alias(name, registry.CHALLENGER, version)
-    summary = {"model_name": name, "version": version, "run_id": run_info.info.run_id,
-               "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
+    summary = {"model_name": name, "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
+    # the version and run id are run records: MLflow has them (and the log), git does not
     write_json(summary, Path(cfg.runtime.paths.reports) / "registry.json")
-    log.info("registered %s v%s as %s", name, version, registry.CHALLENGER)
-    return summary
+    log.info("registered %s v%s as %s (run %s)", name, version, registry.CHALLENGER,
+             run_info.info.run_id)
+    return summary | {"version": version, "run_id": run_info.info.run_id}
 
 
 def main(argv: list[str] | None = None) -> None:

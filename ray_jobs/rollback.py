@@ -39,7 +39,7 @@ def rollback(cfg: Config, version: str | None = None) -> dict[str, Any]:
     current = registry.champion_version(client, name)
     if current is None:
         raise SystemExit(f"{name} has no champion to roll back")
-    history_path = Path(cfg.runtime.paths.reports) / "promotion.json"
+    history_path = Path(cfg.runtime.paths.promotion_history)
     history = json.loads(history_path.read_text()) if history_path.exists() else []
     target = version or previous_champion(history, str(current.version))
     if target is None:

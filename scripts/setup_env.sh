@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11) and install the pinned project; sourced by the other scripts.
+# Debian packages first (scripts/system_packages.sh: stops here, naming them, if it cannot
+# install), then .venv (Python 3.11) with the pinned project; sourced by the other scripts.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/system_packages.sh
+system_packages_install || { return 1 2>/dev/null || exit 1; }
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 if [ ! -x .venv/bin/python ]; then

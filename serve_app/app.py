@@ -39,6 +39,6 @@ def build_app(args: dict[str, object] | AppArgs) -> Application:
                        serving.redis_url)
     reports = {"drift": str(paths.drift_reports / "summary.json"),
                "quality": str(paths.reports / "quality.json"),
-               "promotion": str(paths.reports / "promotion.json")}  # the model card's history
+               "promotion": str(paths.promotion_history)}  # the model card's history
     return Ingress.bind(model, serving.model_dump(mode="json"), str(paths.team_state),
                         str(paths.predictions), reports)

@@ -7,12 +7,14 @@ MLFLOW_ARTIFACT_ROOT.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from soccerpredict.seasons import Calendar, follows_date, resolve_calendar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,6 +165,8 @@ class DataConf(_Strict):
     dir: Path | None = None
     url_template: str
     extra_url_template: str
+    # upcoming fixtures of the season in progress (read only when `data.last_season: current`)
+    fixtures_url: str = "https://www.football-data.co.uk/fixtures.csv"
 
 
 class RayConf(_Strict):
@@ -193,6 +197,11 @@ class PathsConf(_Strict):
     whoscored_cache: Path = Path("data/raw/whoscored/pages")
     drift_reports: Path = Path("reports/drift")
     prediction_log: Path = Path("data/serving/prediction_log")
+    # the resolved `data.last_season` and `as_of` (`ray_jobs.resolve`): what DVC sees change
+    calendar: Path = Path("data/calendar.yaml")
+    # run records (MLflow holds them too): git-ignored, never a DVC output, so re-runs leave
+    # git clean. Promotions and rollbacks, with times and versions; `rollback` reads it.
+    promotion_history: Path = Path("var/runs/promotion_history.json")
 
 
 class ScrapeConf(_Strict):
@@ -233,8 +242,9 @@ class Runtime(_Strict):
 
 
 class Config(_Strict):
-    params: Params
+    params: Params  # `current` and `today` already resolved (see `calendar`)
     runtime: Runtime
+    calendar: Calendar
 
     def rooted(self, root: Path) -> Config:
         """Relative paths (and a relative SQLite store) anchored at `root`: for processes such as
@@ -278,11 +288,32 @@ def _env_overrides(raw: dict, env: dict[str, str]) -> dict:
     return raw
 
 
+def _calendar(params: dict, calendar_file: Path, today: date | None) -> Calendar:
+    """`today` given: resolve from it. Otherwise settings that follow the date are read from
+    what `ray_jobs.resolve` wrote for this run (every stage sees the same day), or from today."""
+    settings = calendar_settings(params)
+    if today is None and follows_date(**settings) and calendar_file.is_file():
+        saved = yaml.safe_load(calendar_file.read_text())
+        if saved.get("settings") == settings:
+            return Calendar.from_dict(saved)
+    return resolve_calendar(**settings, today=today or datetime.now(UTC).date())
+
+
+def calendar_settings(params: dict) -> dict[str, str]:
+    """`data.last_season` and `as_of` as written in params.yaml (`current`, `today` or values)."""
+    return {"last_season": str(params.get("data", {}).get("last_season", "")),
+            "as_of": str(params.get("as_of", ""))}
+
+
 def load_config(params_path: str | Path = "params.yaml",
                 runtime_path: str | Path = "conf/runtime.yaml",
-                env: dict[str, str] | None = None) -> Config:
+                env: dict[str, str] | None = None, today: date | None = None) -> Config:
     """Read both files; relative paths are taken from the working directory, as DVC runs stages."""
     params = yaml.safe_load(Path(params_path).read_text())
-    runtime = yaml.safe_load(Path(runtime_path).read_text())
-    runtime = _env_overrides(runtime, dict(os.environ) if env is None else env)
-    return Config(params=Params.model_validate(params), runtime=Runtime.model_validate(runtime))
+    runtime = Runtime.model_validate(
+        _env_overrides(yaml.safe_load(Path(runtime_path).read_text()),
+                       dict(os.environ) if env is None else env))
+    calendar = _calendar(params, runtime.paths.calendar, today)
+    params.setdefault("data", {})["last_season"] = calendar.last_season
+    params["as_of"] = calendar.as_of
+    return Config(params=Params.model_validate(params), runtime=runtime, calendar=calendar)

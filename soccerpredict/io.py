@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,7 +49,26 @@ def write_parquet(table: pa.Table | pd.DataFrame, target: str | Path,
         table, p, compression="zstd", write_statistics=True, store_schema=True))
 
 
-def write_json(obj: Any, target: str | Path) -> Path:
+# Reports keep 12 significant digits: results that are equal up to summation order (Ray tasks
+# finishing in another order) are then byte-identical, and git sees no change on a re-run.
+REPORT_DIGITS = 12
+
+
+def round_floats(obj: Any, digits: int) -> Any:
+    """`obj` with every float (numpy's too) rounded to `digits` significant digits."""
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [round_floats(v, digits) for v in obj]
+    if isinstance(obj, float | np.floating) and math.isfinite(obj):
+        return float(f"{obj:.{digits}g}")
+    return obj
+
+
+def write_json(obj: Any, target: str | Path, digits: int | None = REPORT_DIGITS) -> Path:
+    """Sorted keys, floats to `digits` significant digits (None: exact, for model state)."""
+    if digits is not None:
+        obj = round_floats(obj, digits)
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
     return _write_with(target, lambda p: p.write_text(text))
 

@@ -59,20 +59,25 @@ def test_repro_trains_evaluates_and_registers_a_champion(reproduced) -> None:  #
     assert probs.to_numpy().sum(axis=1) == pytest.approx(1.0)
 
 
-def test_second_repro_reruns_only_the_quality_check(reproduced) -> None:  # type: ignore[no-untyped-def]
+def test_second_repro_reruns_only_the_checks_and_leaves_git_clean(  # type: ignore[no-untyped-def]
+        reproduced) -> None:
     work, env = reproduced
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-qm", "first run"], work, env)
     out = _run(["dvc", "repro"], work, env).stdout
-    # `quality` is always_changed: what it scores also lives in Redis, outside DVC's view
+    # always_changed: `resolve` reads the date, `quality` what Redis logged outside DVC's view
     ran = re.findall(r"Running stage '(\w+)'", out)
     skipped = re.findall(r"Stage '(\w+)' didn't change, skipping", out)
-    assert ran == ["quality"], out
+    assert ran == ["resolve", "quality"], out
     assert {"ingest", "features", "tune", "train", "register", "batch_predict", "drift"} <= set(skipped)
+    status = _run(["git", "status", "--porcelain"], work, env).stdout
+    assert status == "", status  # run records live outside git; the calendar did not move
 
 
 def test_exp_run_varies_a_feature_param(reproduced) -> None:  # type: ignore[no-untyped-def]
     work, env = reproduced
     _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-qm", "baseline run"], work, env)
+    _run(["git", "commit", "-qm", "baseline run", "--allow-empty"], work, env)
     out = _run(["dvc", "exp", "run", "-S", "features.form_window=10"], work, env).stdout
     assert "Running stage 'features'" in out and "Running stage 'ingest'" not in out
     shown = _run(["dvc", "exp", "show", "--json"], work, env).stdout
@@ -136,8 +141,12 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
     params["promotion"]["max_rps"] = 0.01  # no model passes this gate
     strict.write_text(yaml.safe_dump(params))
     _run([*job, "ray_jobs.promote", "--params", str(strict)], work, env)
-    history = json.loads((work / "reports/promotion.json").read_text())
+    history = json.loads((work / "var/runs/promotion_history.json").read_text())
     assert history[-1]["promoted"] is False and "rps" in history[-1]["reasons"][0]
+    decision = json.loads((work / "reports/promotion.json").read_text())  # no times, no versions
+    assert decision == {"promoted": False, "reasons": history[-1]["reasons"],
+                        "figures": {k: v for k, v in decision["figures"].items()}}
+    assert set(decision["figures"]) == {"rps", "log_loss", "ece"}
     assert history[-1]["figures"]["champion_rps"] is not None  # judged on the same matches
     assert _champion(env) == before
     params["promotion"].update(max_rps=0.25, rps_tolerance=1.0)
@@ -148,6 +157,6 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
     assert promoted != before
     _run([*job, "ray_jobs.rollback"], work, env)
     assert _champion(env) == before
-    history = json.loads((work / "reports/promotion.json").read_text())
+    history = json.loads((work / "var/runs/promotion_history.json").read_text())
     assert history[-1] == history[-1] | {"action": "rollback", "version": before,
                                          "from_version": promoted}

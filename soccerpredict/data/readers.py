@@ -15,6 +15,7 @@ import pandas as pd
 
 from soccerpredict.data.contract import MATCH_COLUMNS
 from soccerpredict.data.ids import make_match_id
+from soccerpredict.seasons import SEASON_START_MONTH
 
 SOURCE = "football-data"
 UK_TZ = "Europe/London"
@@ -132,13 +133,13 @@ def uk_local_to_utc(dates: pd.Series, times: pd.Series) -> pd.Series:
 
 
 def season_from_date(dates: pd.Series) -> pd.Series:
-    """July 1 boundary: Aug 2019 -> "2019-2020", May 2020 -> "2019-2020".
+    """`soccerpredict.seasons`' rule, vectorised: Aug 2019 -> "2019-2020", May 2020 -> "2019-2020".
 
     Caveat: the COVID-extended 2019-20 seasons ran into July/August 2020, which this rule
     labels 2020-2021; callers that know the season (from the file name) should pass it.
     """
     year = dates.dt.year.astype("Int64")
-    start = year - (dates.dt.month.astype("Int64") < 7).astype("Int64")
+    start = year - (dates.dt.month.astype("Int64") < SEASON_START_MONTH).astype("Int64")
     labels = start.astype(str) + "-" + (start + 1).astype(str)
     return labels.where(dates.notna(), None).astype(object)
 

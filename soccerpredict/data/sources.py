@@ -44,7 +44,7 @@ class Source:
     league: str
     season: str | None
     location: str
-    kind: Literal["main", "extra"]
+    kind: Literal["main", "extra", "fixtures"]
 
 
 def _local(path: Path, what: str) -> str:
@@ -71,14 +71,23 @@ def extra_source(country: str, data_dir: Path | None, extra_url_template: str) -
     return Source(league=country, season=None, location=location, kind="extra")
 
 
+def fixtures_source(data_dir: Path | None, fixtures_url: str) -> Source:
+    """The provider's upcoming fixtures of every league (one file, `Div` names the league)."""
+    location = (fixtures_url if data_dir is None
+                else _local(Path(data_dir) / "fixtures.csv", "upcoming fixtures"))
+    return Source(league="fixtures", season=None, location=location, kind="fixtures")
+
+
 def list_sources(leagues: Iterable[str], seasons: Iterable[str], extra_leagues: Iterable[str],
                  data_dir: Path | None, url_template: str,
-                 extra_url_template: str) -> list[Source]:
-    """Main files (league x season) then extra-league files; local paths are checked to exist."""
+                 extra_url_template: str, fixtures_url: str | None = None) -> list[Source]:
+    """Main files (league x season), extra-league files, then the fixtures file when a season is
+    in progress (`fixtures_url` given); local paths are checked to exist."""
     seasons = list(seasons)
     main = [main_source(lg, s, data_dir, url_template) for lg in leagues for s in seasons]
     extra = [extra_source(cc, data_dir, extra_url_template) for cc in extra_leagues]
-    return main + extra
+    fixtures = [] if fixtures_url is None else [fixtures_source(data_dir, fixtures_url)]
+    return main + extra + fixtures
 
 
 def is_url(location: str) -> bool:

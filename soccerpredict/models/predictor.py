@@ -55,8 +55,8 @@ class Predictor:
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         save_booster(self.booster, directory / "booster.ubj")
-        write_json(self.calibrator.to_dict(), directory / "calibrator.json")
-        write_json(self.contract, directory / "feature_contract.json")
+        write_json(self.calibrator.to_dict(), directory / "calibrator.json", digits=None)
+        write_json(self.contract, directory / "feature_contract.json", digits=None)
         return directory
 
     @classmethod

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from soccerpredict.seasons import season_of
 from soccerpredict.whoscored.model import (
     UK_TZ,
     PageStructureError,
@@ -87,9 +88,7 @@ def _fixture(raw: Any, stage_id: int | None) -> ScrapedMatch:
 
 
 def _season_label(kickoffs: list[datetime]) -> str | None:
-    """July-1 season of the earliest fixture, UK local: Aug 2012 -> "2012-2013"."""
+    """The season of the earliest fixture, UK local: Aug 2012 -> "2012-2013"."""
     if not kickoffs:
         return None
-    first = min(kickoffs).astimezone(UK_TZ)
-    start = first.year if first.month >= 7 else first.year - 1
-    return f"{start}-{start + 1}"
+    return season_of(min(kickoffs).astimezone(UK_TZ).date())

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from soccerpredict.io import write_parquet
+from soccerpredict.seasons import CURRENT, season_of
 from soccerpredict.whoscored.cache import PageCache
 from soccerpredict.whoscored.leagues import League, season_label
 from soccerpredict.whoscored.pages import (
@@ -102,8 +103,12 @@ class SeasonScraper:
         page = current and self.parse(current_path, current, parse_season_page)
         if page is None:
             raise SystemExit(f"cannot read {current_path}; see the report")
-        if season == "current":
-            return page, False
+        if season == CURRENT:
+            # the shared calendar rule picks the season; the site's own current page serves
+            # until the site lists it (in July the new season may not be up yet)
+            season = season_of(datetime.now(UTC).date())
+            if season_label(season) not in page.seasons:
+                return page, False
         label = season_label(season)
         if label not in page.seasons:
             raise SystemExit(f"{lg.code} has no season {label} on WhoScored; "
