@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from datetime import timedelta
 
 import numpy as np
@@ -140,3 +141,25 @@ def test_a_repeated_index_does_not_multiply_rows() -> None:
     pd.testing.assert_frame_equal(table, expected)
     by_id = table.set_index("match_id")["market_prob_home"]
     assert by_id["n000"] < by_id["m000"]  # each match keeps its own odds
+
+
+SEEDING = """
+from soccerpredict.config import FeatureParams
+from soccerpredict.features.state import LeagueState
+state = LeagueState(FeatureParams(), season="2000-2001", teams={"a", "b", "c", "d"},
+                    elo={"a": 0.1, "b": 0.2, "c": 0.3, "d": 1500.0},
+                    pi_home=dict.fromkeys("abcd", 0.3), pi_away=dict.fromkeys("abcd", 0.1))
+state.start_season("2001-2002", {"d", "x", "y", "z"})
+print(repr(state.elo["x"]))
+"""
+
+
+def test_promoted_teams_are_seeded_the_same_whatever_the_hash_seed() -> None:
+    """A set's order follows PYTHONHASHSEED; the seed rating must not (float sums are ordered)."""
+    import subprocess
+    import sys
+
+    seen = {subprocess.run([sys.executable, "-c", SEEDING], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in range(8)}
+    assert len(seen) == 1, seen

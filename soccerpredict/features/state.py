@@ -50,7 +50,8 @@ class LeagueState:
 
     def start_season(self, season: str, teams: set[str]) -> None:
         """Seed teams new to the league from the teams that left it, not from the league mean."""
-        newcomers, leavers = teams - self.teams, self.teams - teams
+        # sorted: a set's order follows the process's hash seed, and a float sum its order
+        newcomers, leavers = sorted(teams - self.teams), sorted(self.teams - teams)
         if self.teams and newcomers:
             seed_elo = _mean([self.elo[t] for t in leavers]) if leavers else self._low_elo()
             seed_home = _mean([self.pi_home[t] for t in leavers]) if leavers else 0.0
