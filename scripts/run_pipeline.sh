@@ -22,5 +22,10 @@ dvc repro "$@"
 dvc push -q   # the local remote (.dvcstore/) by default; S3/MinIO via `dvc remote add`
 dvc metrics show
 if [ "${SERVE:-1}" != 0 ]; then
-  bash scripts/serve.sh
+  # serve.sh stops the app and its Redis on TERM; pass on Ctrl-C and TERM sent to this script
+  # alone (a background child of a script ignores SIGINT, so it gets TERM), then Ray stops
+  bash scripts/serve.sh &
+  serve_sh=$!
+  trap 'kill -TERM "$serve_sh" 2>/dev/null || true; wait "$serve_sh" || true; exit 130' INT TERM
+  wait "$serve_sh"
 fi

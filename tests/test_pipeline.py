@@ -122,6 +122,26 @@ def test_broken_input_fails_the_gate_and_keeps_stored_data(  # type: ignore[no-u
     assert (work / "reports/validation_raw.md").exists()
 
 
+def test_a_failed_features_run_keeps_what_serve_reads(  # type: ignore[no-untyped-def]
+        reproduced) -> None:
+    """DVC deletes a stage's outputs before running it, unless they persist: Serve's team state
+    and batch predictions must survive a features run that fails half-way."""
+    work, env = reproduced
+    served = [work / "data/serving/team_state.json",
+              work / "data/serving/upcoming_predictions.parquet"]
+    before = [_sha(p) for p in served]
+    interim = work / "data/interim/matches.parquet"
+    kept = interim.read_bytes()
+    try:
+        interim.write_bytes(b"not parquet")  # the stage fails reading its input
+        result = subprocess.run(["dvc", "repro", "-s", "-f", "features"], cwd=work, env=env,
+                                capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode != 0
+        assert [_sha(p) for p in served] == before
+    finally:
+        interim.write_bytes(kept)
+
+
 def _champion(env: dict[str, str]) -> str:
     import mlflow
     from mlflow import MlflowClient
