@@ -43,7 +43,7 @@ STATIC_TYPES = {"index.html": "text/html; charset=utf-8", "app.css": "text/css; 
 PLOTS = {"calibration": "calibration.png", "feature_importance": "feature_importance.png"}
 # the page loads only its own files; plots arrive as blobs fetched with the key
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
-                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                 "Cache-Control": "no-cache"}
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (401, 404, 429, 503)}
