@@ -22,10 +22,13 @@ dvc repro "$@"
 dvc push -q   # the local remote (.dvcstore/) by default; S3/MinIO via `dvc remote add`
 dvc metrics show
 if [ "${SERVE:-1}" != 0 ]; then
-  # serve.sh stops the app and its Redis on TERM; pass on Ctrl-C and TERM sent to this script
-  # alone (a background child of a script ignores SIGINT, so it gets TERM), then Ray stops
+  # serve.sh stops the app and its Redis on INT or TERM. It runs as a job of its own (`set -m`:
+  # a plain background child would inherit SIGINT ignored, and so would `serve run`), and this
+  # script passes on Ctrl-C or a TERM sent to it alone; Ray stops after it (the EXIT trap)
+  set -m
   bash scripts/serve.sh &
   serve_sh=$!
+  set +m
   trap 'kill -TERM "$serve_sh" 2>/dev/null || true; wait "$serve_sh" || true; exit 130' INT TERM
   wait "$serve_sh"
 fi
