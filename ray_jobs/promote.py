@@ -57,15 +57,18 @@ def promote(cfg: Config) -> dict[str, Any]:
     if incumbent is not None and incumbent.version != challenger.version:
         champion_rps = score_version(name, incumbent.version, train, test)
     decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, champion_rps)
+    write_json({"promoted": decision.promote, "reasons": decision.reasons,
+                "figures": {k: v for k, v in decision.figures.items() if k != "champion_rps"}},
+               Path(cfg.runtime.paths.reports) / "promotion.json")
+    if incumbent is not None and incumbent.version == challenger.version:
+        log.info("v%s is the champion already: nothing to decide", challenger.version)
+        return {"action": "none", "version": str(challenger.version)}
     registry.record_decision(client, name, challenger.version, decision)
     entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "action": "promote",
              "version": str(challenger.version), "promoted": decision.promote,
              "previous_champion": None if incumbent is None else str(incumbent.version),
              "reasons": decision.reasons, "figures": decision.figures}
     append_history(entry, Path(cfg.runtime.paths.promotion_history))
-    write_json({"promoted": decision.promote, "reasons": decision.reasons,
-                "figures": {k: v for k, v in decision.figures.items() if k != "champion_rps"}},
-               Path(cfg.runtime.paths.reports) / "promotion.json")
     log.info("v%s %s: %s", challenger.version,
              "promoted to champion" if decision.promote else "refused", "; ".join(decision.reasons))
     return entry

@@ -61,20 +61,26 @@ def run(cfg: Config) -> dict[str, Any]:
     from mlflow import MlflowClient
 
     experiment_id = registry.configure(cfg)
-    name = cfg.runtime.mlflow.model_name
-    train = pd.read_parquet(Path(cfg.runtime.paths.splits) / "train.parquet")
-    predictor = Predictor.load(cfg.runtime.paths.model_dir)
+    name, client = cfg.runtime.mlflow.model_name, MlflowClient()
     metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
-    with mlflow.start_run(experiment_id=experiment_id) as run_info:
-        info = _log_run(cfg, predictor, metrics, train)
-    version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(name, registry.CHALLENGER, version)
+    sha = registry.directory_sha256(cfg.runtime.paths.model_dir)
+    known = registry.version_with_model(client, name, sha)
+    if known is not None:  # DVC runs this stage every time: the registry is outside its view
+        version, run_id = str(known.version), known.run_id
+        log.info("%s v%s already holds these trained files", name, version)
+    else:
+        train = pd.read_parquet(Path(cfg.runtime.paths.splits) / "train.parquet")
+        predictor = Predictor.load(cfg.runtime.paths.model_dir)
+        with mlflow.start_run(experiment_id=experiment_id) as run_info:
+            info = _log_run(cfg, predictor, metrics, train)
+        version, run_id = str(info.registered_model_version), run_info.info.run_id
+        client.set_model_version_tag(name, version, registry.MODEL_SHA_TAG, sha)
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
     summary = {"model_name": name, "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
     # the version and run id are run records: MLflow has them (and the log), git does not
     write_json(summary, Path(cfg.runtime.paths.reports) / "registry.json")
-    log.info("registered %s v%s as %s (run %s)", name, version, registry.CHALLENGER,
-             run_info.info.run_id)
-    return summary | {"version": version, "run_id": run_info.info.run_id}
+    log.info("registered %s v%s as %s (run %s)", name, version, registry.CHALLENGER, run_id)
+    return summary | {"version": version, "run_id": run_id}
 
 
 def main(argv: list[str] | None = None) -> None:

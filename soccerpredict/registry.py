@@ -18,6 +18,7 @@ import pandas as pd
 from soccerpredict.config import Config, PromotionParams
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+MODEL_SHA_TAG = "model_sha256"  # a version's trained files, hashed: registering is idempotent
 
 
 def configure(cfg: Config) -> str:
@@ -37,6 +38,26 @@ def configure(cfg: Config) -> str:
 def file_sha256(path: str | Path) -> str | None:
     p = Path(path)
     return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+
+
+def directory_sha256(path: str | Path) -> str:
+    """One hash over a directory's files, names and bytes, in sorted order."""
+    root, digest = Path(path), hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def version_with_model(client: Any, name: str, sha256: str) -> Any | None:
+    """The latest version registered with exactly these trained files, if any."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    same = [v for v in versions if v.tags.get(MODEL_SHA_TAG) == sha256]
+    return max(same, key=lambda v: int(v.version)) if same else None
 
 
 def git_commit() -> str:

@@ -64,12 +64,15 @@ def test_second_repro_reruns_only_the_checks_and_leaves_git_clean(  # type: igno
     work, env = reproduced
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-qm", "first run"], work, env)
+    versions, champion = _versions(env), _champion(env)
     out = _run(["dvc", "repro"], work, env).stdout
-    # always_changed: `resolve` reads the date, `quality` what Redis logged outside DVC's view
+    # always_changed: `resolve` reads the date, register and promote the MLflow registry,
+    # `quality` what Redis logged: all outside DVC's view, all idempotent
     ran = re.findall(r"Running stage '(\w+)'", out)
     skipped = re.findall(r"Stage '(\w+)' didn't change, skipping", out)
-    assert ran == ["resolve", "quality"], out
-    assert {"ingest", "features", "tune", "train", "register", "batch_predict", "drift"} <= set(skipped)
+    assert ran == ["resolve", "register", "promote", "quality"], out
+    assert {"ingest", "features", "tune", "train", "evaluate", "batch_predict", "drift"} <= set(skipped)
+    assert _versions(env) == versions and _champion(env) == champion  # nothing registered twice
     status = _run(["git", "status", "--porcelain"], work, env).stdout
     assert status == "", status  # run records live outside git; the calendar did not move
 
@@ -142,6 +145,13 @@ def test_a_failed_features_run_keeps_what_serve_reads(  # type: ignore[no-untype
         interim.write_bytes(kept)
 
 
+def _versions(env: dict[str, str]) -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    return len(client.search_model_versions("name = 'soccer-match-outcome'"))
+
+
 def _champion(env: dict[str, str]) -> str:
     import mlflow
     from mlflow import MlflowClient
@@ -154,8 +164,10 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
         reproduced) -> None:
     work, env = reproduced
     job = [sys.executable, "-m"]
-    _run([*job, "ray_jobs.register"], work, env)
     before = _champion(env)
+    # other trained files (as a retrain would give): registered as a new version, not re-used
+    (work / "models" / "retrained.txt").write_text("a retrain\n")
+    _run([*job, "ray_jobs.register"], work, env)
     strict = work / "strict.yaml"
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["promotion"]["max_rps"] = 0.01  # no model passes this gate

@@ -343,21 +343,22 @@ def failure_line(failure: dict[str, Any]) -> str:
     return f"{head}: failed"
 
 
-def report_dict(gate: str, df: pd.DataFrame, now: datetime,
-                results: list[dict[str, Any]]) -> dict[str, Any]:
+def report_dict(gate: str, df: pd.DataFrame, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON report: what was checked and found, no time (the same data gives the same
+    file, so a re-run leaves git clean; the failure report in Markdown says when)."""
     failed = [r for r in results if not r["success"]]
-    return {"gate": gate, "success": not failed, "validated_at": now.isoformat(),
+    return {"gate": gate, "success": not failed,
             "n_rows": len(df), "n_columns": df.shape[1],
             "statistics": {"evaluated": len(results), "successful": len(results) - len(failed),
                            "unsuccessful": len(failed)},
             "expectations": results}
 
 
-def report_markdown(report: dict[str, Any]) -> str:
+def report_markdown(report: dict[str, Any], now: datetime) -> str:
     failed = [r for r in report["expectations"] if not r["success"]]
     lines = [f"# Validation gate `{report['gate']}` failed", "",
              (f"{report['n_rows']} rows, {report['n_columns']} columns, validated at "
-              f"{report['validated_at']}; {len(failed)} of {report['statistics']['evaluated']} "
+              f"{now.isoformat()}; {len(failed)} of {report['statistics']['evaluated']} "
               "expectations failed."), ""]
     return "\n".join(lines + [f"- {failure_line(r)}" for r in failed]) + "\n"
 
@@ -380,12 +381,12 @@ def run_gate(gate: str, df: pd.DataFrame, report_dir: Path, *, now: datetime | N
     frame, specs = gate_frame_and_specs(gate, df, now, feature_columns)
     suite_result = run_suite(gate, frame, specs)
     results = [summarise(r) for r in suite_result.results]
-    report = report_dict(gate, df, now, results)
+    report = report_dict(gate, df, results)
     report_path = write_json(report, Path(report_dir) / f"validation_{name}.json")
     failures = [r for r in results if not r["success"]]
     markdown = Path(report_dir) / f"validation_{name}.md"
     if failures:
-        write_text(report_markdown(report), markdown)
+        write_text(report_markdown(report, now), markdown)
         summary = "\n".join(failure_line(r) for r in failures)
         raise GateFailed(gate, f"gate {gate!r} failed:\n{summary}", report_path)
     markdown.unlink(missing_ok=True)  # a stale failure report would contradict the JSON
