@@ -57,18 +57,15 @@ def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    import mlflow
-    from mlflow import MlflowClient
-
-    experiment_id = registry.configure(cfg)
+    client = registry.tracking_client(cfg)
     name = cfg.runtime.mlflow.model_name
     train = pd.read_parquet(Path(cfg.runtime.paths.splits) / "train.parquet")
     predictor = Predictor.load(cfg.runtime.paths.model_dir)
     metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
-    with mlflow.start_run(experiment_id=experiment_id) as run_info:
+    with registry.fluent_run(cfg) as run_info:
         info = _log_run(cfg, predictor, metrics, train)
     version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(name, registry.CHALLENGER, version)
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
     summary = {"model_name": name, "version": version, "run_id": run_info.info.run_id,
                "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
     write_json(summary, Path(cfg.runtime.paths.reports) / "registry.json")
