@@ -34,10 +34,11 @@ class ChampionBatch:
     """Ray Data callable class: loads the registered version once per actor, then predicts."""
 
     def __init__(self, tracking_uri: str, model_name: str, version: str) -> None:
-        import mlflow
+        from mlflow import MlflowClient
 
-        mlflow.set_tracking_uri(tracking_uri)
-        self.predictor, self.version = registry.load_predictor(model_name, version), version
+        client = MlflowClient(tracking_uri=tracking_uri)
+        self.predictor = registry.load_predictor(client, model_name, version)
+        self.version = version
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         return predictions_frame(batch, self.predictor.predict_proba(batch), self.version)
@@ -79,11 +80,8 @@ def prediction_log(table: pd.DataFrame, as_of: date) -> pd.DataFrame:
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
-    registry.configure(cfg)
     name = cfg.runtime.mlflow.model_name
-    champion = registry.model_version(MlflowClient(), name, registry.CHAMPION)
+    champion = registry.model_version(registry.tracking_client(cfg), name, registry.CHAMPION)
     upcoming = pd.read_parquet(Path(cfg.runtime.paths.splits) / "upcoming.parquet")
     with ray_session(cfg):
         table = predict_upcoming(upcoming, cfg.runtime.mlflow.tracking_uri,

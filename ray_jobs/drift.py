@@ -37,12 +37,11 @@ def _first_line(err: Exception) -> str:
 
 def champion(cfg: Config) -> Any | None:
     """The champion's ModelVersion, or None when there is none."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     try:
-        registry.configure(cfg)
-        return registry.champion_version(MlflowClient(), cfg.runtime.mlflow.model_name)
+        return registry.champion_version(registry.tracking_client(cfg),
+                                         cfg.runtime.mlflow.model_name)
     except MlflowException as err:
         raise DriftInputError(f"MLflow at {cfg.runtime.mlflow.tracking_uri} cannot be read: "
                               f"{_first_line(err)}") from err
@@ -60,7 +59,8 @@ def champion_reference(cfg: Config, version: Any | None) -> pd.DataFrame:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = mlflow.artifacts.download_artifacts(
-                run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp)
+                run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp,
+                tracking_uri=cfg.runtime.mlflow.tracking_uri)
             return pd.read_parquet(path)
     except (MlflowException, OSError, ValueError) as err:
         raise DriftInputError(f"cannot load {REFERENCE_ARTIFACT} of {name} v{version.version} "
@@ -95,8 +95,7 @@ def load_windows(cfg: Config, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, 
 def log_to_mlflow(cfg: Config, summary: dict[str, Any], files: list[Path]) -> str:
     import mlflow
 
-    experiment_id = registry.configure(cfg)
-    with mlflow.start_run(experiment_id=experiment_id, run_name="drift") as run:
+    with registry.fluent_run(cfg, run_name="drift") as run:
         mlflow.set_tags({"stage": "drift", "model_version": summary["model_version"]})
         mlflow.log_params({"reference": summary["reference"]["source"][:500],
                            "current": summary["current"]["source"][:500],

@@ -24,11 +24,11 @@ from soccerpredict.models.predictor import ContractMismatch
 log = logging.getLogger(__name__)
 
 
-def score_version(model_name: str, version: str, train: pd.DataFrame,
+def score_version(client: Any, model_name: str, version: str, train: pd.DataFrame,
                   test: pd.DataFrame) -> float | None:
     """A registered version re-scored on today's test matches, so both are judged on the same games."""
     try:
-        predictor = registry.load_predictor(model_name, version)
+        predictor = registry.load_predictor(client, model_name, version)
         metrics, _, _ = evaluate(predictor.predict_proba(test), train, test)
     except (ContractMismatch, OSError) as err:
         log.warning("v%s cannot be scored on these features: %s", version, err)
@@ -44,10 +44,7 @@ def append_history(entry: dict[str, Any], path: Path) -> list[dict[str, Any]]:
 
 
 def promote(cfg: Config) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
-    registry.configure(cfg)
-    client, name = MlflowClient(), cfg.runtime.mlflow.model_name
+    client, name = registry.tracking_client(cfg), cfg.runtime.mlflow.model_name
     challenger = client.get_model_version_by_alias(name, registry.CHALLENGER)
     splits = Path(cfg.runtime.paths.splits)
     train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
@@ -55,7 +52,7 @@ def promote(cfg: Config) -> dict[str, Any]:
     incumbent = registry.champion_version(client, name)
     champion_rps = None
     if incumbent is not None and incumbent.version != challenger.version:
-        champion_rps = score_version(name, incumbent.version, train, test)
+        champion_rps = score_version(client, name, incumbent.version, train, test)
     decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, champion_rps)
     write_json({"promoted": decision.promote, "reasons": decision.reasons,
                 "figures": {k: v for k, v in decision.figures.items() if k != "champion_rps"}},

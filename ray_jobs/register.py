@@ -57,11 +57,8 @@ def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    import mlflow
-    from mlflow import MlflowClient
-
-    experiment_id = registry.configure(cfg)
-    name, client = cfg.runtime.mlflow.model_name, MlflowClient()
+    client = registry.tracking_client(cfg)
+    name = cfg.runtime.mlflow.model_name
     metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
     sha = registry.directory_sha256(cfg.runtime.paths.model_dir)
     known = registry.version_with_model(client, name, sha)
@@ -71,7 +68,7 @@ def run(cfg: Config) -> dict[str, Any]:
     else:
         train = pd.read_parquet(Path(cfg.runtime.paths.splits) / "train.parquet")
         predictor = Predictor.load(cfg.runtime.paths.model_dir)
-        with mlflow.start_run(experiment_id=experiment_id) as run_info:
+        with registry.fluent_run(cfg) as run_info:
             info = _log_run(cfg, predictor, metrics, train)
         version, run_id = str(info.registered_model_version), run_info.info.run_id
         client.set_model_version_tag(name, version, registry.MODEL_SHA_TAG, sha)

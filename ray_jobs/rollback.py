@@ -32,10 +32,7 @@ def previous_champion(history: list[dict[str, Any]], current: str) -> str | None
 
 
 def rollback(cfg: Config, version: str | None = None) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
-    registry.configure(cfg)
-    client, name = MlflowClient(), cfg.runtime.mlflow.model_name
+    client, name = registry.tracking_client(cfg), cfg.runtime.mlflow.model_name
     current = registry.champion_version(client, name)
     if current is None:
         raise SystemExit(f"{name} has no champion to roll back")

@@ -170,8 +170,7 @@ def search(cfg: Config) -> dict[str, Any] | None:
     check_inputs(cfg, {"train": train, "validation": validation})
     key = search_key(p, registry.file_sha256(splits / "train.parquet"))
     path = Path(cfg.runtime.paths.tune_storage).resolve() / f"search-{key}"
-    experiment_id = registry.configure(cfg)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"tune-{key}") as parent:
+    with registry.fluent_run(cfg, run_name=f"tune-{key}") as parent:
         mlflow.log_params({f"tune.{k}": v for k, v in p.model_dump(exclude={"space"}).items()})
         mlflow.log_dict(p.space.model_dump(), "search_space.json")
         started = time.monotonic()

@@ -8,6 +8,7 @@ one short timeout, not one per request. `on_error` counts and logs each outage.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -55,12 +56,13 @@ def _now() -> str:
 
 class RedisState:
     def __init__(self, url: str, *, cooldown_s: float = 5.0, timeout_s: float = 0.25,
-                 on_error: Callable[[str, Exception], None] | None = None) -> None:
+                 on_error: Callable[[str, Exception], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         import redis.asyncio as aioredis
 
         self.client = aioredis.from_url(url, socket_timeout=timeout_s,
                                         socket_connect_timeout=timeout_s)
-        self.cooldown_s, self.on_error = cooldown_s, on_error
+        self.cooldown_s, self.on_error, self.clock = cooldown_s, on_error, clock
         self._down_until = 0.0
         self._finish = self.client.register_script(_FINISH)
         self._lookup = self.client.register_script(_LOOKUP)
@@ -77,6 +79,9 @@ class RedisState:
         try:
             return await make()
         except (redis.RedisError, OSError) as err:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # redis-py turns a cancel into an error
+                raise asyncio.CancelledError from err
             self._down_until = time.monotonic() + self.cooldown_s
             log.warning("redis unavailable during %s (%s); skipping it for %.0f s", what, err,
                         self.cooldown_s)
@@ -93,10 +98,11 @@ class RedisState:
     def version_key(alias: str) -> str:
         return f"model:{alias}:version"
 
-    async def publish_version(self, alias: str, version: str) -> None:
-        """Called by every Model replica after it loads a version (and again on each watch)."""
+    async def publish_version(self, alias: str, version: str, ttl_s: int) -> None:
+        """Called by every Model replica after it loads a version and again on each watch; a
+        key nobody renews (the alias is no longer served) expires after `ttl_s`."""
         await self._call("version publish", lambda: self.client.set(self.version_key(alias),
-                                                                    version))
+                                                                    version, ex=ttl_s))
 
     async def lookup(self, alias: str, hashes: list[str]
                      ) -> tuple[str | None, list[dict[str, Any] | None]]:
@@ -122,7 +128,7 @@ class RedisState:
     async def create_job(self, job_id: str, ttl_s: int, timeout_s: float) -> bool:
         """False when the job could not be stored (Redis down): the caller must refuse it."""
         fields = {"status": "pending", "submitted_at": _now(),
-                  "deadline": str(time.time() + timeout_s)}
+                  "deadline": str(self.clock() + timeout_s)}
 
         async def write() -> bool:
             pipe = self.client.pipeline(transaction=True)
@@ -144,7 +150,7 @@ class RedisState:
         if not raw:
             return None
         job = {k.decode(): v.decode() for k, v in raw.items()}
-        if job["status"] == "pending" and time.time() > float(job["deadline"]):
+        if job["status"] == "pending" and self.clock() > float(job["deadline"]):
             reason = "no result before the deadline: the work was lost or is stuck"
             await self.finish_job(job_id, "failed", {"reason": reason})
             job = {**job, "status": "failed", "payload": json.dumps({"reason": reason}),
@@ -154,7 +160,7 @@ class RedisState:
     # ---------------------------------------------------------------- rate limits
     async def hits_this_minute(self, key_id: str) -> int | None:
         """Requests of this key in the current minute, this one included; None if unknown."""
-        window = f"rate:{key_id}:{int(time.time() // 60)}"
+        window = f"rate:{key_id}:{int(self.clock() // 60)}"
 
         async def count() -> int:
             pipe = self.client.pipeline(transaction=False)

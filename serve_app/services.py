@@ -72,23 +72,17 @@ class LoadedModel:
     test_metrics: dict[str, dict[str, float]]
 
 
-def mlflow_loader(tracking_uri: str, name: str) -> Callable[[str], LoadedModel]:
+def mlflow_loader(client: Any, name: str) -> Callable[[str], LoadedModel]:
     """Load a registered version (by alias or number) with its registration time and metrics."""
     def load(alias_or_version: str) -> LoadedModel:
-        import mlflow
-        from mlflow import MlflowClient
-
         from soccerpredict import registry
 
-        mlflow.set_tracking_uri(tracking_uri)
-        client = MlflowClient()
         mv = registry.model_version(client, name, alias_or_version)
         metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-        return LoadedModel(registry.load_predictor(name, str(mv.version)), str(mv.version),
-                           _iso_ms(mv.creation_timestamp), mv.run_id, test_metrics(metrics))
+        return LoadedModel(registry.load_predictor(client, name, str(mv.version)),
+                           str(mv.version), _iso_ms(mv.creation_timestamp), mv.run_id,
+                           test_metrics(metrics))
     return load
-
-
 
 
 def test_metrics(run_metrics: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -101,14 +95,10 @@ def test_metrics(run_metrics: dict[str, float]) -> dict[str, dict[str, float]]:
     return out
 
 
-def current_version(tracking_uri: str, name: str) -> Callable[[str], str]:
+def current_version(client: Any, name: str) -> Callable[[str], str]:
     """The version an alias points at now: a cheap registry lookup, no model download."""
     def version(alias: str) -> str:
-        import mlflow
-        from mlflow import MlflowClient
-
-        mlflow.set_tracking_uri(tracking_uri)
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        return str(client.get_model_version_by_alias(name, alias).version)
     return version
 
 

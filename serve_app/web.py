@@ -7,8 +7,8 @@ no secret: the person pastes an API key, which the page keeps in `sessionStorage
 nothing a client without a key could not see, and its traffic counts against the key's rate
 limit like any other.
 
-The routes are an `APIRouter` the ingress includes; they reach the replica's state through
-`request.app.state.ingress.web` (the same way the ingress middleware does), a `WebData`.
+The routes are an `APIRouter` built for one `WebData` (`web_router`), which the app of an
+Ingress includes.
 
 No `from __future__ import annotations` here: FastAPI reads the route signatures at runtime.
 """
@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
@@ -35,6 +35,7 @@ from serve_app.schemas import (
     Teams,
     UpcomingPrediction,
 )
+from serve_app.served_model import ModelClient
 from serve_app.services import FeatureService, FileBacked, UpcomingPredictions
 
 STATIC = Path(__file__).parent / "static"
@@ -85,11 +86,12 @@ def _json_list(path: Path) -> list[dict[str, Any]]:
 
 
 class WebData:
-    """What the page's routes read: the replica's team state, batch predictions, model handle
+    """What the page's routes read: the replica's team state, batch predictions, model
     and drift summary (the same readers the rest of the ingress uses), and the promotion
     history."""
 
-    def __init__(self, features: FeatureService, upcoming: UpcomingPredictions, model: Any,
+    def __init__(self, features: FeatureService, upcoming: UpcomingPredictions,
+                 model: ModelClient,
                  drift: FileBacked[dict[str, Any]], promotion_history: Path,
                  interval_s: float) -> None:
         self.features, self.upcoming, self.model, self.drift = features, upcoming, model, drift
@@ -118,7 +120,7 @@ class WebData:
         return Fixtures(fixtures=[upcoming_prediction(row) for row in table.to_dict("records")])
 
     async def card(self) -> ModelCard:
-        model = ModelInfo.model_validate(await self.model.info.remote())
+        model = ModelInfo.model_validate(await self.model.info())
         when, reasons = promoted_at(self.history.get() or [], model.version)
         try:
             drift, drift_error = drift_status(self.drift.get()), self.drift.error
@@ -132,7 +134,7 @@ class WebData:
     async def plot(self, name: str) -> bytes:
         if name not in PLOTS:
             raise HTTPException(404, f"no plot {name!r}; plots: {', '.join(PLOTS)}")
-        data = await self.model.report_file.remote(PLOTS[name])
+        data = await self.model.report_file(PLOTS[name])
         if data is None:
             raise HTTPException(404, f"the served version's run logged no {PLOTS[name]}")
         return bytes(data)
@@ -143,48 +145,43 @@ def _static(name: str) -> bytes:
     return (STATIC / name).read_bytes()
 
 
-def _web(request: Request) -> WebData:
-    return request.app.state.ingress.web  # type: ignore[no-any-return]
+def web_router(web: WebData) -> APIRouter:
+    """The page and its read routes, answered from `web`."""
+    router = APIRouter()
+    router.add_api_route("/", page, include_in_schema=False)
+    router.add_api_route("/static/{name}", static_file, include_in_schema=False)
+
+    @router.get("/teams", response_model=Teams, responses=ERRORS,
+                summary="Known teams per league and the kickoff dates the app answers")
+    async def teams() -> Teams:
+        return web.teams()
+
+    @router.get("/fixtures", response_model=Fixtures, responses=ERRORS,
+                summary="Batch predictions of the upcoming fixtures, by kickoff")
+    async def fixtures(league: Annotated[str | None, Query(max_length=16)] = None) -> Fixtures:
+        return web.fixtures(league)
+
+    @router.get("/model/card", response_model=ModelCard, responses=ERRORS,
+                summary="The served model, when it was promoted, its plots and the drift status")
+    async def model_card() -> ModelCard:
+        return await web.card()
+
+    @router.get("/model/assets/{name}", response_class=Response,
+                summary="A plot of the served model",
+                responses={**ERRORS, 200: {"content": {"image/png": {}}}})
+    async def model_asset(name: str) -> Response:
+        return Response(await web.plot(name), media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+    return router
 
 
-Web = Annotated[WebData, Depends(_web)]
-router = APIRouter()
-
-
-@router.get("/", include_in_schema=False)
 async def page() -> Response:
     return Response(_static("index.html"), media_type=STATIC_TYPES["index.html"],
                     headers=PAGE_HEADERS)
 
 
-@router.get("/static/{name}", include_in_schema=False)
 async def static_file(name: str) -> Response:
     if name not in STATIC_TYPES or name == "index.html":
         raise HTTPException(404, f"no static file {name!r}")
     return Response(_static(name), media_type=STATIC_TYPES[name], headers=PAGE_HEADERS)
-
-
-@router.get("/teams", response_model=Teams, responses=ERRORS,
-            summary="Known teams per league and the kickoff dates the app answers")
-async def teams(web: Web) -> Teams:
-    return web.teams()
-
-
-@router.get("/fixtures", response_model=Fixtures, responses=ERRORS,
-            summary="Batch predictions of the upcoming fixtures, by kickoff")
-async def fixtures(web: Web, league: Annotated[str | None, Query(max_length=16)] = None
-                   ) -> Fixtures:
-    return web.fixtures(league)
-
-
-@router.get("/model/card", response_model=ModelCard, responses=ERRORS,
-            summary="The served model, when it was promoted, its plots and the drift status")
-async def model_card(web: Web) -> ModelCard:
-    return await web.card()
-
-
-@router.get("/model/assets/{name}", response_class=Response, summary="A plot of the served model",
-            responses={**ERRORS, 200: {"content": {"image/png": {}}}})
-async def model_asset(web: Web, name: str) -> Response:
-    return Response(await web.plot(name), media_type="image/png",
-                    headers={"Cache-Control": "private, max-age=300"})

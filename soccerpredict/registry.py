@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +24,42 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 MODEL_SHA_TAG = "model_sha256"  # a version's trained files, hashed: registering is idempotent
 
 
-def configure(cfg: Config) -> str:
-    """Point MLflow at the configured store; the experiment keeps artifacts under a local root."""
-    import mlflow
+def tracking_client(cfg: Config) -> Any:
+    """A client of the configured store, passed explicitly: no process-wide tracking URI."""
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
+    return MlflowClient(tracking_uri=cfg.runtime.mlflow.tracking_uri)
+
+
+def experiment_id(client: Any, cfg: Config) -> str:
+    """The configured experiment, created with artifacts under the configured root if new."""
     name = cfg.runtime.mlflow.experiment
-    experiment = mlflow.get_experiment_by_name(name)
+    experiment = client.get_experiment_by_name(name)
     if experiment is None:
         root = cfg.runtime.mlflow.artifact_root  # a URI as it is: Path() would fold its "//"
         location = root if "://" in root else Path(root).resolve().as_uri()
-        return mlflow.create_experiment(name, artifact_location=location)
+        return str(client.create_experiment(name, artifact_location=location))
     return str(experiment.experiment_id)
+
+
+@contextmanager
+def fluent_run(cfg: Config, **start_run: Any) -> Iterator[Any]:
+    """A run for MLflow's fluent logging API (`log_params`, `pyfunc.log_model`), which takes no
+    client: the configured tracking URI holds for the run only and is put back afterwards."""
+    import mlflow
+
+    uri, env_before = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    experiment = experiment_id(tracking_client(cfg), cfg)
+    mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
+    try:
+        with mlflow.start_run(experiment_id=experiment, **start_run) as run:
+            yield run
+    finally:
+        mlflow.set_tracking_uri(uri)
+        if env_before is None:  # set_tracking_uri also writes the variable
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env_before
 
 
 def file_sha256(path: str | Path) -> str | None:
@@ -143,9 +170,13 @@ def model_version(client: Any, name: str, alias_or_version: str) -> Any:
     return client.get_model_version_by_alias(name, alias_or_version)
 
 
-def load_predictor(name: str, version: str) -> Any:
-    """The Predictor inside a registered version (booster, calibrator, feature contract)."""
+def load_predictor(client: Any, name: str, version: str) -> Any:
+    """The Predictor inside a registered version (booster, calibrator, feature contract), read
+    through `client`'s registry: no process-wide tracking URI involved."""
     import mlflow
 
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model().predictor
-
+    uri = client.get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp,
+                                                    tracking_uri=client.tracking_uri)
+        return mlflow.pyfunc.load_model(local).unwrap_python_model().predictor

@@ -72,9 +72,6 @@ def app(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
     config["http_options"]["port"] = port
     application = config["applications"][0]
     application["args"]["root"] = str(work)
-    for deployment in application["deployments"]:
-        if deployment["name"] == "Model":
-            deployment["user_config"]["reload_interval_s"] = 0.5
     (work / "serve-test.yaml").write_text(yaml.safe_dump(config))
     log = (work / "serve-run.log").open("w")
     proc = subprocess.Popen(["serve", "run", "serve-test.yaml"], cwd=work, env=env, stdout=log,

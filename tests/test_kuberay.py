@@ -303,8 +303,6 @@ def test_the_jobs_image_has_every_dependency() -> None:
 def test_the_clusters_artifact_uri_reaches_mlflow_unchanged(tmp_path: Path) -> None:
     """The workers' MLFLOW_ARTIFACT_ROOT (artifacts through the tracking server) is a URI: the
     experiment must get it as it is, not as a local path."""
-    import mlflow
-
     from soccerpredict import registry
     from soccerpredict.config import load_config
 
@@ -313,9 +311,6 @@ def test_the_clusters_artifact_uri_reaches_mlflow_unchanged(tmp_path: Path) -> N
     uri = next(e["value"] for e in worker["env"] if e["name"] == "MLFLOW_ARTIFACT_ROOT")
     cfg = load_config(REPO / "params.yaml", REPO / "conf/runtime.yaml", env={
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_ARTIFACT_ROOT": uri})
-    before = mlflow.get_tracking_uri()
-    try:
-        experiment = registry.configure(cfg.rooted(tmp_path))
-        assert mlflow.get_experiment(experiment).artifact_location == uri
-    finally:
-        mlflow.set_tracking_uri(before)
+    cfg = cfg.rooted(tmp_path)
+    client = registry.tracking_client(cfg)
+    assert client.get_experiment(registry.experiment_id(client, cfg)).artifact_location == uri

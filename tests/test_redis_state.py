@@ -29,10 +29,10 @@ def test_lookup_reads_only_the_published_version(redis_port: int) -> None:
         state = RedisState(f"redis://127.0.0.1:{redis_port}/1")
         await state.client.flushdb()
         assert await state.lookup("champion", ["h1"]) == (None, [None])  # nothing published
-        await state.publish_version("champion", "1")
+        await state.publish_version("champion", "1", ttl_s=60)
         await state.set_predictions({RedisState.prediction_key("1", "h1"): {"p": 1}}, 60)
         assert await state.lookup("champion", ["h1", "h2"]) == ("1", [{"p": 1}, None])
-        await state.publish_version("champion", "2")  # the model moved: old entries are unseen
+        await state.publish_version("champion", "2", ttl_s=60)  # moved: old entries unseen
         assert await state.lookup("champion", ["h1", "h2"]) == ("2", [None, None])
         await state.close()
 

@@ -261,7 +261,7 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
 
     client = _registry(app)
     current = client.get_model_version_by_alias(MODEL, "champion")
-    predictor = registry.load_predictor(MODEL, str(current.version))
+    predictor = registry.load_predictor(client, MODEL, str(current.version))
     predictor.contract = {"schema_version": "0", "columns": FEATURE_COLUMNS[:-1]}
     predictor.save(tmp_path / "predictor")
     with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
