@@ -27,7 +27,7 @@ def score_version(model_name: str, version: str, train: pd.DataFrame,
     """A registered version re-scored on today's test matches, so both are judged on the same games."""
     try:
         predictor = registry.load_predictor(model_name, version)
-        metrics, _, _ = evaluate(predictor.predict_proba(test), train, test)
+        metrics, _, _ = evaluate(predictor, train, test)
     except (ContractMismatch, OSError) as err:
         log.warning("v%s cannot be scored on these features: %s", version, err)
         return None

@@ -37,6 +37,9 @@ class FeatureParams(_Strict):
     form_window: int = Field(6, ge=1)
     h2h_window: int = Field(6, ge=1)
     rest_cap_days: int = Field(30, ge=1)
+    # step sizes of the online Poisson ratings (goals, shots on target): their time decay
+    goal_rate: float = Field(0.03, gt=0, lt=1)
+    sot_rate: float = Field(0.02, gt=0, lt=1)
 
 
 class SplitParams(_Strict):
@@ -58,6 +61,13 @@ class ModelParams(_Strict):
     reg_lambda: float = 5.0
     reg_alpha: float = 0.0
     calibration_methods: list[Literal["none", "isotonic", "temperature"]] = ["none"]
+
+
+class ForecasterParams(_Strict):
+    """One booster's parameters per forecaster tier (see soccerpredict.models.predictor)."""
+
+    ratings_only: ModelParams
+    with_market: ModelParams
 
 
 class Range(_Strict):
@@ -152,6 +162,7 @@ class Params(_Strict):
     features: FeatureParams
     split: SplitParams
     model: ModelParams
+    forecasters: ForecasterParams
     tune: TuneParams
     promotion: PromotionParams
     scrape: ScrapeParams = ScrapeParams()
