@@ -70,6 +70,19 @@ class ForecasterParams(_Strict):
     with_market: ModelParams
 
 
+class BacktestParams(_Strict):
+    """The walk-forward backtest: one fold per season in [first_season, last_season]."""
+
+    first_season: str
+    last_season: str
+    validation_seasons: int = Field(1, ge=1)   # the seasons just before each fold's season
+    max_folds: int = Field(0, ge=0)            # 0: every fold; 2: the last two (tests)
+    edge: float = Field(0.05, ge=0)            # bet when p * price > 1 + edge; never tuned
+    bootstrap: int = Field(1000, ge=100)       # resamples of matchdays for the intervals
+    seed: int = 42
+    selection_last_season: str = "2018-2019"   # folds up to here are where choices are made
+
+
 class Range(_Strict):
     """A search range; `log` samples on a log scale (both bounds must then be positive)."""
 
@@ -163,6 +176,7 @@ class Params(_Strict):
     split: SplitParams
     model: ModelParams
     forecasters: ForecasterParams
+    backtest: BacktestParams
     tune: TuneParams
     promotion: PromotionParams
     scrape: ScrapeParams = ScrapeParams()
@@ -180,6 +194,7 @@ class RayConf(_Strict):
     address: str | None = None
     num_cpus: int = 2
     resources: dict[str, float] = Field(default_factory=dict)  # custom, e.g. {"serve": 2}
+    backtest_cpus_per_fold: int = Field(1, ge=1)   # each fold's Ray task; XGBoost's nthread
 
 
 class MlflowConf(_Strict):
