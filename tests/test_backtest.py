@@ -13,9 +13,16 @@ import pytest
 from ray_jobs.backtest import run
 from soccerpredict import registry
 from soccerpredict.backtest.clv import bets
-from soccerpredict.backtest.folds import make_folds
+from soccerpredict.backtest.folds import fold_forecasts, make_folds
 from soccerpredict.backtest.summary import cluster_bootstrap
-from soccerpredict.config import BacktestParams, FeatureParams, PromotionParams, load_config
+from soccerpredict.config import (
+    BacktestParams,
+    FeatureParams,
+    ForecasterParams,
+    ModelParams,
+    PromotionParams,
+    load_config,
+)
 from soccerpredict.data.readers import read_football_data_csv
 from soccerpredict.features.build import build_features
 
@@ -111,3 +118,25 @@ def test_two_folds_on_ray_score_every_forecaster(synthetic_data_dir: Path, tmp_p
     diff = report["overall"]["all"]["differences"]["with_market-market_baseline"]["rps"]
     assert diff["low"] <= diff["mean"] <= diff["high"]
     assert "by_season" in report["clv"]["market_baseline"]
+
+
+def test_a_fold_never_learns_from_its_season_or_later(synthetic_data_dir: Path) -> None:
+    """Scramble every result from the fold's season on: its forecasts must not move."""
+    raw = pd.concat([read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(),
+                                            lg, s)
+                     for lg in ("E0", "SP1") for s in ("2016-2017", "2017-2018", "2018-2019",
+                                                       "2019-2020")], ignore_index=True)
+    table = build_features(raw, FeatureParams())
+    fold = make_folds(table["season"].unique().tolist(),
+                      PARAMS.model_copy(update={"first_season": "2016-2017"}))[-2]
+    assert fold.season == "2018-2019"
+    fast = ModelParams(learning_rate=0.1, n_estimators=100, early_stopping_rounds=10)
+    params = ForecasterParams(ratings_only=fast, with_market=fast)
+    later = table["season"] >= fold.season
+    scrambled = table.copy()
+    scrambled.loc[later, "result"] = np.random.default_rng(0).permutation(
+        scrambled.loc[later, "result"].to_numpy())
+    before = fold_forecasts(table, fold, params, nthread=1)
+    after = fold_forecasts(scrambled, fold, params, nthread=1)
+    names = [c for c in before.columns if c.endswith(("_home", "_draw", "_away"))]
+    pd.testing.assert_frame_equal(before[names], after[names])
