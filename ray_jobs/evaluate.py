@@ -23,8 +23,7 @@ def run(cfg: Config) -> dict[str, object]:
     splits, reports = Path(cfg.runtime.paths.splits), Path(cfg.runtime.paths.reports)
     train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
     predictor = Predictor.load(cfg.runtime.paths.model_dir)
-    probs = predictor.predict_proba(test)
-    metrics, named, mask = evaluate(probs, train, test)
+    metrics, named, mask = evaluate(predictor, train, test)
     common = test[mask].reset_index(drop=True)
     by_league = error_analysis(named, common, common["league"])
     by_band = error_analysis(named, common, favourite_band(common[MARKET_COLUMNS].to_numpy()))
@@ -33,7 +32,8 @@ def run(cfg: Config) -> dict[str, object]:
                 "by_favourite_band": by_band.to_dict(orient="records")},
                reports / "error_analysis.json")
     y = outcome_index(common["result"])
-    plot_calibration({k: (named[k], y) for k in ("model", "pinnacle_closing")},
+    plot_calibration({k: (named[k], y) for k in ("with_market", "ratings_only",
+                                                  "pinnacle_closing")},
                      reports / "plots" / "calibration.png")
     plot_grouped_rps(by_league, "group", reports / "plots" / "rps_by_league.png")
     plot_grouped_rps(by_band, "group", reports / "plots" / "rps_by_favourite.png")

@@ -1,8 +1,9 @@
-"""Move `champion` to the `challenger` if it passes the gates in params.yaml and is no worse than
-the current champion on the same test matches (`python -m ray_jobs.promote`). Every decision,
-promoted or refused, is a tag on the version and an entry in the promotion history
-(`paths.promotion_history`, outside git); `reports/promotion.json` holds this model's decision
-without times or version numbers, so the same model gives the same file."""
+"""Move `champion` to the `challenger` if it passes the gates in params.yaml and no tier is worse
+than the current champion's (test matches re-scored, validation seasons, backtest)
+(`python -m ray_jobs.promote`). Every decision, promoted or refused, is a tag on the version and
+an entry in the promotion history (`paths.promotion_history`, outside git);
+`reports/promotion.json` holds this model's decision without times or version numbers, so the
+same model gives the same file."""
 
 from __future__ import annotations
 
@@ -25,15 +26,33 @@ log = logging.getLogger(__name__)
 
 
 def score_version(client: Any, model_name: str, version: str, train: pd.DataFrame,
-                  test: pd.DataFrame) -> float | None:
-    """A registered version re-scored on today's test matches, so both are judged on the same games."""
+                  test: pd.DataFrame) -> dict[str, Any] | None:
+    """A registered version re-scored on today's test matches, so both are judged on the same
+    games; None when its feature contract cannot be fed today's features."""
     try:
         predictor = registry.load_predictor(client, model_name, version)
-        metrics, _, _ = evaluate(predictor.predict_proba(test), train, test)
-    except (ContractMismatch, OSError) as err:
+        metrics, _, _ = evaluate(predictor, train, test)
+    except (ContractMismatch, OSError, KeyError) as err:
         log.warning("v%s cannot be scored on these features: %s", version, err)
         return None
-    return float(metrics["test"]["model"]["rps"])
+    return metrics
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def champion_tiers(rescored: dict[str, Any] | None, history: list[dict[str, Any]],
+                   version: str | None) -> dict[str, float]:
+    """The champion's figures: test tiers re-scored now, validation and backtest tiers as
+    recorded when it was promoted."""
+    recorded: dict[str, float] = {}
+    for entry in history:
+        if entry.get("version") == version and entry.get("promoted"):
+            recorded = {k: v for k, v in entry.get("figures", {}).get("tiers", {}).items()
+                        if not k.startswith("test/")}
+    current = registry.tier_figures(rescored, None, None) if rescored else {}
+    return recorded | current
 
 
 def append_history(entry: dict[str, Any], path: Path) -> list[dict[str, Any]]:
@@ -48,15 +67,24 @@ def promote(cfg: Config) -> dict[str, Any]:
     challenger = client.get_model_version_by_alias(name, registry.CHALLENGER)
     splits = Path(cfg.runtime.paths.splits)
     train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
-    metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
+    reports = Path(cfg.runtime.paths.reports)
+    metrics = json.loads((reports / "metrics.json").read_text())
+    tiers = registry.tier_figures(
+        metrics, _read(Path(cfg.runtime.paths.model_dir) / "train_summary.json"),
+        _read(reports / "backtest.json"))
     incumbent = registry.champion_version(client, name)
-    champion_rps = None
+    champion_rps, old_tiers = None, None
     if incumbent is not None and incumbent.version != challenger.version:
-        champion_rps = score_version(client, name, incumbent.version, train, test)
-    decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, champion_rps)
+        rescored = score_version(client, name, incumbent.version, train, test)
+        champion_rps = None if rescored is None else float(rescored["test"]["model"]["rps"])
+        old_tiers = champion_tiers(rescored, _read(Path(cfg.runtime.paths.promotion_history))
+                                   or [], str(incumbent.version))
+    decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, champion_rps,
+                               tiers, old_tiers)
     write_json({"promoted": decision.promote, "reasons": decision.reasons,
-                "figures": {k: v for k, v in decision.figures.items() if k != "champion_rps"}},
-               Path(cfg.runtime.paths.reports) / "promotion.json")
+                "figures": {k: v for k, v in decision.figures.items()
+                            if not k.startswith("champion")}},  # the registry's state: history
+               reports / "promotion.json")
     if incumbent is not None and incumbent.version == challenger.version:
         log.info("v%s is the champion already: nothing to decide", challenger.version)
         return {"action": "none", "version": str(challenger.version)}

@@ -39,6 +39,9 @@ class FeatureParams(_Strict):
     form_window: int = Field(6, ge=1)
     h2h_window: int = Field(6, ge=1)
     rest_cap_days: int = Field(30, ge=1)
+    # step sizes of the online Poisson ratings (goals, shots on target): their time decay
+    goal_rate: float = Field(0.03, gt=0, lt=1)
+    sot_rate: float = Field(0.02, gt=0, lt=1)
 
 
 class SplitParams(_Strict):
@@ -60,6 +63,26 @@ class ModelParams(_Strict):
     reg_lambda: float = 5.0
     reg_alpha: float = 0.0
     calibration_methods: list[Literal["none", "isotonic", "temperature"]] = ["none"]
+
+
+class ForecasterParams(_Strict):
+    """One booster's parameters per forecaster tier (see soccerpredict.models.predictor)."""
+
+    ratings_only: ModelParams
+    with_market: ModelParams
+
+
+class BacktestParams(_Strict):
+    """The walk-forward backtest: one fold per season in [first_season, last_season]."""
+
+    first_season: str
+    last_season: str
+    validation_seasons: int = Field(1, ge=1)   # the seasons just before each fold's season
+    max_folds: int = Field(0, ge=0)            # 0: every fold; 2: the last two (tests)
+    edge: float = Field(0.05, ge=0)            # bet when p * price > 1 + edge; never tuned
+    bootstrap: int = Field(1000, ge=100)       # resamples of matchdays for the intervals
+    seed: int = 42
+    selection_last_season: str = "2018-2019"   # folds up to here are where choices are made
 
 
 class Range(_Strict):
@@ -154,6 +177,8 @@ class Params(_Strict):
     features: FeatureParams
     split: SplitParams
     model: ModelParams
+    forecasters: ForecasterParams
+    backtest: BacktestParams
     tune: TuneParams
     promotion: PromotionParams
     scrape: ScrapeParams = ScrapeParams()
@@ -173,6 +198,7 @@ class RayConf(_Strict):
     address: str | None = None
     num_cpus: int = 2
     resources: dict[str, float] = Field(default_factory=dict)  # custom, e.g. {"serve": 2}
+    backtest_cpus_per_fold: int = Field(1, ge=1)   # each fold's Ray task; XGBoost's nthread
 
 
 class MlflowConf(_Strict):

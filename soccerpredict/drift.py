@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import DriftParams
-from soccerpredict.features.build import FEATURE_COLUMNS
+from soccerpredict.features.build import FEATURE_COLUMNS, PRICE_COLUMNS
 
 NUMERICAL_TEST, CATEGORICAL_TEST = "ks", "chisquare_2sample"
 CATEGORICAL_COLUMNS = frozenset({"result"})  # by contract; the features are all numerical
@@ -42,6 +42,9 @@ UNSTABLE_COLUMNS: dict[str, str] = {
     "form_n_away": "below 6 only in a season's first weeks: a calendar effect",
     "rest_days_home": "summer break and winter fixture congestion: a calendar effect",
     "rest_days_away": "summer break and winter fixture congestion: a calendar effect",
+    "mkt_max_booksum": "best-price margins shrink year on year, as the overround does",
+    # raw prices: the de-vigged probabilities carry their news without the shrinking margin
+    **{c: "a raw price: its margin shrinks year on year" for c in PRICE_COLUMNS},
 }
 DEFAULT_COLUMNS: list[str] = [c for c in FEATURE_COLUMNS if c not in UNSTABLE_COLUMNS] + ["result"]
 

@@ -7,11 +7,16 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from soccerpredict.data.contract import OUTCOMES
+from soccerpredict.features.build import MARKET_FEATURES, PRICE_COLUMNS
+from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.metrics.implied import devig
 from soccerpredict.metrics.scoring import outcome_index, rps, score_all
+from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Predictor
 
 MARKET_COLUMNS = ["market_prob_home", "market_prob_draw", "market_prob_away"]
 CLOSING_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
+# every pre-closing price input of the feature table
+PRE_MATCH_PRICE_FEATURES = MARKET_FEATURES + EXTRA_MARKET_FEATURES + PRICE_COLUMNS
 
 
 def base_rates(train: pd.DataFrame) -> np.ndarray:
@@ -26,17 +31,34 @@ def elo_only(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(test[["elo_diff"]].to_numpy())
 
 
-FORECASTERS = ("model", "pinnacle_closing", "pre_closing_market", "elo_only", "base_rates")
+# the model (each row answered by the tier its inputs allow), each tier on its own, baselines
+FORECASTERS = ("model", "with_market", "with_market_1x2", "ratings_only", "market_baseline",
+               "pinnacle_closing", "pre_closing_market", "elo_only", "base_rates", "uniform")
 
 
-def forecasts(model_probs: np.ndarray, train: pd.DataFrame,
+def one_price_set(test: pd.DataFrame) -> pd.DataFrame:
+    """What a request with only a 1X2 price set carries: every other market input missing."""
+    stripped = test.copy()
+    stripped[PRICE_COLUMNS + EXTRA_MARKET_FEATURES] = np.nan
+    return stripped
+
+
+def forecasts(predictor: Predictor, train: pd.DataFrame,
               test: pd.DataFrame) -> dict[str, np.ndarray]:
+    market = predictor.forecasters[WITH_MARKET]
+    baseline = market.baseline
+    assert baseline is not None
     return {
-        "model": model_probs,
+        "model": predictor.predict_proba(test),
+        "with_market": market.predict_proba(test),
+        "with_market_1x2": market.predict_proba(one_price_set(test)),
+        "ratings_only": predictor.forecasters[RATINGS_ONLY].predict_proba(test),
+        "market_baseline": baseline.predict_proba(test),
         "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),
         "pre_closing_market": test[MARKET_COLUMNS].to_numpy(dtype=float),
         "elo_only": elo_only(train, test),
         "base_rates": np.tile(base_rates(train), (len(test), 1)),
+        "uniform": np.full((len(test), 3), 1.0 / 3.0),
     }
 
 
@@ -45,16 +67,23 @@ def common_mask(named: dict[str, np.ndarray]) -> np.ndarray:
     return np.logical_and.reduce([np.isfinite(p).all(axis=1) for p in named.values()])
 
 
-def evaluate(model_probs: np.ndarray, train: pd.DataFrame,
+def evaluate(predictor: Predictor, train: pd.DataFrame,
              test: pd.DataFrame) -> tuple[dict[str, object], dict[str, np.ndarray], np.ndarray]:
-    named = forecasts(model_probs, train, test)
+    test = test.reset_index(drop=True)
+    named = forecasts(predictor, train, test)
     mask = common_mask(named)
     y = outcome_index(test["result"])
+    no_prices = test.copy()
+    no_prices[PRE_MATCH_PRICE_FEATURES] = np.nan
+    baseline = predictor.forecasters[WITH_MARKET].baseline
     metrics: dict[str, object] = {
         "n_test": len(test),
         "n_common": int(mask.sum()),
+        "market_baseline": None if baseline is None else baseline.to_dict(),
         "test": {name: score_all(p[mask], y[mask]) for name, p in named.items()},
-        "model_all_test_matches": score_all(model_probs, y),
+        "model_all_test_matches": score_all(named["model"], y),
+        # the whole model fed no price at all: what a client without odds gets
+        "model_without_prices": score_all(predictor.predict_proba(no_prices)[mask], y[mask]),
     }
     return metrics, {k: v[mask] for k, v in named.items()}, mask
 
@@ -72,9 +101,9 @@ def error_analysis(named: dict[str, np.ndarray], test: pd.DataFrame,
     """Mean RPS per group for the model and the closing line."""
     y = outcome_index(test["result"])
     frame = pd.DataFrame({"group": by.to_numpy()})
-    for name in ("model", "pinnacle_closing", "pre_closing_market"):
+    names = ("model", "ratings_only", "market_baseline", "pinnacle_closing", "elo_only")
+    for name in names:
         frame[name] = rps(named[name], y)
-    table = frame.groupby("group").agg(n=("model", "size"), model=("model", "mean"),
-                                       pinnacle_closing=("pinnacle_closing", "mean"),
-                                       pre_closing_market=("pre_closing_market", "mean"))
+    table = frame.groupby("group").agg(n=("model", "size"),
+                                       **{name: (name, "mean") for name in names})
     return table.reset_index()

@@ -73,3 +73,20 @@ def plot_grouped_rps(table: pd.DataFrame, group: str, target: Path) -> Path:
     ax.set_ylim(bottom=max(0.0, float(table[forecasters].min().min()) - 0.03))
     ax.legend()
     return _save(fig, target)
+
+
+def plot_backtest(by_season: list[dict[str, object]], target: Path) -> Path:
+    """Mean RPS per fold season of each forecaster minus the market baseline's."""
+    plt = _pyplot()
+    seasons = [str(row["season"]) for row in by_season]
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(seasons)), 4))
+    for name in ("with_market", "ratings_only", "pinnacle_closing", "elo_only"):
+        diff = [row[name]["rps"] - row["market_baseline"]["rps"]  # type: ignore[index]
+                for row in by_season]
+        ax.plot(seasons, diff, marker="o", label=name)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylabel("RPS minus market baseline (lower is better)")
+    ax.set_title("Walk-forward backtest, one fold per season")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend()
+    return _save(fig, target)

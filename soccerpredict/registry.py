@@ -109,12 +109,33 @@ def lineage(cfg: Config) -> dict[str, str]:
 class Decision:
     promote: bool
     reasons: list[str]
-    figures: dict[str, float | None]
+    figures: dict[str, Any]
 
 
-def decide(candidate: dict[str, float], gates: PromotionParams,
-           champion_rps: float | None) -> Decision:
-    """Gates first, then no worse than the champion on the same matches (within a tolerance)."""
+# test RPS of each tier re-scored on the same matches, validation RPS of each tier, and the
+# backtest's mean RPS difference from each tier's baseline: a challenger may worsen none of them
+TEST_TIERS = ("model", "with_market", "with_market_1x2", "ratings_only")
+
+
+def tier_figures(metrics: dict[str, Any], train_summary: dict[str, Any] | None,
+                 backtest: dict[str, Any] | None) -> dict[str, float]:
+    """Every tier's figure the promotion compares, lower is better for all of them."""
+    out = {f"test/{t}/rps": float(metrics["test"][t]["rps"])
+           for t in TEST_TIERS if t in metrics.get("test", {})}
+    for tier, summary in (train_summary or {}).items():
+        if isinstance(summary, dict) and "validation_uncalibrated" in summary:
+            out[f"validation/{tier}/rps"] = float(summary["validation_uncalibrated"]["rps"])
+    overall = (backtest or {}).get("overall", {}).get("all", {})
+    for pair, diff in overall.get("differences", {}).items():
+        out[f"backtest/{pair}/rps"] = float(diff["rps"]["mean"])
+    return out
+
+
+def decide(candidate: dict[str, float], gates: PromotionParams, champion_rps: float | None,
+           tiers: dict[str, float] | None = None,
+           champion_tiers: dict[str, float] | None = None) -> Decision:
+    """Gates first, then no worse than the champion on the same matches (within a tolerance),
+    tier by tier: the test seasons, the validation seasons and the backtest."""
     reasons = []
     for metric, limit in (("log_loss", gates.max_logloss), ("ece", gates.max_ece),
                           ("rps", gates.max_rps)):
@@ -123,8 +144,14 @@ def decide(candidate: dict[str, float], gates: PromotionParams,
     if champion_rps is not None and candidate["rps"] > champion_rps + gates.rps_tolerance:
         reasons.append(f"rps {candidate['rps']:.4f} worse than champion {champion_rps:.4f} "
                        f"by more than {gates.rps_tolerance}")
-    figures = {"rps": candidate["rps"], "log_loss": candidate["log_loss"],
-               "ece": candidate["ece"], "champion_rps": champion_rps}
+    for key, value in (tiers or {}).items():
+        old = (champion_tiers or {}).get(key)
+        if old is not None and value > old + gates.rps_tolerance:
+            reasons.append(f"{key} {value:.4f} worse than champion {old:.4f} "
+                           f"by more than {gates.rps_tolerance}")
+    figures: dict[str, Any] = {"rps": candidate["rps"], "log_loss": candidate["log_loss"],
+                               "ece": candidate["ece"], "champion_rps": champion_rps,
+                               "tiers": tiers or {}, "champion_tiers": champion_tiers or {}}
     return Decision(not reasons, reasons or ["passed all gates"], figures)
 
 

@@ -85,17 +85,35 @@ def simulate_match(rng: np.random.Generator, home: Team, away: Team) -> dict[str
         "HTR": _result(hthg, htag), "HS": hs, "AS": as_, "HST": hst, "AST": ast}
     for book, margin, noise in _BOOKS:
         row[book] = book_odds(rng, probs, margin, noise)
-    return row
+    return row | market_extras(probs, lam_h, lam_a)
+
+
+def market_extras(probs: np.ndarray, lam_h: float, lam_a: float) -> dict[str, object]:
+    """Max and BW 1X2 prices, over/under 2.5 and an Asian-handicap line, without noise.
+
+    Derived from the true rates with no random draws, so adding them left every other
+    simulated value of the generator's stream as it was.
+    """
+    total = lam_h + lam_a
+    p_under = float(np.exp(-total) * (1 + total + total**2 / 2))
+    fair = [round(max(1.01, 1.0 / (p * m)), 2) for p, m in
+            ((1 - p_under, 1.05), (p_under, 1.05))]
+    return {"MAX": [round(max(1.01, 1.0 / (p * 0.99)), 2) for p in probs],
+            "BW": [round(max(1.01, 1.0 / (p * 1.06)), 2) for p in probs],
+            "Avg_2_5": fair[0], "Avg_2_5_1": fair[1],
+            "AHh": round(-(lam_h - lam_a) * 4) / 4, "AvgAHH": 1.92, "AvgAHA": 1.92}
 
 
 def header(season: str) -> list[str]:
     """Time only from 2019-20; Betbrain average up to 2018-19, Avg afterwards."""
     modern = int(season[:4]) >= 2019
-    avg = "Avg" if modern else "BbAv"
+    avg, mx, ah = ("Avg", "Max", "") if modern else ("BbAv", "BbMx", "Bb")
     return (["Div", "Date"] + (["Time"] if modern else [])
             + ["HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR", "HTHG", "HTAG", "HTR",
                "HS", "AS", "HST", "AST", "B365H", "B365D", "B365A", "PSH", "PSD", "PSA",
-               f"{avg}H", f"{avg}D", f"{avg}A", "PSCH", "PSCD", "PSCA"])
+               f"{avg}H", f"{avg}D", f"{avg}A", "PSCH", "PSCD", "PSCA",
+               f"{mx}H", f"{mx}D", f"{mx}A", "BWH", "BWD", "BWA",
+               f"{avg}_2_5", f"{avg}_2_5_1", f"{ah}AHh", f"{avg}AHH", f"{avg}AHA"])
 
 
 def format_row(league: str, season: str, day: dt.date, kickoff: str, home: str, away: str,
@@ -105,8 +123,12 @@ def format_row(league: str, season: str, day: dt.date, kickoff: str, home: str, 
     avg = "Avg" if int(season[:4]) >= 2019 else "BbAv"
     row = {"Div": league, "Date": day.strftime(date_fmt), "Time": kickoff,
            "HomeTeam": home, "AwayTeam": away}
-    row |= {k: v for k, v in sim.items() if not isinstance(v, list)}
-    for book, prefix in (("B365", "B365"), ("PS", "PS"), ("AVG", avg), ("PSC", "PSC")):
+    extras = {"Avg_2_5": f"{avg}_2_5", "Avg_2_5_1": f"{avg}_2_5_1", "AvgAHH": f"{avg}AHH",
+              "AvgAHA": f"{avg}AHA", "AHh": "AHh" if avg == "Avg" else "BbAHh"}
+    row |= {extras.get(k, k): v for k, v in sim.items() if not isinstance(v, list)}
+    mx = "Max" if avg == "Avg" else "BbMx"
+    for book, prefix in (("B365", "B365"), ("PS", "PS"), ("AVG", avg), ("PSC", "PSC"),
+                         ("MAX", mx), ("BW", "BW")):
         row |= dict(zip((f"{prefix}H", f"{prefix}D", f"{prefix}A"), sim[book], strict=True))
     return row
 

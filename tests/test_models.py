@@ -54,9 +54,8 @@ def trained():
     return booster, elapsed, (Xtr, ytr, Xte, yte)
 
 
-def test_trains_fast_and_beats_base_rates(trained):
-    booster, elapsed, (_, ytr, Xte, yte) = trained
-    assert elapsed < 10
+def test_beats_base_rates(trained):  # speed lives in benchmarks/, never in a timed unit test
+    booster, _, (_, ytr, Xte, yte) = trained
     probs = predict_proba(booster, Xte)
     base = np.bincount(ytr, minlength=3) / len(ytr)
     assert log_loss(probs, yte) < log_loss(np.tile(base, (len(yte), 1)), yte) - 0.05

@@ -41,11 +41,16 @@ def test_repro_trains_evaluates_and_registers_a_champion(reproduced) -> None:  #
     work, env = reproduced
     metrics = json.loads((work / "reports/metrics.json").read_text())
     test = metrics["test"]
-    assert set(test) == {"model", "pinnacle_closing", "pre_closing_market", "elo_only",
-                         "base_rates"}
-    assert test["model"]["rps"] < test["base_rates"]["rps"]
+    assert set(test) == {"model", "with_market", "with_market_1x2", "ratings_only",
+                         "market_baseline", "pinnacle_closing", "pre_closing_market",
+                         "elo_only", "base_rates", "uniform"}
+    assert test["model"]["rps"] < test["base_rates"]["rps"] < test["uniform"]["rps"]
+    assert test["ratings_only"]["rps"] < test["base_rates"]["rps"]
+    backtest = json.loads((work / "reports/backtest.json").read_text())
+    assert backtest["folds"] == ["2018-2019", "2019-2020"]  # backtest.max_folds: 2
     assert metrics["n_common"] > 0.9 * metrics["n_test"]
-    for plot in ("calibration", "feature_importance", "rps_by_league", "rps_by_favourite"):
+    for plot in ("calibration", "feature_importance", "rps_by_league", "rps_by_favourite",
+                 "backtest"):
         assert (work / f"reports/plots/{plot}.png").stat().st_size > 1000
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     champion = MlflowClient().get_model_version_by_alias("soccer-match-outcome", "champion")
@@ -71,7 +76,8 @@ def test_second_repro_reruns_only_the_checks_and_leaves_git_clean(  # type: igno
     ran = re.findall(r"Running stage '(\w+)'", out)
     skipped = re.findall(r"Stage '(\w+)' didn't change, skipping", out)
     assert ran == ["resolve", "register", "promote", "quality"], out
-    assert {"ingest", "features", "tune", "train", "evaluate", "batch_predict", "drift"} <= set(skipped)
+    assert {"ingest", "features", "tune", "train", "evaluate", "backtest", "batch_predict",
+            "drift"} <= set(skipped)
     assert _versions(env) == versions and _champion(env) == champion  # nothing registered twice
     status = _run(["git", "status", "--porcelain"], work, env).stdout
     assert status == "", status  # run records live outside git; the calendar did not move
@@ -178,7 +184,7 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
     decision = json.loads((work / "reports/promotion.json").read_text())  # no times, no versions
     assert decision == {"promoted": False, "reasons": history[-1]["reasons"],
                         "figures": {k: v for k, v in decision["figures"].items()}}
-    assert set(decision["figures"]) == {"rps", "log_loss", "ece"}
+    assert set(decision["figures"]) == {"rps", "log_loss", "ece", "tiers"}
     assert history[-1]["figures"]["champion_rps"] is not None  # judged on the same matches
     assert _champion(env) == before
     params["promotion"].update(max_rps=0.25, rps_tolerance=1.0)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-MATCH_SCHEMA_VERSION = "1"
+# 2: more pre-closing books (max, BW, IW, WH, VC), over/under 2.5 and Asian-handicap prices
+MATCH_SCHEMA_VERSION = "2"
 OUTCOMES: tuple[str, str, str] = ("H", "D", "A")
 
 _ODDS = pa.float64()
+# single books whose pre-closing 1X2 prices are kept besides Bet365 and Pinnacle (dispersion)
+BOOKS: tuple[str, ...] = ("bw", "iw", "wh", "vc")
 
 MATCH_SCHEMA = pa.schema(
     [
@@ -42,6 +45,16 @@ MATCH_SCHEMA = pa.schema(
         pa.field("avg_home", _ODDS),
         pa.field("avg_draw", _ODDS),
         pa.field("avg_away", _ODDS),
+        pa.field("max_home", _ODDS),
+        pa.field("max_draw", _ODDS),
+        pa.field("max_away", _ODDS),
+        *[pa.field(f"{book}_{side}", _ODDS) for book in BOOKS for side in ("home", "draw", "away")],
+        # market average over / under 2.5 goals, Asian handicap (home line, average prices)
+        pa.field("avg_over25", _ODDS),
+        pa.field("avg_under25", _ODDS),
+        pa.field("ah_line", pa.float64()),
+        pa.field("avg_ah_home", _ODDS),
+        pa.field("avg_ah_away", _ODDS),
         # Pinnacle closing prices: an evaluation benchmark, never a feature
         pa.field("psc_home", _ODDS),
         pa.field("psc_draw", _ODDS),
@@ -52,5 +65,8 @@ MATCH_SCHEMA = pa.schema(
 
 MATCH_COLUMNS: list[str] = MATCH_SCHEMA.names
 CLOSING_ODDS_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
-ODDS_COLUMNS = [n for n in MATCH_COLUMNS if n.endswith(("_home", "_draw", "_away")) and
-                n.split("_")[0] in {"b365", "ps", "avg", "psc"}]
+ODDS_COLUMNS = [n for n in MATCH_COLUMNS if n.endswith(("_home", "_draw", "_away", "25")) and
+                n.split("_")[0] in {"b365", "ps", "avg", "max", "psc", *BOOKS}]
+# every price known before the close: what `with_market` may read and `ratings_only` never does
+PRE_CLOSING_PRICE_COLUMNS = [n for n in ODDS_COLUMNS if n not in CLOSING_ODDS_COLUMNS] + [
+    "ah_line"]

@@ -13,7 +13,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from soccerpredict.data.contract import MATCH_COLUMNS
+from soccerpredict.data.contract import BOOKS, MATCH_COLUMNS
 from soccerpredict.data.ids import make_match_id
 from soccerpredict.seasons import SEASON_START_MONTH
 
@@ -36,6 +36,14 @@ _FLOAT_COLUMNS = {
     "ps_home": ["PSH"], "ps_draw": ["PSD"], "ps_away": ["PSA"],
     # Betbrain average up to 2018-19, the provider's own average from 2019-20 on
     "avg_home": ["AvgH", "BbAvH"], "avg_draw": ["AvgD", "BbAvD"], "avg_away": ["AvgA", "BbAvA"],
+    "max_home": ["MaxH", "BbMxH"], "max_draw": ["MaxD", "BbMxD"], "max_away": ["MaxA", "BbMxA"],
+    **{f"{book}_{side}": [f"{book.upper()}{side[0].upper()}"]
+       for book in BOOKS for side in ("home", "draw", "away")},
+    # both header forms: the provider's `Avg>2.5` and the shared copies' `Avg_2_5` (`<` -> `_1`)
+    "avg_over25": ["Avg>2.5", "Avg_2_5", "BbAv>2.5", "BbAv_2_5"],
+    "avg_under25": ["Avg<2.5", "Avg_2_5_1", "BbAv<2.5", "BbAv_2_5_1"],
+    "ah_line": ["AHh", "BbAHh"],
+    "avg_ah_home": ["AvgAHH", "BbAvAHH"], "avg_ah_away": ["AvgAHA", "BbAvAHA"],
     "psc_home": ["PSCH"], "psc_draw": ["PSCD"], "psc_away": ["PSCA"],
 }
 _GOAL_COLUMNS = {"home_goals": ["FTHG"], "away_goals": ["FTAG"],

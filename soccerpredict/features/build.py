@@ -9,14 +9,21 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import FeatureParams
-from soccerpredict.features.market import market_features
+from soccerpredict.features.market import (
+    EXTRA_MARKET_FEATURES,
+    extra_market_features,
+    market_features,
+)
 from soccerpredict.features.state import LeagueState
 
-FEATURE_SCHEMA_VERSION = "1"
+# 2: online Poisson goal and shot ratings, extra-market features, the baseline books' prices
+FEATURE_SCHEMA_VERSION = "2"
 
 STATE_FEATURES: list[str] = [
     "elo_home", "elo_away", "elo_diff", "elo_expected_home",
     "pi_home", "pi_away", "pi_expected_gd",
+    "gm_lambda_home", "gm_lambda_away", "gm_prob_home", "gm_prob_draw", "gm_prob_away",
+    "sot_lambda_home", "sot_lambda_away",
     *[f"form_{name}_{side}" for side in ("home", "away")
       for name in ("n", "goals_for", "goals_against", "points", "sot")],
     "rest_days_home", "rest_days_away",
@@ -24,7 +31,13 @@ STATE_FEATURES: list[str] = [
 ]
 MARKET_FEATURES: list[str] = [
     "market_prob_home", "market_prob_draw", "market_prob_away", "market_overround"]
-FEATURE_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES
+# the pre-closing 1X2 prices the market baseline chooses among (never closing ones)
+BASELINE_BOOKS: tuple[str, ...] = ("ps", "avg", "max")
+PRICE_COLUMNS: list[str] = [f"{book}_{side}" for book in BASELINE_BOOKS
+                            for side in ("home", "draw", "away")]
+FEATURE_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEATURES + PRICE_COLUMNS
+# what `ratings_only` may read: no price and nothing derived from one
+RATINGS_COLUMNS: list[str] = list(STATE_FEATURES)
 
 ID_COLUMNS = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 # carried along for evaluation only: the target and the closing line
@@ -102,7 +115,9 @@ def build_features_and_states(matches: pd.DataFrame, params: FeatureParams
     state = (pd.concat(parts, ignore_index=True) if parts
              else pd.DataFrame(columns=["match_id", *STATE_FEATURES]))
     base = matches[[c for c in ID_COLUMNS + EVAL_COLUMNS if c in matches.columns]]
-    table = base.join(market_features(matches)).merge(state, on="match_id", how="left")
+    prices = matches.reindex(columns=PRICE_COLUMNS).astype(np.float64)
+    table = (base.join(market_features(matches)).join(extra_market_features(matches))
+             .join(prices).merge(state, on="match_id", how="left"))
     table[FEATURE_COLUMNS] = table[FEATURE_COLUMNS].astype(np.float64)
     table = table[[*base.columns, *FEATURE_COLUMNS]].sort_values(
         ["kickoff_utc", "league", "match_id"], ignore_index=True)

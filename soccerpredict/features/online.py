@@ -112,7 +112,9 @@ class TeamState:
             for f in fixtures)], dtype=np.float64).reshape(len(fixtures), len(STATE_FEATURES))
         odds = np.array([f.odds if f.odds else (np.nan,) * 3 for f in fixtures],
                         dtype=np.float64).reshape(len(fixtures), 3)
-        return np.hstack([state, market_values(odds)])
+        # a request carries one 1X2 price set: the other market inputs stay missing
+        rest = np.full((len(fixtures), len(FEATURE_COLUMNS) - len(STATE_FEATURES) - 4), np.nan)
+        return np.hstack([state, market_values(odds), rest])
 
     def _league(self, league: str) -> LeagueState:
         if league not in self.leagues:

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from soccerpredict.config import FeatureParams
-from soccerpredict.features import elo, pi_ratings
+from soccerpredict.features import elo, goals, pi_ratings
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,19 @@ class LeagueState:
     recent: dict[str, deque[Played]] = field(default_factory=dict)
     last_played: dict[str, date] = field(default_factory=dict)
     meetings: dict[tuple[str, str], deque[tuple[str, int, int]]] = field(default_factory=dict)
+    goal_model: goals.PoissonRatings | None = None
+    sot_model: goals.PoissonRatings | None = None
+
+    def __post_init__(self) -> None:
+        if self.goal_model is None:
+            self.goal_model = goals.PoissonRatings(self.params.goal_rate, math.log(1.35))
+        if self.sot_model is None:
+            self.sot_model = goals.PoissonRatings(self.params.sot_rate, math.log(4.5))
+
+    @property
+    def poisson_models(self) -> tuple[goals.PoissonRatings, goals.PoissonRatings]:
+        assert self.goal_model is not None and self.sot_model is not None
+        return self.goal_model, self.sot_model
 
     def start_season(self, season: str, teams: set[str]) -> None:
         """Seed teams new to the league from the teams that left it, not from the league mean."""
@@ -60,6 +73,9 @@ class LeagueState:
                 self.elo.setdefault(team, seed_elo)
                 self.pi_home.setdefault(team, seed_home)
                 self.pi_away.setdefault(team, seed_away)
+            for model in self.poisson_models:
+                model.seed(newcomers, _mean([model.attack.get(t, 0.0) for t in leavers] or [0.0]),
+                           _mean([model.defence.get(t, 0.0) for t in leavers] or [0.0]))
         self.season, self.teams = season, set(teams)
 
     def _low_elo(self) -> float:
@@ -82,10 +98,20 @@ class LeagueState:
             "pi_expected_gd": pi_ratings.expected_goal_diff(pi_h)
             - pi_ratings.expected_goal_diff(pi_a),
         }
+        row |= self._poisson(home, away)
         row |= self._form(home, "home") | self._form(away, "away")
         row["rest_days_home"] = self._rest(home, day)
         row["rest_days_away"] = self._rest(away, day)
         return row | self._head_to_head(home, away)
+
+    def _poisson(self, home: str, away: str) -> dict[str, float]:
+        goal_model, sot_model = self.poisson_models
+        lam_h, lam_a = goal_model.expected(home, away)
+        p_home, p_draw, p_away = goals.outcome_probs(lam_h, lam_a)
+        sot_h, sot_a = sot_model.expected(home, away)
+        return {"gm_lambda_home": lam_h, "gm_lambda_away": lam_a, "gm_prob_home": p_home,
+                "gm_prob_draw": p_draw, "gm_prob_away": p_away,
+                "sot_lambda_home": sot_h, "sot_lambda_away": sot_a}
 
     def _form(self, team: str, side: str) -> dict[str, float]:
         games = list(self.recent.get(team, ()))
@@ -122,6 +148,9 @@ class LeagueState:
             self.pi_home.get(home, 0.0), self.pi_away.get(home, 0.0),
             self.pi_home.get(away, 0.0), self.pi_away.get(away, 0.0),
             home_goals - away_goals, p.pi_lambda, p.pi_gamma)
+        goal_model, sot_model = self.poisson_models
+        goal_model.update(home, away, float(home_goals), float(away_goals))
+        sot_model.update(home, away, home_sot, away_sot)
         for team, gf, ga, sot in ((home, home_goals, away_goals, home_sot),
                                   (away, away_goals, home_goals, away_sot)):
             self.recent.setdefault(team, deque(maxlen=p.form_window)).append(
@@ -141,6 +170,8 @@ class LeagueState:
             "last_played": {t: d.isoformat() for t, d in self.last_played.items()},
             "meetings": [[a, b, [list(m) for m in games]]
                          for (a, b), games in self.meetings.items()],
+            "goal_model": self.poisson_models[0].to_dict(),
+            "sot_model": self.poisson_models[1].to_dict(),
         }
 
     @classmethod
@@ -154,7 +185,9 @@ class LeagueState:
                    elo=dict(data["elo"]), pi_home=dict(data["pi_home"]),
                    pi_away=dict(data["pi_away"]), recent=recent,
                    last_played={t: date.fromisoformat(d) for t, d in data["last_played"].items()},
-                   meetings=meetings)
+                   meetings=meetings,
+                   goal_model=goals.PoissonRatings.from_dict(data["goal_model"]),
+                   sot_model=goals.PoissonRatings.from_dict(data["sot_model"]))
 
     @property
     def known_teams(self) -> set[str]:

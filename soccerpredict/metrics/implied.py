@@ -7,6 +7,7 @@ have gaps and downstream code compares against the market only where it exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -64,6 +65,45 @@ def _shin_row(q: np.ndarray) -> np.ndarray:
     return p / p.sum()  # remove brentq's tiny residual so rows sum to 1 exactly
 
 
+_BISECT_STEPS = 100
+
+
+def _bisect(f: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per-row root of a decreasing f on [lo, hi], all rows at once (vectorised bisection)."""
+    for _ in range(_BISECT_STEPS):
+        mid = (lo + hi) / 2.0
+        above = f(mid) > 0
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return (lo + hi) / 2.0
+
+
+def _power_rows(q: np.ndarray) -> np.ndarray:
+    """`_power_row` for every row at once: thousands of rows in milliseconds."""
+    hi = np.full(len(q), 2.0)
+    while True:  # prices very close to 1 need a large exponent
+        short = ((q ** hi[:, None]).sum(axis=1) > 1.0) & (hi < 1e6)
+        if not short.any():
+            break
+        hi[short] *= 2.0
+    k = _bisect(lambda k: (q ** k[:, None]).sum(axis=1) - 1.0, np.full(len(q), 1e-9), hi)
+    p = q ** k[:, None]
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _shin_rows(q: np.ndarray) -> np.ndarray:
+    """`_shin_row` for every row at once; rows without a margin fall back to proportional."""
+    booksum = q.sum(axis=1, keepdims=True)
+
+    def probs(z: np.ndarray) -> np.ndarray:
+        zz = z[:, None]
+        return (np.sqrt(zz**2 + 4.0 * (1.0 - zz) * q**2 / booksum) - zz) / (2.0 * (1.0 - zz))
+
+    z = _bisect(lambda z: probs(z).sum(axis=1) - 1.0, np.zeros(len(q)),
+                np.full(len(q), 1.0 - 1e-12))
+    p = np.where(booksum > 1.0, probs(z), q)
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def devig(odds: np.ndarray, method: DevigMethod = "proportional") -> np.ndarray:
     """Implied probabilities (n, 3) summing to 1 per row; NaN rows where odds are unusable."""
     o, valid = _as_odds(odds)
@@ -72,9 +112,9 @@ def devig(odds: np.ndarray, method: DevigMethod = "proportional") -> np.ndarray:
     if method == "proportional":
         out[valid] = _proportional(q)
     elif method == "power":
-        out[valid] = np.array([_power_row(r) for r in q]).reshape(q.shape)
+        out[valid] = _power_rows(q)
     elif method == "shin":
-        out[valid] = np.array([_shin_row(r) for r in q]).reshape(q.shape)
+        out[valid] = _shin_rows(q)
     else:
         raise ValueError(f"unknown devig method {method!r}")
     return out

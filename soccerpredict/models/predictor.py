@@ -1,5 +1,9 @@
-"""A trained outcome model: booster, calibrator and the feature contract it was trained on.
+"""A trained outcome model: one forecaster per tier of input, and the feature contract.
 
+Tiers, in order of preference: `with_market` (pre-closing prices; its booster learns corrections
+to the market baseline's log-probabilities, passed as XGBoost's base margin) and `ratings_only`
+(never reads a price). Each row is answered by the first tier whose inputs it has: a fixture
+without usable odds gets `ratings_only`, never a market model fed missing prices.
 Saved as plain files (XGBoost UBJ + JSON), so MLflow, Serve and tests load the same thing.
 """
 
@@ -16,9 +20,13 @@ import xgboost as xgb
 
 from soccerpredict.io import write_json
 from soccerpredict.models.calibration import Calibrator
+from soccerpredict.models.market import MarketBaseline
 from soccerpredict.models.xgb import load_booster, predict_proba, save_booster
 
 PROBABILITY_COLUMNS = ["prob_home", "prob_draw", "prob_away"]
+WITH_MARKET, RATINGS_ONLY = "with_market", "ratings_only"
+TIERS: tuple[str, ...] = (WITH_MARKET, RATINGS_ONLY)
+_MIN_PROB = 1e-6
 
 
 class ContractMismatch(ValueError):
@@ -26,9 +34,53 @@ class ContractMismatch(ValueError):
 
 
 @dataclass
-class Predictor:
+class Forecaster:
+    """One booster over `columns`; with a `baseline`, the booster adds to its log-probabilities."""
+
+    name: str
     booster: xgb.Booster
     calibrator: Calibrator
+    columns: list[str]
+    baseline: MarketBaseline | None = None
+
+    def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
+        if self.baseline is None:
+            return None
+        return np.log(np.clip(self.baseline.predict_proba(frame), _MIN_PROB, 1.0))
+
+    def usable(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows this forecaster can answer: all of them, or those with a market forecast."""
+        margin = self.margin(frame)
+        return np.ones(len(frame), bool) if margin is None else np.isfinite(margin).all(axis=1)
+
+    def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return predict_proba(self.booster, frame[self.columns], base_margin=self.margin(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.apply(self.raw_proba(frame))
+
+    def save(self, directory: Path) -> None:
+        save_booster(self.booster, directory / "booster.ubj")
+        # model state, not a report: exact floats (write_json rounds reports)
+        write_json(self.calibrator.to_dict(), directory / "calibrator.json", digits=None)
+        write_json({"name": self.name, "columns": self.columns,
+                    "baseline": None if self.baseline is None else self.baseline.to_dict()},
+                   directory / "forecaster.json", digits=None)
+
+    @classmethod
+    def load(cls, directory: Path) -> Forecaster:
+        meta = json.loads((directory / "forecaster.json").read_text())
+        return cls(name=meta["name"], booster=load_booster(directory / "booster.ubj"),
+                   calibrator=Calibrator.from_dict(
+                       json.loads((directory / "calibrator.json").read_text())),
+                   columns=list(meta["columns"]),
+                   baseline=None if meta["baseline"] is None
+                   else MarketBaseline.from_dict(meta["baseline"]))
+
+
+@dataclass
+class Predictor:
+    forecasters: dict[str, Forecaster]   # tiers in order of preference
     contract: dict[str, Any]
 
     @property
@@ -42,11 +94,29 @@ class Predictor:
                 f"model expects feature schema {self.contract.get('schema_version')} "
                 f"with {len(self.columns)} columns; offered {expected.get('schema_version')}")
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+    def _checked(self, features: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.columns if c not in features.columns]
         if missing:
             raise ContractMismatch(f"missing feature columns: {missing}")
-        return self.calibrator.apply(predict_proba(self.booster, features[self.columns]))
+        return features.reset_index(drop=True)
+
+    def tiers(self, features: pd.DataFrame) -> np.ndarray:
+        """The name of the forecaster that answers each row."""
+        frame = self._checked(features)
+        names = np.full(len(frame), "", dtype=object)
+        for name, forecaster in self.forecasters.items():
+            names[(names == "") & forecaster.usable(frame)] = name
+        return names
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        frame = self._checked(features)
+        names = self.tiers(frame)
+        probs = np.full((len(frame), len(PROBABILITY_COLUMNS)), np.nan)
+        for name, forecaster in self.forecasters.items():
+            rows = names == name
+            if rows.any():
+                probs[rows] = forecaster.predict_proba(frame[rows])
+        return probs
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(self.predict_proba(features), columns=PROBABILITY_COLUMNS,
@@ -54,16 +124,15 @@ class Predictor:
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
-        save_booster(self.booster, directory / "booster.ubj")
-        write_json(self.calibrator.to_dict(), directory / "calibrator.json", digits=None)
+        for name, forecaster in self.forecasters.items():
+            forecaster.save(directory / name)
+        write_json({"tiers": list(self.forecasters)}, directory / "tiers.json")
         write_json(self.contract, directory / "feature_contract.json", digits=None)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
-        return cls(
-            booster=load_booster(directory / "booster.ubj"),
-            calibrator=Calibrator.from_dict(json.loads((directory / "calibrator.json").read_text())),
-            contract=json.loads((directory / "feature_contract.json").read_text()),
-        )
+        names = json.loads((directory / "tiers.json").read_text())["tiers"]
+        return cls(forecasters={n: Forecaster.load(directory / n) for n in names},
+                   contract=json.loads((directory / "feature_contract.json").read_text()))

@@ -1,0 +1,1 @@
+"""Walk-forward backtest: one fold per season, everything fitted inside the fold."""

@@ -1,0 +1,78 @@
+"""Folds of the walk-forward backtest and the forecasts of one fold (pure: no Ray, no I/O).
+
+For each season: train on every earlier season but the last `validation_seasons`, validate on
+those (early stopping, calibration, the market baseline's choice), predict the season. The
+feature table is built once with fixed parameters; features are point-in-time, so a fold's
+training rows never see its season's results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from soccerpredict.config import BacktestParams, ForecasterParams
+from soccerpredict.evaluation import CLOSING_COLUMNS, elo_only
+from soccerpredict.metrics.implied import devig
+from soccerpredict.models.forecasters import fit_predictor
+from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET
+
+FORECASTERS = ("model", WITH_MARKET, RATINGS_ONLY)
+BASELINES = ("market_baseline", "pinnacle_closing", "elo_only")
+_SIDES = ("home", "draw", "away")
+
+
+@dataclass(frozen=True)
+class Fold:
+    season: str
+    train_seasons: tuple[str, ...]
+    validation_seasons: tuple[str, ...]
+
+
+def make_folds(seasons: list[str], params: BacktestParams) -> list[Fold]:
+    """One fold per season in [first_season, last_season] with at least one training season."""
+    ordered = sorted(set(seasons))
+    folds = []
+    for i, season in enumerate(ordered):
+        if not params.first_season <= season <= params.last_season:
+            continue
+        earlier = ordered[:i]
+        val = tuple(earlier[-params.validation_seasons:]) if earlier else ()
+        train = tuple(earlier[: len(earlier) - len(val)])
+        if train and val:
+            folds.append(Fold(season, train, val))
+    return folds[-params.max_folds:] if params.max_folds else folds
+
+
+def fold_forecasts(table: pd.DataFrame, fold: Fold, params: ForecasterParams,
+                   nthread: int) -> pd.DataFrame:
+    """One row per played match of the fold's season: every forecaster's and baseline's
+    probabilities, the result, the matchday and the Pinnacle prices that CLV needs."""
+    played = table[table["result"].notna()]
+    train = played[played["season"].isin(fold.train_seasons)]
+    validation = played[played["season"].isin(fold.validation_seasons)]
+    test = played[played["season"] == fold.season].reset_index(drop=True)
+    predictor, summary = fit_predictor(train, validation, params, nthread=nthread)
+    market = predictor.forecasters[WITH_MARKET]
+    assert market.baseline is not None
+    probs = {"model": predictor.predict_proba(test), WITH_MARKET: market.predict_proba(test),
+             RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(test),
+             "market_baseline": market.baseline.predict_proba(test),
+             "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),
+             "elo_only": elo_only(pd.concat([train, validation]), test)}
+    out = test[["match_id", "league", "season", "kickoff_utc", "result"]].copy()
+    out["matchday"] = out["league"] + "/" + out["kickoff_utc"].dt.strftime("%Y-%m-%d")
+    out["market_baseline_choice"] = market.baseline.name
+    for name, p in probs.items():
+        for k, side in enumerate(_SIDES):
+            out[f"{name}_{side}"] = p[:, k]
+    for col in ["ps_home", "ps_draw", "ps_away", *CLOSING_COLUMNS]:
+        out[col] = test[col].to_numpy(dtype=float) if col in test else np.nan
+    out.attrs["summary"] = summary
+    return out
+
+
+def probabilities(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[[f"{name}_{side}" for side in _SIDES]].to_numpy(dtype=float)

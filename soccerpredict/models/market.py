@@ -1,0 +1,71 @@
+"""The market baseline: the best pure-market forecaster, chosen on validation seasons.
+
+A candidate is one book's pre-closing 1X2 prices (Pinnacle, the market average, the best price)
+with one de-vig method (proportional, power, Shin). Closing prices are never a candidate.
+Rows where the chosen book has no price fall back to the de-vigged market the feature table
+carries (`market_prob_*`: the average, else Pinnacle, else Bet365), so every row with any
+pre-closing 1X2 price gets a baseline forecast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from soccerpredict.features.build import BASELINE_BOOKS, MARKET_FEATURES
+from soccerpredict.metrics.implied import DevigMethod, devig
+from soccerpredict.metrics.scoring import log_loss, outcome_index, rps_average
+
+DEVIG_METHODS: tuple[DevigMethod, ...] = ("proportional", "power", "shin")
+_SIDES = ("home", "draw", "away")
+
+
+@dataclass(frozen=True)
+class MarketBaseline:
+    book: str = "avg"
+    method: DevigMethod = "proportional"
+
+    @property
+    def name(self) -> str:
+        return f"{self.book}/{self.method}"
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """(n, 3) probabilities; NaN rows only where no pre-closing 1X2 price exists at all."""
+        cols = [f"{self.book}_{side}" for side in _SIDES]
+        odds = frame.reindex(columns=cols).to_numpy(dtype=float)
+        probs = devig(odds, method=self.method)
+        missing = ~np.isfinite(probs).all(axis=1)
+        if missing.any():
+            probs[missing] = frame[MARKET_FEATURES[:3]].to_numpy(dtype=float)[missing]
+        return probs
+
+    def to_dict(self) -> dict[str, str]:
+        return {"book": self.book, "method": self.method}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MarketBaseline:
+        return cls(book=str(data["book"]), method=data["method"])
+
+
+def candidates() -> list[MarketBaseline]:
+    return [MarketBaseline(b, m) for b, m in product(BASELINE_BOOKS, DEVIG_METHODS)]
+
+
+def choose_market_baseline(validation: pd.DataFrame
+                           ) -> tuple[MarketBaseline, dict[str, dict[str, float]]]:
+    """The candidate with the lowest validation RPS, judged on the matches every book priced."""
+    played = validation[validation["result"].notna()]
+    named = {c.name: (c, devig(played.reindex(columns=[f"{c.book}_{s}" for s in _SIDES])
+                               .to_numpy(dtype=float), method=c.method)) for c in candidates()}
+    common = np.logical_and.reduce([np.isfinite(p).all(axis=1) for _, p in named.values()])
+    if not common.any():
+        return MarketBaseline(), {}
+    y = outcome_index(played["result"])[common]
+    scores = {name: {"rps": rps_average(p[common], y), "log_loss": log_loss(p[common], y),
+                     "n": float(common.sum())} for name, (_, p) in named.items()}
+    best = min(scores, key=lambda n: (scores[n]["rps"], scores[n]["log_loss"]))
+    return named[best][0], scores

@@ -1,0 +1,92 @@
+"""The forecaster tiers on a generated (or real) feature table: behaviour, not just shapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from soccerpredict.config import FeatureParams, ForecasterParams, ModelParams
+from soccerpredict.data.readers import read_football_data_csv
+from soccerpredict.evaluation import PRE_MATCH_PRICE_FEATURES
+from soccerpredict.features.build import build_features
+from soccerpredict.models.forecasters import fit_predictor
+from soccerpredict.models.market import candidates, choose_market_baseline
+from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Predictor
+
+SEASONS = ("2016-2017", "2017-2018", "2018-2019", "2019-2020")
+FAST = ModelParams(learning_rate=0.1, n_estimators=200, early_stopping_rounds=20,
+                   min_child_weight=5.0, calibration_methods=["none", "temperature"])
+
+
+@pytest.fixture(scope="module")
+def table(synthetic_data_dir: Path) -> pd.DataFrame:
+    raw = pd.concat([read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(),
+                                            lg, s) for lg in ("E0", "SP1") for s in SEASONS],
+                    ignore_index=True)
+    return build_features(raw, FeatureParams())
+
+
+@pytest.fixture(scope="module")
+def fitted(table: pd.DataFrame) -> tuple[Predictor, dict[str, object], pd.DataFrame]:
+    train = table[table["season"] < "2018-2019"]
+    validation = table[table["season"] == "2018-2019"]
+    predictor, summary = fit_predictor(train, validation, ForecasterParams(
+        ratings_only=FAST, with_market=FAST.model_copy(update={"max_depth": 2})))
+    return predictor, summary, table[table["season"] == "2019-2020"].reset_index(drop=True)
+
+
+def _ratings(predictor: Predictor, frame: pd.DataFrame) -> np.ndarray:
+    return predictor.forecasters[RATINGS_ONLY].predict_proba(frame)
+
+
+@pytest.mark.parametrize("change", ["nan", "shuffled", "changed"])
+def test_ratings_only_never_reads_a_price(fitted, change: str) -> None:  # type: ignore[no-untyped-def]
+    predictor, _, test = fitted
+    other = test.copy()
+    prices = PRE_MATCH_PRICE_FEATURES + ["psc_home", "psc_draw", "psc_away"]
+    rng = np.random.default_rng(0)
+    if change == "nan":
+        other[prices] = np.nan
+    elif change == "shuffled":
+        other[prices] = other[prices].to_numpy()[rng.permutation(len(other))]
+    else:
+        other[prices] = other[prices] * rng.uniform(0.5, 2.0, size=(len(other), len(prices)))
+    np.testing.assert_array_equal(_ratings(predictor, other), _ratings(predictor, test))
+
+
+def test_rows_without_prices_get_ratings_only(fitted) -> None:  # type: ignore[no-untyped-def]
+    predictor, _, test = fitted
+    mixed = test.copy()
+    mixed.loc[: len(test) // 2, PRE_MATCH_PRICE_FEATURES] = np.nan
+    tiers = predictor.tiers(mixed)
+    without = mixed[PRE_MATCH_PRICE_FEATURES].isna().all(axis=1).to_numpy()
+    assert set(tiers[without]) == {RATINGS_ONLY} and set(tiers[~without]) == {WITH_MARKET}
+    probs = predictor.predict_proba(mixed)
+    np.testing.assert_allclose(probs[without], _ratings(predictor, mixed[without]))
+    np.testing.assert_allclose(
+        probs[~without], predictor.forecasters[WITH_MARKET].predict_proba(mixed[~without]))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_with_market_corrects_the_baseline_instead_of_relearning_it(fitted) -> None:  # type: ignore[no-untyped-def]
+    predictor, _, test = fitted
+    market = predictor.forecasters[WITH_MARKET]
+    assert market.baseline is not None
+    gap = np.abs(market.predict_proba(test) - market.baseline.predict_proba(test))
+    assert gap.mean() < 0.05
+
+
+def test_the_market_baseline_is_the_best_candidate_on_validation(table: pd.DataFrame) -> None:
+    chosen, scores = choose_market_baseline(table[table["season"] == "2018-2019"])
+    assert set(scores) == {c.name for c in candidates()}
+    assert scores[chosen.name]["rps"] == min(s["rps"] for s in scores.values())
+
+
+def test_a_saved_predictor_answers_the_same(fitted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    predictor, _, test = fitted
+    loaded = Predictor.load(predictor.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.predict_proba(test), predictor.predict_proba(test))
+    assert list(loaded.forecasters) == [WITH_MARKET, RATINGS_ONLY]
