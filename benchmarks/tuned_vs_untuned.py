@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ray_jobs.train import model_params, train
-from soccerpredict.config import load_config
+from soccerpredict.config import ForecasterParams, load_config
 from soccerpredict.evaluation import evaluate
 from soccerpredict.io import write_json
 
@@ -24,13 +24,16 @@ ROWS = ("tuned", "untuned", "pinnacle_closing", "pre_closing_market", "elo_only"
 
 
 def compare(train_df: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
-            untuned: Any, tuned: Any) -> dict[str, Any]:
+            untuned: Any, tuned: Any, ratings_only: Any) -> dict[str, Any]:
     scores: dict[str, Any] = {}
     for name, params in (("untuned", untuned), ("tuned", tuned)):
-        predictor, summary = train(train_df, validation, params)
-        metrics, _, _ = evaluate(predictor.predict_proba(test), train_df, test)
-        scores[name] = metrics["test"]["model"] | {"best_iteration": summary["best_iteration"],
-                                                   "calibration": summary["calibration"]}
+        # the with_market tier trained with these booster parameters, ratings_only as configured
+        tiers = ForecasterParams(ratings_only=ratings_only, with_market=params)
+        predictor, summary = train(train_df, validation, tiers)
+        metrics, _, _ = evaluate(predictor, train_df, test)
+        scores[name] = metrics["test"]["with_market"] | {
+            "best_iteration": summary["with_market"]["best_iteration"],
+            "calibration": summary["with_market"]["calibration"]}
         scores |= {k: v for k, v in metrics["test"].items() if k != "model"}  # same every time
         scores["n_common"] = metrics["n_common"]
     return scores
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.params, args.conf)
     splits = Path(cfg.runtime.paths.splits)
     frames = [pd.read_parquet(splits / f"{n}.parquet") for n in ("train", "validation", "test")]
-    scores = compare(*frames, untuned=cfg.params.model, tuned=model_params(cfg))
+    scores = compare(*frames, untuned=cfg.params.model, tuned=model_params(cfg),
+                     ratings_only=cfg.params.forecasters.ratings_only)
     write_json(scores, args.out)
     print(markdown(scores))
     print(f"\nwrote {args.out}")

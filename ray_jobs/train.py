@@ -3,13 +3,14 @@ baseline on train + validation (`python -m ray_jobs.train`). The test split is n
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from ray_jobs.cli import run_stage
-from soccerpredict.config import Config, ForecasterParams
+from soccerpredict.config import Config, ForecasterParams, ModelParams, SearchSpace
 from soccerpredict.io import write_json
 from soccerpredict.models.forecasters import fit_predictor
 from soccerpredict.models.predictor import WITH_MARKET, Predictor
@@ -24,6 +25,17 @@ def train(train: pd.DataFrame, validation: pd.DataFrame,
     """Pure training: both forecaster tiers and the market baseline, chosen on validation."""
     predictor, summary = fit_predictor(train, validation, params)
     return predictor, summary | {"n_train": len(train), "n_validation": len(validation)}
+
+
+def model_params(cfg: Config) -> ModelParams:
+    """params.yaml's `model` section with the Ray Tune search's values over it, if any. The
+    search tunes a plain booster on every feature; the tiers train with `forecasters`."""
+    path = Path(cfg.runtime.paths.best_params)
+    if not path.exists():
+        return cfg.params.model
+    tuned = json.loads(path.read_text())["model"]
+    searched = set(SearchSpace.model_fields) | {"early_stopping_metric"}
+    return cfg.params.model.model_copy(update={k: v for k, v in tuned.items() if k in searched})
 
 
 def run(cfg: Config) -> dict[str, object]:
