@@ -27,7 +27,7 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
     """Fetch and parse one file; the digest records exactly which bytes were read."""
     data = fetch_bytes(source.location)
     frame = read_football_data_csv(data, league=source.league, season=source.season)
-    entry = {"league": source.league, "season": source.season, "location": source.location,
+    entry: dict[str, object] = {"league": source.league, "season": source.season, "location": source.location,
              "sha256": hashlib.sha256(data).hexdigest(), "rows": len(frame),
              "missing_columns": list(frame.attrs.get("missing_columns", []))}
     return frame, entry

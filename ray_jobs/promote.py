@@ -31,7 +31,9 @@ def score_version(client: Any, model_name: str, version: str, train: pd.DataFram
     except (ContractMismatch, OSError) as err:
         log.warning("v%s cannot be scored on these features: %s", version, err)
         return None
-    return float(metrics["test"]["model"]["rps"])
+    scores = metrics["test"]
+    assert isinstance(scores, dict)
+    return float(scores["model"]["rps"])
 
 
 def append_history(entry: dict[str, Any], path: Path) -> list[dict[str, Any]]:
@@ -44,9 +46,9 @@ def append_history(entry: dict[str, Any], path: Path) -> list[dict[str, Any]]:
 def promote(cfg: Config) -> dict[str, Any]:
     client, name = registry.tracking_client(cfg), cfg.runtime.mlflow.model_name
     challenger = client.get_model_version_by_alias(name, registry.CHALLENGER)
-    splits = Path(cfg.runtime.paths.splits)
-    train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
-    metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
+    paths = cfg.runtime.paths
+    train, test = pd.read_parquet(paths.split_file("train")), pd.read_parquet(paths.split_file("test"))
+    metrics = json.loads(paths.metrics.read_text())
     incumbent = registry.champion_version(client, name)
     champion_rps = None
     if incumbent is not None and incumbent.version != challenger.version:
@@ -57,7 +59,7 @@ def promote(cfg: Config) -> dict[str, Any]:
              "version": str(challenger.version), "promoted": decision.promote,
              "previous_champion": None if incumbent is None else str(incumbent.version),
              "reasons": decision.reasons, "figures": decision.figures}
-    append_history(entry, Path(cfg.runtime.paths.reports) / "promotion.json")
+    append_history(entry, paths.promotion)
     log.info("v%s %s: %s", challenger.version,
              "promoted to champion" if decision.promote else "refused", "; ".join(decision.reasons))
     return entry

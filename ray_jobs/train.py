@@ -31,7 +31,7 @@ def train(train: pd.DataFrame, validation: pd.DataFrame,
     raw_val = predict_proba(booster, validation[FEATURE_COLUMNS])
     calibrator, cv_scores = choose_calibration(params.calibration_methods, raw_val, y_val)
     predictor = Predictor(booster, calibrator, feature_contract())
-    summary = {
+    summary: dict[str, object] = {
         "best_iteration": int(booster.best_iteration),
         "calibration": calibrator.method,
         "calibration_cv_log_loss": cv_scores,
@@ -54,14 +54,14 @@ def model_params(cfg: Config) -> ModelParams:
 
 
 def run(cfg: Config) -> dict[str, object]:
-    splits = Path(cfg.runtime.paths.splits)
+    paths = cfg.runtime.paths
     params = model_params(cfg)
-    predictor, summary = train(pd.read_parquet(splits / "train.parquet"),
-                               pd.read_parquet(splits / "validation.parquet"), params)
+    predictor, summary = train(pd.read_parquet(paths.split_file("train")),
+                               pd.read_parquet(paths.split_file("validation")), params)
     summary["params"] = params.model_dump(mode="json")
     model_dir = Path(cfg.runtime.paths.model_dir)
     predictor.save(model_dir)
-    write_json(summary, model_dir / "train_summary.json")
+    write_json(summary, paths.train_summary)
     importance = feature_importance(predictor.booster)
     plot_feature_importance(importance, Path(cfg.runtime.paths.reports) / "plots" /
                             "feature_importance.png")

@@ -7,10 +7,10 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from soccerpredict.data.contract import OUTCOMES
+from soccerpredict.features.market import MARKET_COLUMNS
 from soccerpredict.metrics.implied import devig
 from soccerpredict.metrics.scoring import outcome_index, rps, score_all
 
-MARKET_COLUMNS = ["market_prob_home", "market_prob_draw", "market_prob_away"]
 CLOSING_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
 
 

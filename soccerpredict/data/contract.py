@@ -10,6 +10,8 @@ import pyarrow as pa
 
 MATCH_SCHEMA_VERSION = "1"
 OUTCOMES: tuple[str, str, str] = ("H", "D", "A")
+# what names a match in every table derived from this one (features, splits, predictions)
+ID_COLUMNS: list[str] = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 
 _ODDS = pa.float64()
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import FeatureParams
-from soccerpredict.features.market import market_features
+from soccerpredict.data.contract import ID_COLUMNS
+from soccerpredict.features.market import MARKET_FEATURES, market_features
 from soccerpredict.features.state import LeagueState
 
 FEATURE_SCHEMA_VERSION = "1"
@@ -22,11 +23,8 @@ STATE_FEATURES: list[str] = [
     "rest_days_home", "rest_days_away",
     "h2h_n", "h2h_points_home", "h2h_goal_diff_home",
 ]
-MARKET_FEATURES: list[str] = [
-    "market_prob_home", "market_prob_draw", "market_prob_away", "market_overround"]
 FEATURE_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES
 
-ID_COLUMNS = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 # carried along for evaluation only: the target and the closing line
 EVAL_COLUMNS = ["result", "home_goals", "away_goals", "psc_home", "psc_draw", "psc_away"]
 
