@@ -28,12 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from benchmarks.serve_latency import fixtures, lua_script, write_app_config, wrk
+from serve_app.local import free_port, start_redis, start_serve, stop_serve
 from soccerpredict.config import PROJECT_ROOT, load_config
 from soccerpredict.io import write_json
-from tests.servers import free_port, start_redis
 
 PHASES = {"idle": 0, "tune c=2": 2, "tune c=1": 1}
 
@@ -73,19 +71,10 @@ def start_app(folder: Path, redis_url: str, gcs: str) -> tuple[subprocess.Popen[
     port = free_port()
     config = write_app_config(folder, redis_url, port)
     env = dict(os.environ, RAY_ADDRESS=gcs, REDIS_URL=redis_url)
-    proc = subprocess.Popen(["serve", "run", str(config)], cwd=PROJECT_ROOT,
-                            env=env, stdout=(folder / "serve.log").open("w"),
-                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                time.sleep(6)  # the Model publishes its version
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(1)
-    raise SystemExit(f"the app did not start:\n{(folder / 'serve.log').read_text()[-3000:]}")
+    proc = start_serve(config, url, PROJECT_ROOT, env, folder / "serve.log")
+    time.sleep(6)  # the Model publishes its version
+    return proc, url
 
 
 def phase(url: str, script: Path, duration: int, concurrency: int, gcs: str,
@@ -151,8 +140,7 @@ def run(duration: int, out: Path) -> dict[str, Any]:
                                                i * 100_000)
         finally:
             if app is not None:
-                app.send_signal(signal.SIGINT)
-                app.wait(timeout=120)
+                stop_serve(app)
             redis.terminate()
             keys.revoke(key_id)
             ray.shutdown()

@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from serve_app.local import free_port, start_redis, start_serve, stop_serve, wait_for_port
 from soccerpredict.config import PROJECT_ROOT, Config, load_config
 from soccerpredict.io import write_json
-from tests.servers import free_port, start_redis, wait_for_port
 
 # What was tried on the Serve side: environment of the Ray cluster's processes.
 SETTINGS: dict[str, dict[str, str]] = {
@@ -204,18 +204,13 @@ def serve(setting: dict[str, str], redis_url: str, script: Path,
                     f"--resources={resources}", "--include-dashboard=false",
                     "--disable-usage-stats"], env=env, check=True, capture_output=True)
     env["RAY_ADDRESS"] = f"127.0.0.1:{ray_port}"
-    log = (folder / "serve.log").open("w")
-    proc = subprocess.Popen(["serve", "run", str(folder / "serve.yaml")], cwd=PROJECT_ROOT,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{http_port}"
     try:
-        url = f"http://127.0.0.1:{http_port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(1)
+        proc = start_serve(folder / "serve.yaml", url, PROJECT_ROOT, env, folder / "serve.log")
+    except BaseException:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, check=False)
+        raise
+    try:
         time.sleep(6)  # let the Model publish its version, so hits can happen
         out = {"proxy": measure(url, script, duration_s, ("miss", "hit"))}
         direct = direct_ingress_port()
@@ -224,8 +219,7 @@ def serve(setting: dict[str, str], redis_url: str, script: Path,
                                             ("miss", "hit"))
         return out
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+        stop_serve(proc)
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, check=False)
 
 

@@ -19,14 +19,14 @@ from ray_jobs.cli import run_stage
 from ray_jobs.runtime import ray_session
 from soccerpredict import registry
 from soccerpredict.config import Config
+from soccerpredict.data.contract import ID_COLUMNS
+from soccerpredict.features.market import MARKET_COLUMNS
 from soccerpredict.io import write_parquet
 from soccerpredict.metrics.implied import fair_odds
 from soccerpredict.models.predictor import PROBABILITY_COLUMNS
-from soccerpredict.quality import LOG_COLUMNS
+from soccerpredict.quality import LOG_COLUMNS, log_row
 
 log = logging.getLogger(__name__)
-ID_COLUMNS = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
-MARKET_COLUMNS = ["market_prob_home", "market_prob_draw", "market_prob_away"]
 FAIR_COLUMNS = ["fair_odds_home", "fair_odds_draw", "fair_odds_away"]
 
 
@@ -68,21 +68,16 @@ def predict_upcoming(upcoming: pd.DataFrame, tracking_uri: str, model_name: str,
 
 def prediction_log(table: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """The batch predictions as prediction-log rows, scored by `ray_jobs.quality` later."""
-    from datetime import UTC, datetime
-
-    out = table[["match_id", "league", "home_team", "away_team", *PROBABILITY_COLUMNS,
-                 "model_version"]].copy()
-    out.insert(0, "logged_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    out.insert(1, "as_of", as_of.isoformat())
-    out.insert(2, "source", "batch")
-    out.insert(5, "kickoff", table["kickoff_utc"].dt.date.astype(str))
-    return out[LOG_COLUMNS]
+    rows = [log_row(r["match_id"], r["league"], r["kickoff_utc"].date(), r["home_team"],
+                    r["away_team"], [r[c] for c in PROBABILITY_COLUMNS], r["model_version"],
+                    "batch", as_of) for r in table.to_dict("records")]
+    return pd.DataFrame(rows, columns=LOG_COLUMNS)
 
 
 def run(cfg: Config) -> dict[str, Any]:
     name = cfg.runtime.mlflow.model_name
     champion = registry.model_version(registry.tracking_client(cfg), name, registry.CHAMPION)
-    upcoming = pd.read_parquet(Path(cfg.runtime.paths.splits) / "upcoming.parquet")
+    upcoming = pd.read_parquet(cfg.runtime.paths.split_file("upcoming"))
     with ray_session(cfg):
         table = predict_upcoming(upcoming, cfg.runtime.mlflow.tracking_uri,
                                  name, str(champion.version))

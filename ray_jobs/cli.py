@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from ray_jobs import params_reads
 from soccerpredict.config import PROJECT_ROOT, Config, load_config
 
 
@@ -50,7 +51,8 @@ def run_stage(job: Callable[[Config], object], description: str | None,
 
     cfg = parse_config(description, argv)
     try:
-        job(cfg)
+        with params_reads.watched(cfg, sys.modules[job.__module__].__file__) as watched:
+            job(watched)
     except GateFailed as failure:
         print(f"{failure.summary}\nreport: {failure.report_path}", file=sys.stderr)
         raise SystemExit(1) from None

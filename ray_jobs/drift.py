@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from ray_jobs import params_reads
 from ray_jobs.cli import add_config_args, configure_logging, job_config
 from soccerpredict import registry
 from soccerpredict.config import Config
@@ -121,7 +122,7 @@ def run(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
                 "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     out = Path(cfg.runtime.paths.drift_reports)
     html = write_text(snapshot.get_html_str(as_iframe=False), out / "report.html")
-    summary_path = write_json(summary, out / "summary.json")  # last: the gauge reads this
+    summary_path = write_json(summary, cfg.runtime.paths.drift_summary)  # last: the gauge reads it
     summary["mlflow_run_id"] = log_to_mlflow(cfg, summary, [html, summary_path])
     log.info("drift summary %s, MLflow run %s", summary_path, summary["mlflow_run_id"])
     return summary
@@ -164,7 +165,8 @@ def parse_args(argv: list[str] | None) -> tuple[Config, date | None]:
 def main(argv: list[str] | None = None) -> None:
     cfg, as_of = parse_args(argv)
     try:
-        summary = run(cfg, as_of)
+        with params_reads.watched(cfg, __file__) as watched:
+            summary = run(watched, as_of)
     except DriftInputError as err:
         print(f"drift: not scored, summary left as it was: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -10,7 +10,8 @@ import pandas as pd
 
 from ray_jobs.cli import run_stage
 from soccerpredict.config import Config
-from soccerpredict.evaluation import MARKET_COLUMNS, error_analysis, evaluate, favourite_band
+from soccerpredict.evaluation import error_analysis, evaluate, favourite_band
+from soccerpredict.features.market import MARKET_COLUMNS
 from soccerpredict.io import write_json
 from soccerpredict.metrics.scoring import outcome_index
 from soccerpredict.models.predictor import Predictor
@@ -20,14 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: Config) -> dict[str, object]:
-    splits, reports = Path(cfg.runtime.paths.splits), Path(cfg.runtime.paths.reports)
-    train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
+    paths = cfg.runtime.paths
+    reports = Path(paths.reports)
+    train, test = pd.read_parquet(paths.split_file("train")), pd.read_parquet(paths.split_file("test"))
     predictor = Predictor.load(cfg.runtime.paths.model_dir)
     metrics, named, mask = evaluate(predictor, train, test)
     common = test[mask].reset_index(drop=True)
     by_league = error_analysis(named, common, common["league"])
     by_band = error_analysis(named, common, favourite_band(common[MARKET_COLUMNS].to_numpy()))
-    write_json(metrics, reports / "metrics.json")
+    write_json(metrics, paths.metrics)
     write_json({"by_league": by_league.to_dict(orient="records"),
                 "by_favourite_band": by_band.to_dict(orient="records")},
                reports / "error_analysis.json")

@@ -34,7 +34,8 @@ def features_on_ray(matches: pd.DataFrame, params: FeatureParams
     task = ray.remote(num_cpus=1)(build_features_and_states)
     params_ref = ray.put(params)
     refs = [task.remote(group, params_ref) for _, group in matches.groupby("league", sort=True)]
-    parts, states = [], {}
+    parts: list[pd.DataFrame] = []
+    states: dict[str, LeagueState] = {}
     for ref in tqdm(refs, desc="features by league", unit="league"):
         table, league_states = ray.get(ref)
         parts.append(table)
@@ -51,7 +52,7 @@ def run(cfg: Config) -> pd.DataFrame:
         table, states = features_on_ray(matches, cfg.params.features)
     run_gate("features", table, cfg.runtime.paths.reports, feature_columns=FEATURE_COLUMNS)
     write_parquet(table, cfg.runtime.paths.features)
-    write_json(feature_contract(), cfg.runtime.paths.features.with_name("feature_contract.json"))
+    write_json(feature_contract(), cfg.runtime.paths.feature_contract)
     published = snapshot(states, cfg.params.features, cfg.params.as_of)
     write_json(published, cfg.runtime.paths.team_state, digits=None)  # exact: Serve replays it
     log.info("features: %d rows x %d columns; team state %s published", len(table),

@@ -28,7 +28,7 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
     data = fetch_bytes(source.location)
     league = None if source.kind == "fixtures" else source.league  # fixtures: the Div column
     frame = read_football_data_csv(data, league=league, season=source.season)
-    entry = {"league": source.league, "season": source.season, "location": source.location,
+    entry: dict[str, object] = {"league": source.league, "season": source.season, "location": source.location,
              "sha256": hashlib.sha256(data).hexdigest(), "rows": len(frame),
              "missing_columns": list(frame.attrs.get("missing_columns", []))}
     return frame, entry

@@ -65,26 +65,24 @@ def append_history(entry: dict[str, Any], path: Path) -> list[dict[str, Any]]:
 def promote(cfg: Config) -> dict[str, Any]:
     client, name = registry.tracking_client(cfg), cfg.runtime.mlflow.model_name
     challenger = client.get_model_version_by_alias(name, registry.CHALLENGER)
-    splits = Path(cfg.runtime.paths.splits)
-    train, test = pd.read_parquet(splits / "train.parquet"), pd.read_parquet(splits / "test.parquet")
-    reports = Path(cfg.runtime.paths.reports)
-    metrics = json.loads((reports / "metrics.json").read_text())
-    tiers = registry.tier_figures(
-        metrics, _read(Path(cfg.runtime.paths.model_dir) / "train_summary.json"),
-        _read(reports / "backtest.json"))
+    paths = cfg.runtime.paths
+    train, test = pd.read_parquet(paths.split_file("train")), pd.read_parquet(paths.split_file("test"))
+    reports = Path(paths.reports)
+    metrics = json.loads(paths.metrics.read_text())
+    tiers = registry.tier_figures(metrics, _read(paths.train_summary), _read(reports / "backtest.json"))
     incumbent = registry.champion_version(client, name)
     champion_rps, old_tiers = None, None
     if incumbent is not None and incumbent.version != challenger.version:
         rescored = score_version(client, name, incumbent.version, train, test)
         champion_rps = None if rescored is None else float(rescored["test"]["model"]["rps"])
-        old_tiers = champion_tiers(rescored, _read(Path(cfg.runtime.paths.promotion_history))
+        old_tiers = champion_tiers(rescored, _read(paths.promotion_history)
                                    or [], str(incumbent.version))
     decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, champion_rps,
                                tiers, old_tiers)
     write_json({"promoted": decision.promote, "reasons": decision.reasons,
                 "figures": {k: v for k, v in decision.figures.items()
                             if not k.startswith("champion")}},  # the registry's state: history
-               reports / "promotion.json")
+               paths.promotion)
     if incumbent is not None and incumbent.version == challenger.version:
         log.info("v%s is the champion already: nothing to decide", challenger.version)
         return {"action": "none", "version": str(challenger.version)}
@@ -93,7 +91,7 @@ def promote(cfg: Config) -> dict[str, Any]:
              "version": str(challenger.version), "promoted": decision.promote,
              "previous_champion": None if incumbent is None else str(incumbent.version),
              "reasons": decision.reasons, "figures": decision.figures}
-    append_history(entry, Path(cfg.runtime.paths.promotion_history))
+    append_history(entry, paths.promotion_history)
     log.info("v%s %s: %s", challenger.version,
              "promoted to champion" if decision.promote else "refused", "; ".join(decision.reasons))
     return entry

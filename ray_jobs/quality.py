@@ -55,7 +55,7 @@ def run(cfg: Config) -> dict[str, Any]:
     matches = pd.read_parquet(cfg.runtime.paths.interim)
     p = cfg.params.monitoring
     report = quality_report(read_log(folder), matches, p.rolling_matches, p.behind_margin_rps)
-    write_json(report, Path(cfg.runtime.paths.reports) / "quality.json")
+    write_json(report, cfg.runtime.paths.quality)
     overall = report["windows"]["rolling"].get("all", {}).get("forecasters", {})
     log.info("%d served predictions exported; %d matches scored at %s; rolling RPS %s",
              moved, report["scored_matches"], datetime.now(UTC).date(),

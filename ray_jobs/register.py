@@ -19,13 +19,15 @@ from soccerpredict.models.predictor import Predictor
 log = logging.getLogger(__name__)
 
 
-def _flat_params(cfg: Config) -> dict[str, Any]:
+def _flat_params(cfg: Config, trained_with: dict[str, Any]) -> dict[str, Any]:
+    """What the model was made from: params.yaml's data window, features and split, and the
+    model parameters that trained it (`train` wrote them: the tuned ones when a search ran)."""
     p = cfg.params
     out: dict[str, Any] = {"as_of": str(p.as_of)}
-    for section in ("features", "model", "split"):
+    for section in ("features", "split"):
         for key, value in getattr(p, section).model_dump().items():
             out[f"{section}.{key}"] = value
-    return out
+    return out | {f"model.{key}": value for key, value in trained_with.items()}
 
 
 def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
@@ -36,14 +38,15 @@ def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
     from soccerpredict.models.pyfunc import OutcomeModel
 
     reports, model_dir = Path(cfg.runtime.paths.reports), Path(cfg.runtime.paths.model_dir)
-    mlflow.log_params(_flat_params(cfg))
+    trained_with = json.loads(cfg.runtime.paths.train_summary.read_text())["params"]
+    mlflow.log_params(_flat_params(cfg, trained_with))
     for name, scores in metrics["test"].items():
         mlflow.log_metrics({f"test_{name}_{k}": v for k, v in scores.items()})
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics["test"]["model"].items()})
     mlflow.set_tags(registry.lineage(cfg))
     mlflow.log_dict(predictor.contract, "feature_contract.json")
     for path in [*reports.glob("*.json"), *(reports / "plots").glob("*.png"),
-                 model_dir / "train_summary.json"]:
+                 cfg.runtime.paths.train_summary]:
         mlflow.log_artifact(str(path), artifact_path="reports")
     registry.log_artifact_frame(
         registry.reference_snapshot(train_features, predictor.columns), "features.parquet")
@@ -59,14 +62,14 @@ def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
 def run(cfg: Config) -> dict[str, Any]:
     client = registry.tracking_client(cfg)
     name = cfg.runtime.mlflow.model_name
-    metrics = json.loads((Path(cfg.runtime.paths.reports) / "metrics.json").read_text())
+    metrics = json.loads(cfg.runtime.paths.metrics.read_text())
     sha = registry.directory_sha256(cfg.runtime.paths.model_dir)
     known = registry.version_with_model(client, name, sha)
     if known is not None:  # DVC runs this stage every time: the registry is outside its view
         version, run_id = str(known.version), known.run_id
         log.info("%s v%s already holds these trained files", name, version)
     else:
-        train = pd.read_parquet(Path(cfg.runtime.paths.splits) / "train.parquet")
+        train = pd.read_parquet(cfg.runtime.paths.split_file("train"))
         predictor = Predictor.load(cfg.runtime.paths.model_dir)
         with registry.fluent_run(cfg) as run_info:
             info = _log_run(cfg, predictor, metrics, train)
@@ -75,7 +78,7 @@ def run(cfg: Config) -> dict[str, Any]:
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
     summary = {"model_name": name, "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
     # the version and run id are run records: MLflow has them (and the log), git does not
-    write_json(summary, Path(cfg.runtime.paths.reports) / "registry.json")
+    write_json(summary, cfg.runtime.paths.registry)
     log.info("registered %s v%s as %s (run %s)", name, version, registry.CHALLENGER, run_id)
     return summary | {"version": version, "run_id": run_id}
 

@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ray_jobs.cli import configure_logging
@@ -36,7 +35,7 @@ def rollback(cfg: Config, version: str | None = None) -> dict[str, Any]:
     current = registry.champion_version(client, name)
     if current is None:
         raise SystemExit(f"{name} has no champion to roll back")
-    history_path = Path(cfg.runtime.paths.promotion_history)
+    history_path = cfg.runtime.paths.promotion_history
     history = json.loads(history_path.read_text()) if history_path.exists() else []
     target = version or previous_champion(history, str(current.version))
     if target is None:

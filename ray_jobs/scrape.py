@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ray_jobs import params_reads
 from ray_jobs.cli import add_config_args, configure_logging, job_config
 from ray_jobs.runtime import ray_session
 from soccerpredict.config import Config, ScrapeConf
@@ -124,7 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     add_config_args(parser)
     args = parser.parse_args(argv)
     configure_logging()
-    cfg = job_config(args.params, args.conf)
+    with params_reads.watched(job_config(args.params, args.conf), __file__) as cfg:
+        _run(cfg, args)
+
+
+def _run(cfg: Config, args: argparse.Namespace) -> None:
     targets = ([(args.league, args.season or "current")] if args.league else
                [(lg, s) for lg in cfg.params.scrape.leagues for s in cfg.params.scrape.seasons])
     if not args.league and not cfg.params.scrape.enabled:

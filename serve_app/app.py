@@ -14,4 +14,6 @@ def build_app(args: dict[str, object] | AppArgs) -> Application:
     from serve_app.deployments import IngressDeployment, Model
 
     settings = load_settings(args)
-    return IngressDeployment.bind(Model.bind(settings), settings)
+    # mypy keeps the class type through a class decorator; serve.deployment made them Deployments
+    model = Model.bind(settings)  # type: ignore[attr-defined]
+    return IngressDeployment.bind(model, settings)  # type: ignore[attr-defined]

@@ -17,8 +17,6 @@ from ray import serve
 from serve_app.settings import ServeSettings
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
-# no waiting for company: under load requests queue while a batch runs and form the next one
-BATCH = {"max_batch_size": 32, "batch_wait_timeout_s": 0.0}
 
 
 def _replica() -> str:
@@ -30,7 +28,7 @@ class Model:
     """The registered model behind the alias; a version whose contract does not fit is refused
     and the one already loaded keeps serving."""
 
-    async def __init__(self, settings: ServeSettings) -> None:
+    async def __init__(self, settings: ServeSettings) -> None:  # type: ignore[misc]  # Serve awaits it
         from mlflow import MlflowClient
 
         from serve_app.metrics import AppMetrics
@@ -51,7 +49,8 @@ class Model:
         """Serve calls this every few seconds: it also keeps the alias watcher alive."""
         self.served.ensure_watching()
 
-    @serve.batch(**BATCH)
+    # no waiting for company: under load requests queue while a batch runs and form the next one
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
     async def predict(self, vectors: list[np.ndarray]) -> list[dict[str, Any]]:
         """One feature vector per call; concurrent calls share one model call."""
         return self.served.predict_matrix(np.vstack(vectors))

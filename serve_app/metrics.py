@@ -12,7 +12,7 @@ from typing import Any
 
 LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]
 CONFIDENCE_BUCKETS = [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
-BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
+BATCH_BUCKETS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
 EXPORTED = re.compile(r"^(# (HELP|TYPE) )?ray_(soccerpredict_|serve_)")
 
 

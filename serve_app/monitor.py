@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from serve_app.services import FileBacked
 from soccerpredict.data.ids import make_match_id
 from soccerpredict.features.online import Fixture
-from soccerpredict.quality import STREAM
+from soccerpredict.quality import STREAM, log_row
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
 STREAM_MAX = 1_000_000  # approximate cap: unexported entries older than this are dropped
@@ -27,14 +27,11 @@ STREAM_MAX = 1_000_000  # approximate cap: unexported entries older than this ar
 def log_entry(fixture: Fixture, probabilities: list[float], version: str, source: str,
               as_of: date) -> dict[str, str]:
     """One served prediction, as the quality job reads it back (all values text, for Redis)."""
-    return {"logged_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "as_of": as_of.isoformat(), "source": source,
-            "match_id": make_match_id(fixture.league, fixture.kickoff, fixture.home_team,
-                                      fixture.away_team),
-            "league": fixture.league, "kickoff": fixture.kickoff.isoformat(),
-            "home_team": fixture.home_team, "away_team": fixture.away_team,
-            "prob_home": repr(probabilities[0]), "prob_draw": repr(probabilities[1]),
-            "prob_away": repr(probabilities[2]), "model_version": version}
+    match_id = make_match_id(fixture.league, fixture.kickoff, fixture.home_team,
+                             fixture.away_team)
+    row = log_row(match_id, fixture.league, fixture.kickoff, fixture.home_team,
+                  fixture.away_team, probabilities, version, source, as_of)
+    return {key: repr(value) if isinstance(value, float) else value for key, value in row.items()}
 
 
 class PredictionLog:

@@ -46,16 +46,16 @@ class HandleClient:
         self.handle = handle
 
     async def predict_one(self, vector: np.ndarray) -> dict[str, Any]:
-        return await self.handle.predict.remote(vector)  # type: ignore[no-any-return]
+        return await self.handle.predict.remote(vector)
 
     async def predict_many(self, matrix: np.ndarray) -> list[dict[str, Any]]:
-        return await self.handle.predict_many.remote(matrix)  # type: ignore[no-any-return]
+        return await self.handle.predict_many.remote(matrix)
 
     async def info(self) -> dict[str, Any]:
-        return await self.handle.info.remote()  # type: ignore[no-any-return]
+        return await self.handle.info.remote()
 
     async def report_file(self, name: str) -> bytes | None:
-        return await self.handle.report_file.remote(name)  # type: ignore[no-any-return]
+        return await self.handle.report_file.remote(name)
 
 
 class ServedModel:

@@ -165,7 +165,7 @@ class UpcomingPredictions:
         table = self.table.get()
         if table is None or match_id not in table.index:
             return None
-        return {"match_id": match_id, **table.loc[match_id].to_dict()}
+        return {"match_id": match_id, **{str(k): v for k, v in table.loc[match_id].items()}}
 
     def all(self) -> pd.DataFrame:
         table = self.table.get()

@@ -56,6 +56,5 @@ def load_settings(args: dict[str, object] | AppArgs) -> ServeSettings:
     return ServeSettings(alias=args.alias, model_name=mlflow.model_name,
                          tracking_uri=mlflow.tracking_uri, serving=cfg.runtime.serving,
                          team_state=paths.team_state, predictions=paths.predictions,
-                         drift_summary=paths.drift_reports / "summary.json",
-                         quality=paths.reports / "quality.json",
+                         drift_summary=paths.drift_summary, quality=paths.quality,
                          promotion_history=paths.promotion_history)

@@ -15,7 +15,6 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 
 import json
 import math
-from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -102,11 +101,12 @@ class WebData:
             state = self.features.current()
         except RuntimeError as err:
             raise HTTPException(503, str(err)) from None
-        latest = state.as_of + timedelta(days=self.features.max_horizon_days)
-        leagues = [LeagueTeams(league=league, teams=state.teams(league), latest_kickoff=latest,
-                               earliest_kickoff=max(s.last_played.values(), default=state.as_of)
-                               + timedelta(days=1))
-                   for league, s in sorted(state.leagues.items())]
+        horizon = self.features.max_horizon_days
+        windows = {league: state.kickoff_window(league, horizon) for league in state.leagues}
+        leagues = [LeagueTeams(league=league, teams=state.teams(league),
+                               earliest_kickoff=windows[league][0],
+                               latest_kickoff=windows[league][1])
+                   for league in sorted(state.leagues)]
         return Teams(as_of=state.as_of, state_version=state.version, leagues=leagues)
 
     def fixtures(self, league: str | None) -> Fixtures:
@@ -117,7 +117,8 @@ class WebData:
             table = table[table["league"] == league]
         if not table.empty:
             table = table.sort_values(["kickoff_utc", "league", "home_team"])
-        return Fixtures(fixtures=[upcoming_prediction(row) for row in table.to_dict("records")])
+        rows = [{str(k): v for k, v in row.items()} for row in table.to_dict("records")]
+        return Fixtures(fixtures=[upcoming_prediction(row) for row in rows])
 
     async def card(self) -> ModelCard:
         model = ModelInfo.model_validate(await self.model.info())

@@ -209,12 +209,20 @@ class MlflowConf(_Strict):
 
 
 class PathsConf(_Strict):
+    """Every file one stage writes and another stage (or the Serve app) reads, named once."""
+
     raw: Path
     interim: Path
     features: Path
-    splits: Path
+    feature_contract: Path = Path("data/processed/feature_contract.json")
+    splits: Path  # <split>.parquet for each name in soccerpredict.split.SPLITS: `split_file`
     model_dir: Path
+    train_summary: Path = Path("models/train_summary.json")
     reports: Path
+    metrics: Path = Path("reports/metrics.json")
+    registry: Path = Path("reports/registry.json")
+    promotion: Path = Path("reports/promotion.json")
+    quality: Path = Path("reports/quality.json")
     tune_storage: Path = Path("ray_results")
     best_params: Path = Path("reports/tune/best_params.json")
     team_state: Path = Path("data/serving/team_state.json")
@@ -222,12 +230,17 @@ class PathsConf(_Strict):
     whoscored_matches: Path = Path("data/raw/whoscored/matches.parquet")
     whoscored_cache: Path = Path("data/raw/whoscored/pages")
     drift_reports: Path = Path("reports/drift")
+    drift_summary: Path = Path("reports/drift/summary.json")
     prediction_log: Path = Path("data/serving/prediction_log")
     # the resolved `data.last_season` and `as_of` (`ray_jobs.resolve`): what DVC sees change
     calendar: Path = Path("data/calendar.yaml")
     # run records (MLflow holds them too): git-ignored, never a DVC output, so re-runs leave
     # git clean. Promotions and rollbacks, with times and versions; `rollback` reads it.
     promotion_history: Path = Path("var/runs/promotion_history.json")
+
+    def split_file(self, name: str) -> Path:
+        """One table of the `split` stage: train, validation, test or upcoming."""
+        return self.splits / f"{name}.parquet"
 
 
 class ScrapeConf(_Strict):

@@ -30,6 +30,7 @@ import pandas as pd
 
 from soccerpredict.config import DriftParams
 from soccerpredict.features.build import FEATURE_COLUMNS, PRICE_COLUMNS
+from soccerpredict.time_rules import played_by
 
 NUMERICAL_TEST, CATEGORICAL_TEST = "ks", "chisquare_2sample"
 CATEGORICAL_COLUMNS = frozenset({"result"})  # by contract; the features are all numerical
@@ -61,9 +62,7 @@ def _played(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
     missing = {"kickoff_utc", "result", "season"} - set(features.columns)
     if missing:
         raise DriftInputError(f"the feature table lacks {', '.join(sorted(missing))}")
-    kickoff = pd.to_datetime(features["kickoff_utc"], utc=True)
-    known = kickoff < pd.Timestamp(as_of + timedelta(days=1), tz="UTC")
-    return features[features["result"].notna() & known]
+    return features[features["result"].notna() & played_by(features["kickoff_utc"], as_of)]
 
 
 def reference_window(features: pd.DataFrame, seasons: list[str], as_of: date) -> pd.DataFrame:

@@ -7,13 +7,12 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from soccerpredict.data.contract import OUTCOMES
-from soccerpredict.features.build import MARKET_FEATURES, PRICE_COLUMNS
-from soccerpredict.features.market import EXTRA_MARKET_FEATURES
+from soccerpredict.features.build import PRICE_COLUMNS
+from soccerpredict.features.market import EXTRA_MARKET_FEATURES, MARKET_COLUMNS, MARKET_FEATURES
 from soccerpredict.metrics.implied import devig
 from soccerpredict.metrics.scoring import outcome_index, rps, score_all
 from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Predictor
 
-MARKET_COLUMNS = ["market_prob_home", "market_prob_draw", "market_prob_away"]
 CLOSING_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
 # every pre-closing price input of the feature table
 PRE_MATCH_PRICE_FEATURES = MARKET_FEATURES + EXTRA_MARKET_FEATURES + PRICE_COLUMNS

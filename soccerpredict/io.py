@@ -32,7 +32,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def _write_with(target: str | Path, write: Callable[[Path], None]) -> Path:
+def _write_with(target: str | Path, write: Callable[[Path], object]) -> Path:
     with atomic_path(target) as tmp:
         write(tmp)
     return Path(target)

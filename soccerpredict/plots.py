@@ -12,7 +12,7 @@ from soccerpredict.io import atomic_path
 from soccerpredict.metrics.scoring import calibration_table
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers; chosen at call time, not at import
@@ -21,7 +21,7 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def _save(fig, target: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save(fig, target: Path) -> Path:
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     _pyplot().close(fig)

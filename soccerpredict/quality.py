@@ -11,7 +11,8 @@ time, decides: this project replays seasons that are over.) Fixtures that never 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -22,11 +23,22 @@ from soccerpredict.features.market import market_values, pre_closing_odds
 from soccerpredict.metrics.implied import devig
 from soccerpredict.metrics.scoring import log_loss, outcome_index, rps_average
 from soccerpredict.models.predictor import PROBABILITY_COLUMNS
+from soccerpredict.time_rules import known_before_kickoff
 
 STREAM = "predictions:log"  # the Redis stream the Serve app logs served predictions to
 LOG_COLUMNS = ["logged_at", "as_of", "source", "match_id", "league", "kickoff", "home_team", "away_team",
                "prob_home", "prob_draw", "prob_away", "model_version"]
 PROBS = PROBABILITY_COLUMNS
+
+
+def log_row(match_id: str, league: str, kickoff: date, home_team: str, away_team: str,
+            probabilities: Sequence[float], model_version: str, source: str,
+            as_of: date) -> dict[str, Any]:
+    """One prediction-log row, served or batch: `as_of` is the last day its features knew of."""
+    values = [datetime.now(UTC).isoformat(timespec="milliseconds"), as_of.isoformat(), source,
+              match_id, league, kickoff.isoformat(), home_team, away_team,
+              *(float(p) for p in probabilities), str(model_version)]
+    return dict(zip(LOG_COLUMNS, values, strict=True))
 
 
 def last_before_kickoff(log: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
@@ -36,8 +48,7 @@ def last_before_kickoff(log: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFram
     if joined.empty:
         return joined.assign(kickoff_utc=pd.Series(dtype="datetime64[ns, UTC]"))
     joined["kickoff_utc"] = played.loc[joined["match_id"], "kickoff_utc"].to_numpy()
-    knew_until = pd.to_datetime(joined["as_of"]).dt.date
-    joined = joined[knew_until.to_numpy() < joined["kickoff_utc"].dt.date.to_numpy()]
+    joined = joined[known_before_kickoff(joined["as_of"], joined["kickoff_utc"])]
     return (joined.sort_values("logged_at").groupby("match_id", as_index=False).last()
             .sort_values("kickoff_utc", ignore_index=True))
 

@@ -30,7 +30,7 @@ def model_params_for(trial: dict[str, Any], base: ModelParams, early_stopping_ro
                                             "early_stopping_metric": stopping_metric})
 
 
-class RoundReporter(xgb.callback.TrainingCallback):  # type: ignore[misc]
+class RoundReporter(xgb.callback.TrainingCallback):
     """Reports the validation metrics every `every` boosting rounds (and at the last one)."""
 
     def __init__(self, report: Callable[[dict[str, float]], None], every: int) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from serve_app.local import redis_server
 from soccerpredict.config import PROJECT_ROOT as ROOT
 from soccerpredict.config import load_config
 from tests.served_app import app, key  # noqa: F401 - fixtures for the Serve-based modules
-from tests.servers import redis_server
 from tests.synthetic import write_synthetic_football_data
 
 

@@ -4,9 +4,7 @@ upcoming. Used by the Serve, monitoring and browser tests."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,9 @@ import pytest
 import yaml
 
 from serve_app.keys import KeyStore
+from serve_app.local import free_port, start_redis, start_serve, stop_serve
 from soccerpredict.features.market import pre_closing_odds
 from tests.projects import ROOT, make_project, run, small_params
-from tests.servers import free_port, start_redis
 
 AS_OF = "2020-02-29"  # the rest of 2019-20 is upcoming: the batch route has fixtures to serve
 ASYNC_TIMEOUT_S = 3
@@ -73,33 +71,16 @@ def app(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
     application = config["applications"][0]
     application["args"]["root"] = str(work)
     (work / "serve-test.yaml").write_text(yaml.safe_dump(config))
-    log = (work / "serve-run.log").open("w")
-    proc = subprocess.Popen(["serve", "run", "serve-test.yaml"], cwd=work, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
     served = App(f"http://127.0.0.1:{port}", work, env, redis_port, redis)
     try:
-        wait_until(lambda: httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200, 180,
-                    lambda: (work / "serve-run.log").read_text()[-3000:])
-        yield served
-    finally:
+        proc = start_serve(work / "serve-test.yaml", served.url, work, env, work / "serve-run.log")
         try:
-            proc.send_signal(signal.SIGINT)  # `serve run` shuts the app down on Ctrl-C
-            proc.wait(timeout=120)
-        finally:  # a `serve run` that does not stop must not leave Redis running either
-            served.redis.terminate()  # the outage test may have replaced the first one
-            served.redis.wait()
-
-
-def wait_until(check: Any, timeout_s: float, explain: Any = lambda: "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, KeyError, AssertionError):
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"not ready after {timeout_s} s\n{explain()}")
+            yield served
+        finally:
+            stop_serve(proc)
+    finally:  # a `serve run` that does not stop must not leave Redis running either
+        served.redis.terminate()  # the outage test may have replaced the first one
+        served.redis.wait()
 
 
 @pytest.fixture

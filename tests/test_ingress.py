@@ -32,7 +32,7 @@ from soccerpredict.features.online import snapshot
 from soccerpredict.features.state import LeagueState
 from soccerpredict.io import write_json
 from soccerpredict.models import Calibrator, train_booster
-from soccerpredict.models.predictor import ContractMismatch, Predictor
+from soccerpredict.models.predictor import RATINGS_ONLY, ContractMismatch, Forecaster, Predictor
 
 BODY = {"league": "L1", "home_team": "A", "away_team": "B", "kickoff": "2022-05-07"}
 NOW = 1_699_999_995.0  # the injected clock: 45 s left in its minute
@@ -47,9 +47,14 @@ def predictors() -> dict[str, Predictor]:
     fast = ModelParams(n_estimators=5, early_stopping_rounds=5)
     booster = train_booster(X[:200], y[:200], X[200:], y[200:], fast)
     contract = feature_contract()
-    return {"1": Predictor(booster, Calibrator("temperature", {"temperature": 1.0}), contract),
-            "2": Predictor(booster, Calibrator("temperature", {"temperature": 3.0}), contract),
-            "3": Predictor(booster, Calibrator(), {**contract, "schema_version": "other"})}
+
+    def one_tier(calibrator: Calibrator, contract: dict[str, object]) -> Predictor:
+        tier = Forecaster(RATINGS_ONLY, booster, calibrator, list(FEATURE_COLUMNS))
+        return Predictor({RATINGS_ONLY: tier}, contract)
+
+    return {"1": one_tier(Calibrator("temperature", {"temperature": 1.0}), contract),
+            "2": one_tier(Calibrator("temperature", {"temperature": 3.0}), contract),
+            "3": one_tier(Calibrator(), {**contract, "schema_version": "other"})}
 
 
 @dataclass

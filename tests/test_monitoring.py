@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from serve_app.local import free_port, wait_for_port, wait_until
 from tests.monitoring import dashboard_exprs, exported_names, promql_metric_names, rule_exprs
 from tests.projects import ROOT
-from tests.served_app import App, upcoming_requests, wait_until
-from tests.servers import free_port, wait_for_port
+from tests.served_app import App, upcoming_requests
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 PROMETHEUS = ROOT / "conf/prometheus"

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ray_jobs.params_reads import ENV
 from tests.projects import make_project
 from tests.projects import run as _run
+from tests.test_dvc_deps import check_params_reads
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -29,9 +31,17 @@ def project(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
 
 @pytest.fixture(scope="module")
 def reproduced(project: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
+    """`dvc repro`, each stage recording the params keys it reads (ray_jobs/params_reads.py)."""
     work, env = project
-    _run(["dvc", "repro"], work, env)
+    reads = work.parent / f"{work.name}-params-reads"
+    reads.mkdir()
+    _run(["dvc", "repro"], work, env | {ENV: str(reads)})
     return work, env
+
+
+def test_each_stage_lists_the_params_it_reads(reproduced) -> None:  # type: ignore[no-untyped-def]
+    work, _ = reproduced
+    check_params_reads(work.parent / f"{work.name}-params-reads")
 
 
 def test_repro_trains_evaluates_and_registers_a_champion(reproduced) -> None:  # type: ignore[no-untyped-def]

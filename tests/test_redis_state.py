@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from serve_app.local import free_port, start_redis
 from serve_app.redis_state import RedisState, features_hash
-from tests.servers import free_port, start_redis
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from serve_app.keys import KeyStore
+from serve_app.local import start_redis, wait_until
 from soccerpredict.features.build import FEATURE_COLUMNS
-from tests.served_app import ASYNC_TIMEOUT_S, RATE_LIMIT, App, upcoming_requests, wait_until
-from tests.servers import start_redis
+from tests.served_app import ASYNC_TIMEOUT_S, RATE_LIMIT, App, upcoming_requests
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 MODEL = "soccer-match-outcome"

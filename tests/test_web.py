@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from serve_app.keys import KeyStore
+from serve_app.local import wait_until
 from serve_app.web import promoted_at, upcoming_prediction
 from tests.projects import ROOT
-from tests.served_app import App, upcoming_requests, wait_until
+from tests.served_app import App, upcoming_requests
 
 OUTCOMES = ("home", "draw", "away")
 PHONE = {"width": 390, "height": 844}

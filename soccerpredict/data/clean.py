@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 
 from soccerpredict.data.contract import MATCH_COLUMNS
+from soccerpredict.time_rules import played_by
 
 # Columns that only exist once a match is played: hidden for fixtures after `as_of`.
 RESULT_COLUMNS = [
@@ -27,7 +28,7 @@ def canonical_team(name: str) -> str:
 def mask_results_after(matches: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Treat matches after `as_of` as upcoming: nothing learned after kickoff survives."""
     out = matches.copy()
-    upcoming = out["kickoff_utc"].dt.date > as_of
+    upcoming = ~played_by(out["kickoff_utc"], as_of)
     for column in RESULT_COLUMNS:
         out[column] = out[column].astype(out[column].dtype).where(~upcoming)
     return out

@@ -11,6 +11,8 @@ import pyarrow as pa
 # 2: more pre-closing books (max, BW, IW, WH, VC), over/under 2.5 and Asian-handicap prices
 MATCH_SCHEMA_VERSION = "2"
 OUTCOMES: tuple[str, str, str] = ("H", "D", "A")
+# what names a match in every table derived from this one (features, splits, predictions)
+ID_COLUMNS: list[str] = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 
 _ODDS = pa.float64()
 # single books whose pre-closing 1X2 prices are kept besides Bet365 and Pinnacle (dispersion)

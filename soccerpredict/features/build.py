@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import FeatureParams
+from soccerpredict.data.contract import ID_COLUMNS
 from soccerpredict.features.market import (
     EXTRA_MARKET_FEATURES,
+    MARKET_FEATURES,
     extra_market_features,
     market_features,
 )
@@ -29,8 +31,6 @@ STATE_FEATURES: list[str] = [
     "rest_days_home", "rest_days_away",
     "h2h_n", "h2h_points_home", "h2h_goal_diff_home",
 ]
-MARKET_FEATURES: list[str] = [
-    "market_prob_home", "market_prob_draw", "market_prob_away", "market_overround"]
 # the pre-closing 1X2 prices the market baseline chooses among (never closing ones)
 BASELINE_BOOKS: tuple[str, ...] = ("ps", "avg", "max")
 PRICE_COLUMNS: list[str] = [f"{book}_{side}" for book in BASELINE_BOOKS
@@ -39,7 +39,6 @@ FEATURE_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEA
 # what `ratings_only` may read: no price and nothing derived from one
 RATINGS_COLUMNS: list[str] = list(STATE_FEATURES)
 
-ID_COLUMNS = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 # carried along for evaluation only: the target and the closing line
 EVAL_COLUMNS = ["result", "home_goals", "away_goals", "psc_home", "psc_draw", "psc_away"]
 

@@ -11,6 +11,9 @@ from soccerpredict.metrics.implied import devig
 
 # Most informative first: the market average pools many books; Pinnacle is sharp; Bet365 is always there.
 PRE_CLOSING_SOURCES: tuple[str, ...] = ("avg", "ps", "b365")
+# the bookmakers' de-vigged pre-closing probabilities, and with them the margin: the features
+MARKET_COLUMNS: list[str] = ["market_prob_home", "market_prob_draw", "market_prob_away"]
+MARKET_FEATURES: list[str] = [*MARKET_COLUMNS, "market_overround"]
 
 
 def pre_closing_odds(matches: pd.DataFrame) -> np.ndarray:
@@ -35,9 +38,8 @@ def market_values(odds: np.ndarray) -> np.ndarray:
 
 
 def market_features(matches: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(market_values(pre_closing_odds(matches)),
-                        columns=["market_prob_home", "market_prob_draw", "market_prob_away",
-                                 "market_overround"], index=matches.index)
+    return pd.DataFrame(market_values(pre_closing_odds(matches)), columns=MARKET_FEATURES,
+                        index=matches.index)
 
 
 # the books compared for dispersion: every single book the files carry in most seasons

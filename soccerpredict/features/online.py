@@ -23,6 +23,7 @@ from soccerpredict.config import FeatureParams
 from soccerpredict.features.build import FEATURE_COLUMNS, FEATURE_SCHEMA_VERSION, STATE_FEATURES
 from soccerpredict.features.market import market_values
 from soccerpredict.features.state import LeagueState
+from soccerpredict.time_rules import kickoff_window
 
 
 class FixtureError(ValueError):
@@ -80,6 +81,11 @@ class TeamState:
     def teams(self, league: str) -> list[str]:
         return sorted(self._league(league).known_teams)
 
+    def kickoff_window(self, league: str, max_horizon_days: int) -> tuple[date, date]:
+        """The first and last kickoff dates a fixture of `league` may have."""
+        latest = max(self._league(league).last_played.values(), default=None)
+        return kickoff_window(self.as_of, latest, max_horizon_days)
+
     def check(self, fixture: Fixture, max_horizon_days: int) -> None:
         """Raise FixtureError for what the state cannot answer honestly."""
         state = self._league(fixture.league)
@@ -91,12 +97,12 @@ class TeamState:
                                       if suggestions else ""), suggestions)
         if fixture.home_team == fixture.away_team:
             raise FixtureError("away_team", "home and away team are the same")
-        latest = max(state.last_played.values(), default=self.as_of)
-        if fixture.kickoff <= latest:
+        earliest, horizon = self.kickoff_window(fixture.league, max_horizon_days)
+        if fixture.kickoff < earliest:
+            latest = earliest - timedelta(days=1)
             raise FixtureError("kickoff", f"kickoff {fixture.kickoff} is not after the latest "
                                f"result the state knows in {fixture.league} ({latest}); its "
                                "features would be built from results after kickoff")
-        horizon = self.as_of + timedelta(days=max_horizon_days)
         if fixture.kickoff > horizon:
             raise FixtureError("kickoff", f"kickoff {fixture.kickoff} is more than "
                                f"{max_horizon_days} days after the data ends ({self.as_of})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -31,7 +32,7 @@ def _points(goals_for: int, goals_against: int) -> int:
     return 3 if goals_for > goals_against else 1 if goals_for == goals_against else 0
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     clean = [v for v in values if not math.isnan(v)]
     return sum(clean) / len(clean) if clean else math.nan
 

@@ -128,7 +128,7 @@ def _cv_log_loss(method: CalibrationMethod, p: np.ndarray, y: np.ndarray,
 
 def choose_calibration(methods: Sequence[CalibrationMethod], probs_val: np.ndarray,
                        y_val: np.ndarray, n_folds: int = 5,
-                       seed: int = 0) -> tuple[Calibrator, dict[str, float]]:
+                       seed: int = 0) -> tuple[Calibrator, dict[CalibrationMethod, float]]:
     """Pick the method with the lowest cross-fitted log-loss on validation, refit it on all of
     validation. Ties go to the earlier method in `methods`. Returns (calibrator, cv scores)."""
     if not methods:
