@@ -41,14 +41,17 @@ class ChampionBatch:
         self.version = version
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return predictions_frame(batch, self.predictor.predict_proba(batch), self.version)
+        return predictions_frame(batch, self.predictor.predict_proba(batch), self.version,
+                                 self.predictor.tiers(batch))
 
 
-def predictions_frame(fixtures: pd.DataFrame, probs: np.ndarray, version: str) -> pd.DataFrame:
+def predictions_frame(fixtures: pd.DataFrame, probs: np.ndarray, version: str,
+                      tiers: np.ndarray | None = None) -> pd.DataFrame:
     out = fixtures[ID_COLUMNS + MARKET_COLUMNS].reset_index(drop=True)
     out[PROBABILITY_COLUMNS] = probs
     out[FAIR_COLUMNS] = fair_odds(probs)
     out["model_version"] = version
+    out["forecaster"] = np.full(len(out), "", dtype=object) if tiers is None else tiers
     return out
 
 

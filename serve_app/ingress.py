@@ -65,7 +65,8 @@ def prediction(fixture: Fixture, answer: dict[str, Any], cached: bool) -> Predic
                       away_team=fixture.away_team, kickoff=fixture.kickoff,
                       probabilities=Probabilities(home=probs[0], draw=probs[1], away=probs[2]),
                       fair_odds=Probabilities(home=fair[0], draw=fair[1], away=fair[2]),
-                      model_version=answer["model_version"], cached=cached)
+                      model_version=answer["model_version"],
+                      forecaster=answer.get("forecaster", ""), cached=cached)
 
 
 class Ingress:

@@ -68,6 +68,9 @@ class Prediction(BaseModel):
     probabilities: Probabilities
     fair_odds: Probabilities
     model_version: str
+    forecaster: str = Field(
+        "", description="the tier that answered: `with_market` when the request's odds (or the "
+        "published prices) allow it, else `ratings_only`, which never reads a price")
     cached: bool
 
 
@@ -100,6 +103,7 @@ class UpcomingPrediction(BaseModel):
     fair_odds: Probabilities
     market_probabilities: Probabilities | None
     model_version: str
+    forecaster: str = ""
 
 
 class ModelInfo(BaseModel):
@@ -108,6 +112,8 @@ class ModelInfo(BaseModel):
     version: str
     registered_at: str
     run_id: str | None
+    forecasters: list[str] = Field(
+        default_factory=list, description="the version's tiers, in the order they are tried")
     feature_contract: dict[str, object]
     test_metrics: dict[str, dict[str, float]]
     refused_versions: dict[str, str] = Field(

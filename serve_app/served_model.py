@@ -125,12 +125,13 @@ class ServedModel:
 
     def predict_matrix(self, matrix: np.ndarray) -> list[dict[str, Any]]:
         started = time.perf_counter()
-        probs, version = self.service.predict(pd.DataFrame(matrix, columns=FEATURE_COLUMNS))
+        probs, version, tiers = self.service.predict(pd.DataFrame(matrix, columns=FEATURE_COLUMNS))
         self.metrics.inference_latency.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(float(len(matrix)))
         for top in probs.max(axis=1):
             self.metrics.confidence.observe(float(top))
-        return [{"probabilities": row.tolist(), "model_version": version} for row in probs]
+        return [{"probabilities": row.tolist(), "model_version": version, "forecaster": str(tier)}
+                for row, tier in zip(probs, tiers, strict=True)]
 
     # ------------------------------------------------------------ ModelClient, in process
     async def predict_one(self, vector: np.ndarray) -> dict[str, Any]:
@@ -144,6 +145,7 @@ class ServedModel:
         assert m is not None
         return {"name": self.settings.model_name, "alias": self.service.alias,
                 "version": m.version, "registered_at": m.registered_at, "run_id": m.run_id,
+                "forecasters": list(m.predictor.forecasters),
                 "feature_contract": m.predictor.contract, "test_metrics": m.test_metrics,
                 "refused_versions": dict(self.service.refused)}
 

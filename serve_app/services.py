@@ -130,11 +130,13 @@ class ModelService:
         log.info("serving %s v%s", self.alias, version)
         return True
 
-    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, str]:
+    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, str, np.ndarray]:
+        """Probabilities, the version, and per row the forecaster tier that answered it."""
         if self.model is None:
             raise RuntimeError("no model loaded")
         model = self.model  # one version for the whole batch, even if a reload swaps it
-        return model.predictor.predict_proba(features), model.version
+        predictor = model.predictor
+        return predictor.predict_proba(features), model.version, predictor.tiers(features)
 
 
 class FeatureService:

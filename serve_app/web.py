@@ -63,7 +63,7 @@ def upcoming_prediction(row: dict[str, Any]) -> UpcomingPrediction:
         kickoff_utc=str(row["kickoff_utc"]), home_team=row["home_team"],
         away_team=row["away_team"], probabilities=triple("prob"), fair_odds=triple("fair_odds"),
         market_probabilities=triple("market_prob") if known else None,
-        model_version=str(row["model_version"]))
+        model_version=str(row["model_version"]), forecaster=str(row.get("forecaster") or ""))
 
 
 def promoted_at(history: list[dict[str, Any]], version: str) -> tuple[str | None, list[str]]:

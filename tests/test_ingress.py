@@ -252,3 +252,19 @@ def test_the_settings_come_from_the_apps_config_files_once() -> None:
     assert settings.alias == "challenger" and settings.reload_interval_s > 0
     assert settings.team_state.is_absolute() and settings.team_state.is_relative_to(PROJECT_ROOT)
     assert os.fspath(settings.promotion_history).endswith("promotion_history.json")
+
+
+def test_every_answer_names_its_forecaster(settings: ServeSettings,
+                                           predictors: dict[str, Predictor], key: str) -> None:
+    async def scenario() -> None:
+        app = await deploy(settings, Registry(predictors, {"champion": "1"}))
+        headers = {"X-API-Key": key}
+        one = (await app.http.post("/predict", json=BODY | {"odds": None}, headers=headers)).json()
+        batch = await app.http.post("/predict/batch", json={"fixtures": [BODY] * 2},
+                                    headers=headers)
+        info = (await app.http.get("/model", headers=headers)).json()
+        assert one["forecaster"] == RATINGS_ONLY
+        assert [p["forecaster"] for p in batch.json()["predictions"]] == [RATINGS_ONLY] * 2
+        assert info["forecasters"] == [RATINGS_ONLY]
+
+    run(scenario)

@@ -264,7 +264,8 @@
     const title = withTitle ? el("p", { class: "match" }, `${p.home_team} – ${p.away_team}`,
       el("span", { class: "meta", text: `  ${p.league}, ${p.kickoff}` })) : null;
     target.replaceChildren(...[title].filter(Boolean), bars(p.probabilities), legend,
-      el("p", { class: "meta", text: `model v${p.model_version} · ` +
+      el("p", { class: "meta", text: `model v${p.model_version}` +
+                                     (p.forecaster ? ` (${p.forecaster})` : "") + " · " +
                                      `${p.cached ? "from the cache" : "computed now"}` }));
   }
 
