@@ -177,3 +177,15 @@ def test_the_redis_configs_run_as_written(tmp_path: Path, instance: str, policy:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_code_in_the_images_is_not_writable_by_its_user() -> None:
+    from tests.kuberay_schema import REPO
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "--chown" not in dockerfile
+    stages = dockerfile.split("\nFROM ")
+    for stage in stages:
+        if "COPY . /app" in stage:   # root's files, then the unprivileged user
+            assert stage.index("COPY . /app") < stage.index("USER 1000")
+            assert "chown -R 1000:1000 /app\n" not in stage

@@ -10,6 +10,7 @@ import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -257,7 +258,8 @@ def named_files() -> set[str]:
     names: set[str] = set()
     for _ in range(2):  # the scripts named, then what they name
         for text in texts:
-            names |= {m.replace(".", "/") + ".py" for m in re.findall(r"python -m ([\w.]+)", text)}
+            names |= {m.replace(".", "/") + ".py" for m in re.findall(r"python -m ([\w.]+)", text)
+                      if m.split(".")[0] not in sys.stdlib_module_names}
             names |= set(re.findall(r"\b((?:scripts|conf|docker)/[\w./-]+\.(?:sh|ya?ml|py))", text))
         texts = [(REPO / n).read_text() for n in names if n.endswith(".sh")]
     return names | {"pyproject.toml", "params.yaml", "dvc.yaml", "dvc.lock", ".dvc/config",
