@@ -24,6 +24,7 @@ from pathlib import Path
 TRAINING_ONLY = {"dvc", "great-expectations", "evidently", "optuna", "playwright", "matplotlib",
                  "tqdm"}
 SERVE_RAY_EXTRAS = "serve"  # ray[serve,tune,data] for the jobs, ray[serve] for serving
+MLFLOW_SERVER_EXTRAS = "auth"  # the basic-auth app needs Flask-WTF (kuberay/base/mlflow.yaml)
 NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -47,7 +48,9 @@ def image_requirements(image: str, pyproject: Path) -> list[str]:
         kept = [r for r in dependencies if name_of(r) not in TRAINING_ONLY]
         return [re.sub(r"^ray\[[^\]]*\]", f"ray[{SERVE_RAY_EXTRAS}]", r) for r in kept]
     if image == "mlflow":
-        return [r for r in dependencies if name_of(r) == "mlflow"] + extras["cluster-mlflow"]
+        server = [re.sub(r"^mlflow(?=[=<>~!])", f"mlflow[{MLFLOW_SERVER_EXTRAS}]", r)
+                  for r in dependencies if name_of(r) == "mlflow"]
+        return server + extras["cluster-mlflow"]
     raise SystemExit(f"unknown image {image!r}: serve, jobs or mlflow")
 
 
