@@ -7,17 +7,27 @@
 #   docker build --target jobs   -t soccerpredict-jobs:TAG .    # Ray workers: pipeline, scrape, drift
 #   docker build --target mlflow -t soccerpredict-mlflow:TAG .  # tracking server (Postgres + S3)
 #
-# Every Ray node runs the same Python and Ray (the base image and the ray pin), as Ray requires.
-# Pins come from pyproject.toml through docker/requirements.py; tests/test_kuberay.py checks
-# that everything named here exists and that the serve image covers the Serve app's imports.
+# Every Ray node runs the same Python and the same packages, as Ray requires: one base image,
+# one lock (requirements.lock, scripts/lock.sh), of which docker/requirements.py gives each
+# Ray image its part; the MLflow server has its own lock. Every install checks sha256 hashes.
+# tests/test_kuberay.py checks that everything named here exists and that the serve image
+# covers the Serve app's imports; tests/test_lock.py that the locks match pyproject.toml.
+#
+# The code under /app belongs to root and is read-only to uid 1000, which runs it; bytecode is
+# compiled at build time. Only the jobs image's dvc.lock and .dvc/ belong to uid 1000 (DVC
+# writes them). Tags: scripts/build_images.sh (<version>-<commit>, never reused).
+#
+# Base image NOT yet pinned by digest: this machine cannot reach a registry to resolve one.
+# With network: `docker buildx imagetools inspect python:3.11-slim-bookworm` and set
+# PYTHON_IMAGE below to python:3.11-slim-bookworm@sha256:<digest>.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS requirements
 WORKDIR /build
-COPY pyproject.toml docker/requirements.py ./
-RUN python requirements.py serve > serve.txt \
- && python requirements.py jobs > jobs.txt \
- && python requirements.py mlflow > mlflow.txt
+COPY pyproject.toml requirements.lock docker/requirements.py ./
+RUN python requirements.py block requirements.lock pip > pip.txt \
+ && python requirements.py locked serve requirements.lock > serve.txt \
+ && python requirements.py locked jobs requirements.lock > jobs.txt
 
 FROM ${PYTHON_IMAGE} AS runtime
 # wget: KubeRay's probes on Ray containers; uid 1000 as in Ray's own images
@@ -27,18 +37,23 @@ RUN apt-get update \
  && useradd --uid 1000 --create-home ray
 ENV PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     RAY_USAGE_STATS_ENABLED=0 \
     MLFLOW_DISABLE_TELEMETRY=true \
     DVC_NO_ANALYTICS=1 \
     DO_NOT_TRACK=true
+# the locked pip first: older ones fail on extras (pandas[parquet]) under --require-hashes
+COPY --from=requirements /build/pip.txt /tmp/pip.txt
+RUN pip install --require-hashes -r /tmp/pip.txt && rm /tmp/pip.txt
 WORKDIR /app
 
 FROM runtime AS serve
 COPY --from=requirements /build/serve.txt /tmp/requirements.txt
-RUN pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
-COPY --chown=1000:1000 . /app
+RUN pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY . /app
+RUN python -m compileall -q /app
 USER 1000
 # no CMD: KubeRay runs `ray start` (kuberay/base/ray-cluster.yaml); the head also runs
 # scripts/serve_deploy.sh. Serve proxy, dashboard, GCS, metrics:
@@ -51,14 +66,17 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=requirements /build/jobs.txt /tmp/requirements.txt
-RUN pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
-COPY --chown=1000:1000 . /app
+RUN pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY . /app
+RUN python -m compileall -q /app \
+ && chown 1000:1000 /app/dvc.lock \
+ && chown -R 1000:1000 /app/.dvc
 USER 1000
 # no CMD: KubeRay runs `ray start`; RayJobs name their entrypoints (kuberay/base/ray-job.*.yaml)
 
 FROM runtime AS mlflow
-COPY --from=requirements /build/mlflow.txt /tmp/requirements.txt
-RUN pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY requirements-mlflow.lock /tmp/requirements.txt
+RUN pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
 USER 1000
 EXPOSE 5000
 CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000"]

@@ -18,7 +18,8 @@ KNOWN = {
     "v1": {"Service", "PersistentVolumeClaim", "Namespace", "ServiceAccount", "Secret",
            "ConfigMap"},
     "apps/v1": {"Deployment", "StatefulSet"},
-    "batch/v1": {"Job"},
+    "batch/v1": {"Job", "CronJob"},
+    "networking.k8s.io/v1": {"NetworkPolicy"},
     "rbac.authorization.k8s.io/v1": {"Role", "RoleBinding"},
     "ray.io/v1": {"RayCluster", "RayJob", "RayCronJob", "RayService"},
 }
@@ -36,6 +37,8 @@ def pod_templates(obj: Obj) -> Iterator[tuple[str, Obj]]:
     spec = obj.get("spec") or {}
     if obj.get("kind") in WORKLOADS:
         yield "spec.template", spec.get("template") or {}
+    elif obj.get("kind") == "CronJob":
+        yield "spec.jobTemplate.spec.template", spec["jobTemplate"]["spec"]["template"]
     elif obj.get("kind") == "RayCluster":
         yield "spec.headGroupSpec.template", spec["headGroupSpec"]["template"]
         for i, group in enumerate(spec.get("workerGroupSpecs", [])):
@@ -158,8 +161,9 @@ def check_links(obj: Obj, templates: list[tuple[Obj, str, Obj]],
                     f"template's labels {labels}")]
         if kind == "StatefulSet" and ("Service", spec.get("serviceName")) not in names:
             return [f"{name(obj)}: spec.serviceName {spec.get('serviceName')!r} is no Service"]
-    if kind == "Job":
-        policy = spec["template"]["spec"].get("restartPolicy")
+    if kind in ("Job", "CronJob"):
+        template = spec["jobTemplate"]["spec"]["template"] if kind == "CronJob" else spec["template"]
+        policy = template["spec"].get("restartPolicy")
         if policy not in ("Never", "OnFailure"):
             return [f"{name(obj)}: a Job's restartPolicy must be Never or OnFailure"]
     if kind == "RoleBinding":

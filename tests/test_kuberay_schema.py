@@ -89,7 +89,8 @@ def test_scrape_cronjob_follows_the_operator_rules(scrape: Manifest) -> None:
     assert job["submissionMode"] == "HTTPMode" and "submitterPodTemplate" not in job
     assert job["shutdownAfterJobFinishes"] is False and job["ttlSecondsAfterFinished"] == 0
     assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] > 0
-    assert job["entrypoint"].startswith("python -m ray_jobs.scrape ")
+    assert job["entrypoint"].startswith("python -m ray_jobs.guarded --stage scrape ")
+    assert " -- python -m ray_jobs.scrape " in job["entrypoint"]
     runtime_env = yaml.safe_load(job["runtimeEnvYAML"])
     assert runtime_env["env_vars"]["WHOSCORED_BASE_URL"].startswith("https://")
 

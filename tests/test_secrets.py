@@ -149,10 +149,15 @@ def test_the_secrets_file_is_encrypted_for_the_sops_yaml_recipients() -> None:
         assert all(ENC.fullmatch(v) for v in doc["stringData"].values()), doc["metadata"]
     assert secret_keys() == {
         "soccerpredict-ray-auth": {"auth_token"},
-        "soccerpredict-redis": {"REDIS_PASSWORD", "REDIS_URL"},
+        "soccerpredict-redis-cache": {"auth.conf", "REDIS_URL"},
+        "soccerpredict-redis-state": {"auth.conf", "REDIS_URL"},
         "soccerpredict-postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
-        "soccerpredict-mlflow": {"MLFLOW_BACKEND_STORE_URI"},
+        "soccerpredict-mlflow": {"MLFLOW_BACKEND_STORE_URI", "MLFLOW_FLASK_SERVER_SECRET_KEY",
+                                 "basic_auth.ini"},
+        "soccerpredict-mlflow-auth": {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"},
         "soccerpredict-minio": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+        "soccerpredict-minio-dvc": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+        "soccerpredict-minio-mlflow": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
         "soccerpredict-grafana": {"GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD"}}
 
 
@@ -186,10 +191,18 @@ def test_dev_secrets_round_trip_through_sops_and_age(tmp_path: Path) -> None:
     plain = decrypt(written, env)
     values = {d["metadata"]["name"]: d["stringData"] for d in plain}
     assert {d["metadata"]["namespace"] for d in plain} == {"ns-test"}
-    redis, pg = values["soccerpredict-redis"], values["soccerpredict-postgres"]
-    assert redis["REDIS_URL"] == f"redis://:{redis['REDIS_PASSWORD']}@redis:6379/0"
-    assert f":{pg['POSTGRES_PASSWORD']}@postgres:5432/" in values["soccerpredict-mlflow"][
-        "MLFLOW_BACKEND_STORE_URI"]
+    for name in ("cache", "state"):
+        redis = values[f"soccerpredict-redis-{name}"]
+        password = redis["auth.conf"].removeprefix("requirepass ").strip()
+        assert redis["REDIS_URL"] == f"redis://:{password}@redis-{name}:6379/0"
+    assert values["soccerpredict-redis-cache"]["auth.conf"] != values[
+        "soccerpredict-redis-state"]["auth.conf"]
+    pg, mlflow = values["soccerpredict-postgres"], values["soccerpredict-mlflow"]
+    store = mlflow["MLFLOW_BACKEND_STORE_URI"]
+    assert f":{pg['POSTGRES_PASSWORD']}@postgres:5432/" in store
+    assert f"database_uri = {store}\n" in mlflow["basic_auth.ini"]
+    minio = {values[f"soccerpredict-minio{s}"]["AWS_ACCESS_KEY_ID"] for s in ("", "-dvc", "-mlflow")}
+    assert len(minio) == 3   # root and one user per service
     assert len(values["soccerpredict-ray-auth"]["auth_token"]) >= 32
     with pytest.raises(subprocess.CalledProcessError):  # the committed file is not for this key
         decrypt(SECRETS, env)

@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from soccerpredict.whoscored.pages import BlockedPage, detect_block
 
@@ -22,6 +23,28 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RETRY_STATUS = {500, 502, 503, 504}  # 401/403/429 are block pages: detect_block
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) with the scheme's default port filled in; host lower-cased."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    return scheme, (parts.hostname or ""), port
+
+
+def within(url: str, base_url: str) -> bool:
+    """Whether `url` is on `base_url`'s exact origin and under its path (segment by segment).
+    A prefix test would let `https://www.whoscored.com.evil.example/` or `...com@evil.example`
+    through."""
+    try:
+        if origin(url) != origin(base_url) or urlsplit(url).username is not None:
+            return False
+    except ValueError:  # a port that is not a number
+        return False
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = urlsplit(url).path
+    return path == base_path or path.startswith(base_path + "/") or not base_path
 
 
 @dataclass(frozen=True)
@@ -69,7 +92,7 @@ class Browser:
         self._page = context.new_page()
 
     def _only_base_url(self, route: Any) -> None:
-        if route.request.url.startswith(self.base_url):
+        if within(route.request.url, self.base_url):
             route.continue_()
         else:
             self.blocked_requests += 1
@@ -91,7 +114,7 @@ class Browser:
 
     def data(self, path: str) -> tuple[int, str]:
         """GET a data URL from inside the page, as the site's own JavaScript does."""
-        if not self._page.url.startswith(self.base_url):
+        if not within(self._page.url, self.base_url):
             self._page.goto(self.base_url + "/", wait_until="domcontentloaded")
         # evaluate() has no timeout of its own: the fetch gets one, and an abort comes back as -1
         status, text = self._page.evaluate(
