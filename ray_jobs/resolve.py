@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import yaml
 
+from ray_jobs import params_reads
 from ray_jobs.cli import add_config_args, configure_logging, job_config, project_root
 from soccerpredict.config import Config, calendar_settings
 from soccerpredict.io import write_text
@@ -35,7 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging()
     cfg = job_config(args.params, args.conf, today=datetime.now(UTC).date())
     raw = yaml.safe_load((project_root(args.params) / args.params).read_text())
-    write_calendar(cfg, calendar_settings(raw))
+    with params_reads.watched(cfg, __file__) as watched:
+        # the two settings this stage resolves (read raw above, resolved through the loader)
+        _ = (watched.params.data.last_season, watched.params.as_of)
+        write_calendar(cfg, calendar_settings(raw))
 
 
 if __name__ == "__main__":
