@@ -84,8 +84,11 @@ def _categorical(reference: pd.Series, current: pd.Series) -> ColumnStat:
 
 
 def column_stat(reference: pd.Series, current: pd.Series, categorical: bool) -> ColumnStat:
-    """Test and effect sizes of one column; missing values are dropped first."""
+    """Test and effect sizes of one column; missing values are dropped first. A column with no
+    values on one side carries no evidence (the drift job refuses such windows outright)."""
     reference, current = reference.dropna(), current.dropna()
+    if reference.empty or current.empty:
+        return ColumnStat(p_value=1.0, wasserstein=0.0, psi=0.0)
     if categorical:
         return _categorical(reference, current)
     return _numerical(reference.to_numpy(np.float64), current.to_numpy(np.float64))
