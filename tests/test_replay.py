@@ -124,7 +124,7 @@ def test_a_two_season_replay_through_the_job(ray_address: str, tmp_path: Path) -
                                                          home_rate=0.36, shift=-0.08)]
     reference = matches(2000, "2018-2019", seed=1)
     features = pd.concat([*frames, reference], ignore_index=True)
-    forecasts = pd.concat(frames, ignore_index=True)
+    forecasts = pd.concat(frames, ignore_index=True).assign(model_validation_rps=0.3)  # no decline
     references = pd.concat([reference.assign(fold_season=s)[
         ["fold_season", "match_id", "model_home", "model_draw", "model_away"]]
         for s in ("2019-2020", "2020-2021")], ignore_index=True)
