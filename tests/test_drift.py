@@ -228,6 +228,20 @@ def test_a_table_without_the_columns_exits_1(project: dict[str, Any],
     assert not project["summary"].exists()
 
 
+def test_output_drift_without_a_champion_exits_1(project: dict[str, Any],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    params_path = Path(project["argv"][1])
+    params = yaml.safe_load(params_path.read_text())
+    params["drift"]["columns"] = [*SMALL, "model_home"]
+    params_path.write_text(yaml.safe_dump(params))
+    with pytest.raises(SystemExit) as stopped:
+        main([*project["argv"], "--reference-seasons", REFERENCE])
+    assert stopped.value.code == 1
+    assert "no champion for model 'soccer-match-outcome': its output cannot be compared" in \
+        capsys.readouterr().err
+    assert not project["summary"].exists()
+
+
 # --- the RayCronJob ---------------------------------------------------------------------------
 
 
