@@ -1,5 +1,7 @@
 """Walk-forward backtest on Ray (`python -m ray_jobs.backtest`): one Ray task per fold (season),
-XGBoost's nthread sized to the task's CPUs; writes `reports/backtest.json` and a plot."""
+XGBoost's nthread sized to the task's CPUs; writes `reports/backtest.json` and a plot, and keeps
+the pooled per-match forecasts and each fold model's forecasts on its training snapshot (the
+monitoring replay's input, so it never retrains)."""
 
 from __future__ import annotations
 
@@ -15,26 +17,28 @@ from soccerpredict.backtest.clv import clv_report
 from soccerpredict.backtest.folds import Fold, fold_forecasts, make_folds
 from soccerpredict.backtest.summary import by_group, comparable, paired_differences, pooled_ece
 from soccerpredict.config import BacktestParams, Config, ForecasterParams
-from soccerpredict.io import write_json
+from soccerpredict.io import write_json, write_parquet
 from soccerpredict.plots import plot_backtest
 
 log = logging.getLogger(__name__)
 
 
 def folds_on_ray(table: pd.DataFrame, folds: list[Fold], params: ForecasterParams,
-                 cpus: int) -> pd.DataFrame:
+                 cpus: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pooled forecasts of every fold's season, every fold model's forecasts on its snapshot)"""
     import ray
 
     task = ray.remote(num_cpus=cpus)(fold_forecasts)
     table_ref = ray.put(table)
     refs = [task.remote(table_ref, fold, params, cpus) for fold in folds]
-    parts = []
+    parts, references = [], []
     for fold, ref in zip(folds, refs, strict=True):
         part = ray.get(ref)
+        references.append(part.attrs.pop("reference_forecasts"))
         log.info("fold %s: %d matches, market baseline %s", fold.season, len(part),
                  part["market_baseline_choice"].iloc[0] if len(part) else "-")
         parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True), pd.concat(references, ignore_index=True)
 
 
 def summarise(pooled: pd.DataFrame, params: BacktestParams) -> dict[str, Any]:
@@ -66,9 +70,12 @@ def run(cfg: Config) -> dict[str, Any]:
         raise SystemExit(f"no backtest fold between {params.first_season} and "
                          f"{params.last_season} has earlier seasons to train on")
     with ray_session(cfg):
-        pooled = folds_on_ray(table, folds, cfg.params.forecasters,
-                              cfg.runtime.ray.backtest_cpus_per_fold)
+        pooled, references = folds_on_ray(table, folds, cfg.params.forecasters,
+                                          cfg.runtime.ray.backtest_cpus_per_fold)
     report = summarise(pooled, params)
+    pooled.attrs.clear()
+    write_parquet(pooled, cfg.runtime.paths.backtest_forecasts)
+    write_parquet(references, cfg.runtime.paths.backtest_references)
     reports = Path(cfg.runtime.paths.reports)
     write_json(report, reports / "backtest.json")
     plot_backtest(report["by_season"], reports / "plots" / "backtest.png")

@@ -24,7 +24,14 @@ from ray_jobs import params_reads
 from ray_jobs.cli import add_config_args, configure_logging, job_config
 from soccerpredict import registry
 from soccerpredict.config import Config
-from soccerpredict.drift import DriftInputError, current_window, drift_report, reference_window
+from soccerpredict.drift import (
+    OUTPUT_COLUMNS,
+    DriftInputError,
+    current_window,
+    drift_columns,
+    drift_report,
+    reference_window,
+)
 from soccerpredict.io import write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,26 @@ def champion_reference(cfg: Config, version: Any | None) -> pd.DataFrame:
                               f"(run {version.run_id}): {_first_line(err)}") from err
 
 
+def with_model_outputs(cfg: Config, version: Any | None, reference: pd.DataFrame,
+                       current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both windows with the champion's forecasts on them (`model_home`, ...), when the drift
+    columns name them: output drift is the champion's answers on the current matches beside
+    its answers on its reference."""
+    if not set(OUTPUT_COLUMNS) & set(drift_columns(cfg.params.drift)):
+        return reference, current
+    name = cfg.runtime.mlflow.model_name
+    if version is None:
+        raise DriftInputError(f"no champion for model {name!r}: its output cannot be compared")
+    try:
+        predictor = registry.load_predictor(name, str(version.version))
+        outputs = [predictor.predict_proba(frame) for frame in (reference, current)]
+    except Exception as err:  # any failure to score is bad input, said in one line
+        raise DriftInputError(f"cannot score the windows with {name} v{version.version}: "
+                              f"{_first_line(err)}") from err
+    return tuple(frame.assign(**{c: probs[:, k] for k, c in enumerate(OUTPUT_COLUMNS)})
+                 for frame, probs in zip((reference, current), outputs, strict=True))  # type: ignore[return-value]
+
+
 def load_windows(cfg: Config, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Reference, current window, and where each came from."""
     params, path = cfg.params.drift, Path(cfg.runtime.paths.features)
@@ -89,6 +116,7 @@ def load_windows(cfg: Config, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, 
     if current.empty:
         raise DriftInputError(f"the current window is empty: no played matches in {window} "
                               f"of {path}")
+    reference, current = with_model_outputs(cfg, version, reference, current)
     return reference, current, {"model_version": model_version, "reference": ref_source,
                                 "current": f"played matches of {window}"}
 

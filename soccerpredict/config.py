@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -155,6 +155,8 @@ class DriftParams(_Strict):
     p_value: float = Field(0.01, gt=0, lt=1)   # family-wise: each column at p_value / k
     drift_share: float = Field(0.2, gt=0, le=1)  # the window drifted if this share of columns did
     columns: list[str] = []             # empty: soccerpredict.drift.DEFAULT_COLUMNS
+    effect_size: Literal["wasserstein", "psi"] = "wasserstein"   # soccerpredict.drift_decision
+    min_effect: float = Field(0.0, ge=0)  # a column is flagged only if its effect is this large
 
 
 class MonitoringParams(_Strict):
@@ -162,6 +164,19 @@ class MonitoringParams(_Strict):
 
     rolling_matches: int = Field(200, ge=10)     # the "last N matches" window
     behind_margin_rps: float = Field(0.005, ge=0)  # alert when the model trails the book by more
+    # the forecaster the quality alert compares the model with (a name in reports/quality.json)
+    baseline: Literal["pinnacle_closing", "pre_closing_market"] = "pinnacle_closing"
+
+
+class MonitorReplayParams(_Strict):
+    """`ray_jobs.monitor_replay`: production's alerts replayed week by week over the backtest."""
+
+    first_season: str = "2012-2013"
+    step_days: int = Field(7, ge=1)             # the drift job runs weekly in the replay
+    degraded_rps: float = Field(0.01, gt=0)     # degraded: window RPS above validation by more
+    event_season: str = "2020-2021"             # the known event: empty stadiums
+    # today's design, replayed beside the current one: overrides of `drift` and `monitoring`
+    before: dict[str, dict[str, Any]] = {}
 
 
 class PromotionParams(_Strict):
@@ -184,6 +199,7 @@ class Params(_Strict):
     scrape: ScrapeParams = ScrapeParams()
     drift: DriftParams = DriftParams()
     monitoring: MonitoringParams = MonitoringParams()
+    monitor_replay: MonitorReplayParams = MonitorReplayParams()
 
 
 class DataConf(_Strict):
@@ -237,6 +253,9 @@ class PathsConf(_Strict):
     # run records (MLflow holds them too): git-ignored, never a DVC output, so re-runs leave
     # git clean. Promotions and rollbacks, with times and versions; `rollback` reads it.
     promotion_history: Path = Path("var/runs/promotion_history.json")
+    # the backtest's pooled fold forecasts and its fold models' forecasts on their snapshots
+    backtest_forecasts: Path = Path("data/processed/backtest_forecasts.parquet")
+    backtest_references: Path = Path("data/processed/backtest_references.parquet")
 
     def split_file(self, name: str) -> Path:
         """One table of the `split` stage: train, validation, test or upcoming."""

@@ -16,7 +16,9 @@ home wins fell from 46% to 40%, the Jensen-Shannon distance is 0.046, under its 
 
 `p_value` is the family-wise level: each of the k columns is tested at p_value / k (Bonferroni),
 so a window that differs from the reference only by sampling noise has at most a p_value chance
-of any flag. The window is drifted when at least `drift_share` of the columns are flagged.
+of any flag. A flag also needs an effect of at least `min_effect` (soccerpredict.drift_decision,
+shared with the monitoring replay). The window is drifted when at least `drift_share` of the
+columns are flagged.
 """
 
 from __future__ import annotations
@@ -29,25 +31,32 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import DriftParams
-from soccerpredict.features.build import FEATURE_COLUMNS, PRICE_COLUMNS
+from soccerpredict.drift_decision import chi2_homogeneity, column_stat, decide
+from soccerpredict.features.build import FEATURE_COLUMNS
 from soccerpredict.time_rules import played_by
 
 NUMERICAL_TEST, CATEGORICAL_TEST = "ks", "chisquare_2sample"
 CATEGORICAL_COLUMNS = frozenset({"result"})  # by contract; the features are all numerical
-# Left out of the default set: where a window sits in the calendar or in the history moves them,
-# so they are flagged in every window and the flag carries no news. `drift.columns` can name them.
-UNSTABLE_COLUMNS: dict[str, str] = {
-    "market_overround": "bookmakers' margins shrink year on year: flagged in every season",
-    "h2h_n": "grows with the length of the history the feature table starts from",
-    "form_n_home": "below 6 only in a season's first weeks: a calendar effect",
-    "form_n_away": "below 6 only in a season's first weeks: a calendar effect",
-    "rest_days_home": "summer break and winter fixture congestion: a calendar effect",
-    "rest_days_away": "summer break and winter fixture congestion: a calendar effect",
-    "mkt_max_booksum": "best-price margins shrink year on year, as the overround does",
-    # raw prices: the de-vigged probabilities carry their news without the shrinking margin
-    **{c: "a raw price: its margin shrinks year on year" for c in PRICE_COLUMNS},
+# Differences of a home and an away figure: what the model reads from a pair. A league-wide
+# level shift (more shots on target in every match, ratings inflating) leaves them unmoved.
+DIFFERENCES: dict[str, tuple[str, str]] = {
+    "sot_lambda_diff": ("sot_lambda_home", "sot_lambda_away"),
+    "form_points_diff": ("form_points_home", "form_points_away"),
+    "form_goal_diff": ("form_goals_for_home", "form_goals_for_away"),
 }
-DEFAULT_COLUMNS: list[str] = [c for c in FEATURE_COLUMNS if c not in UNSTABLE_COLUMNS] + ["result"]
+OUTPUT_COLUMNS: list[str] = ["model_home", "model_draw", "model_away"]  # the champion's forecast
+# The default set: what the model reads, scale-free. Rating differences and probabilities, never
+# raw ratings (their mean creeps with the history: 1516 to 1523 is no news to a model that reads
+# differences); no counts or calendar figures (form_n_*, rest_days_*, h2h_n); no margins or raw
+# prices (bookmakers' margins shrink year on year); the model's output and the result beside them.
+# Left out on the replay's evidence (reports/monitor_replay.json): the draw prices (market, goal
+# model, the model's own) and the goal-line markets (over 2.5, Asian handicap) move with scoring
+# trends and bookmakers' practice, a normed distance above 0.3 in most ordinary seasons.
+DEFAULT_COLUMNS: list[str] = [
+    "elo_diff", "pi_expected_gd", "gm_prob_home", "gm_prob_away", *DIFFERENCES,
+    "h2h_points_home", "market_prob_home", "market_prob_away", "model_home", "model_away",
+    "result",
+]
 
 
 class DriftInputError(ValueError):
@@ -56,6 +65,15 @@ class DriftInputError(ValueError):
 
 def drift_columns(params: DriftParams) -> list[str]:
     return list(params.columns) or list(DEFAULT_COLUMNS)
+
+
+def with_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every difference column whose two figures it holds."""
+    out = frame.copy()
+    for name, (home, away) in DIFFERENCES.items():
+        if home in out.columns and away in out.columns:
+            out[name] = out[home].astype(np.float64) - out[away].astype(np.float64)
+    return out
 
 
 def _played(features: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -125,14 +143,7 @@ def validate_windows(reference: pd.DataFrame, current: pd.DataFrame, columns: li
 def _chi2_two_sample(reference: pd.Series, current: pd.Series, feature_type: Any,
                      threshold: float) -> tuple[float, bool]:
     """Evidently's stat-test signature; its caller has dropped the missing values."""
-    from scipy.stats import chi2_contingency
-
-    sample = np.repeat([0, 1], [len(reference), len(current)])
-    values = pd.concat([reference, current], ignore_index=True).astype(str)
-    table = pd.crosstab(values, sample)
-    if len(table) < 2:  # one category in both windows: nothing can have moved
-        return 1.0, False
-    p_value = float(chi2_contingency(table.to_numpy(), correction=False).pvalue)
+    p_value = chi2_homogeneity(reference, current)
     return p_value, p_value < threshold
 
 
@@ -187,7 +198,7 @@ def _frequencies(values: pd.Series) -> dict[str, float]:
     return {str(k): round(float(v), 4) for k, v in counts.items()}
 
 
-def column_stats(reference: pd.Series, current: pd.Series, categorical: bool) -> dict[str, Any]:
+def summary_stats(reference: pd.Series, current: pd.Series, categorical: bool) -> dict[str, Any]:
     if categorical:
         return {"reference_frequencies": _frequencies(reference),
                 "current_frequencies": _frequencies(current)}
@@ -207,29 +218,47 @@ def describe(frame: pd.DataFrame) -> dict[str, Any]:
 
 def home_advantage(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Any]:
     """Market-implied home probability and result frequencies in both windows, when present."""
-    return {column: column_stats(reference[column], current[column], column == "result")
+    return {column: summary_stats(reference[column], current[column], column == "result")
             for column in ("market_prob_home", "result")
             if column in reference.columns and column in current.columns}
 
 
+def column_stats(reference: pd.DataFrame, current: pd.DataFrame,
+                 columns: list[str]) -> dict[str, Any]:
+    """Each column's test and effect sizes (soccerpredict.drift_decision)."""
+    return {c: column_stat(reference[c], current[c], is_categorical(c, reference))
+            for c in columns}
+
+
+def _column_entry(c: str, stat: Any, verdict: dict[str, Any], reference: pd.DataFrame,
+                  current: pd.DataFrame) -> dict[str, Any]:
+    categorical = is_categorical(c, reference)
+    return {"kind": "categorical" if categorical else "numerical",
+            "test": CATEGORICAL_TEST if categorical else NUMERICAL_TEST,
+            "p_value": stat.p_value, "threshold": verdict["column_threshold"],
+            "wasserstein": stat.wasserstein, "psi": stat.psi,
+            "drifted": c in verdict["drifted_columns"]} | summary_stats(
+                reference[c], current[c], categorical)
+
+
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame,
                  params: DriftParams) -> tuple[dict[str, Any], Any]:
-    """(summary, Evidently snapshot); DriftInputError when the windows cannot be compared."""
+    """(summary, Evidently snapshot); DriftInputError when the windows cannot be compared.
+    The verdict is `drift_decision.decide`'s, the one the monitoring replay measures; the
+    Evidently snapshot is the report for people (its per-column marks know no effect floor)."""
     columns = drift_columns(params)
+    reference, current = with_differences(reference), with_differences(current)
     validate_windows(reference, current, columns, params.min_rows)
-    snapshot, tests, threshold = run_evidently(reference, current, columns, params)
-    scores = p_values(snapshot)
-    per_column = {c: {"kind": "categorical" if tests[c] == CATEGORICAL_TEST else "numerical",
-                      "test": tests[c], "p_value": scores[c], "threshold": threshold,
-                      "drifted": scores[c] < threshold}
-                  | column_stats(reference[c], current[c], tests[c] == CATEGORICAL_TEST)
-                  for c in columns}
-    drifted = [c for c in columns if per_column[c]["drifted"]]
-    share = len(drifted) / len(columns)
-    summary = {"drifted": share >= params.drift_share, "drift_share": share,
-               "drift_share_threshold": params.drift_share, "drifted_columns": drifted,
-               "n_columns": len(columns), "p_value": params.p_value,
-               "correction": "bonferroni", "column_threshold": threshold,
+    stats = column_stats(reference, current, columns)
+    verdict = decide(stats, params)
+    snapshot, _, _ = run_evidently(reference, current, columns, params)
+    per_column = {c: _column_entry(c, stats[c], verdict, reference, current) for c in columns}
+    summary = {"drifted": verdict["drifted"], "drift_share": verdict["drift_share"],
+               "drift_share_threshold": params.drift_share,
+               "drifted_columns": verdict["drifted_columns"], "n_columns": len(columns),
+               "p_value": params.p_value, "correction": "bonferroni",
+               "column_threshold": verdict["column_threshold"],
+               "effect_size": params.effect_size, "min_effect": params.min_effect,
                "columns": per_column, "reference": describe(reference),
                "current": describe(current), "home_advantage": home_advantage(reference, current)}
     return summary, snapshot

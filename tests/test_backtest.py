@@ -99,8 +99,10 @@ def test_two_folds_on_ray_score_every_forecaster(synthetic_data_dir: Path, tmp_p
                                                        "2019-2020")], ignore_index=True)
     build_features(raw, FeatureParams()).to_parquet(tmp_path / "features.parquet")
     cfg = load_config(ROOT / "params.yaml", ROOT / "conf/runtime.yaml", env={})
-    paths = cfg.runtime.paths.model_copy(update={"features": tmp_path / "features.parquet",
-                                                 "reports": tmp_path / "reports"})
+    paths = cfg.runtime.paths.model_copy(update={
+        "features": tmp_path / "features.parquet", "reports": tmp_path / "reports",
+        "backtest_forecasts": tmp_path / "forecasts.parquet",
+        "backtest_references": tmp_path / "references.parquet"})
     backtest = cfg.params.backtest.model_copy(update={"first_season": "2016-2017",
                                                       "max_folds": 2, "bootstrap": 200})
     cfg = cfg.model_copy(update={
@@ -111,6 +113,12 @@ def test_two_folds_on_ray_score_every_forecaster(synthetic_data_dir: Path, tmp_p
     assert json.loads((tmp_path / "reports" / "backtest.json").read_text())["folds"] == \
         report["folds"]
     assert (tmp_path / "reports" / "plots" / "backtest.png").stat().st_size > 0
+    forecasts = pd.read_parquet(tmp_path / "forecasts.parquet")
+    assert sorted(forecasts["season"].unique()) == report["folds"]
+    assert forecasts.groupby("season")["model_validation_rps"].nunique().eq(1).all()
+    references = pd.read_parquet(tmp_path / "references.parquet")
+    assert sorted(references["fold_season"].unique()) == report["folds"]
+    assert references[["model_home", "model_draw", "model_away"]].sum(axis=1).round(6).eq(1).all()
     season = report["by_season"][0]
     for name in ("model", "with_market", "ratings_only", "market_baseline",
                  "pinnacle_closing", "elo_only"):

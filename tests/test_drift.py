@@ -17,6 +17,7 @@ from ray_jobs.drift import main
 from soccerpredict.config import DriftParams
 from soccerpredict.drift import (
     DEFAULT_COLUMNS,
+    OUTPUT_COLUMNS,
     DriftInputError,
     _chi2_two_sample,
     drift_report,
@@ -28,6 +29,8 @@ from tests.kuberay_schema import CRD_DIR, CRD_FILES, REPO, validate_file
 
 SMALL = ["elo_diff", "market_prob_home", "result"]
 SMALL_PARAMS = DriftParams(columns=SMALL, min_rows=50)
+# the default inputs without the champion's output (a feature table holds no forecasts)
+INPUTS = DriftParams(columns=[c for c in DEFAULT_COLUMNS if c not in OUTPUT_COLUMNS])
 REFERENCE, CURRENT = "2018-2019", "2019-2020"
 
 
@@ -69,9 +72,11 @@ def test_two_sample_chi_square_is_symmetric_and_calm_on_one_category() -> None:
     assert _chi2_two_sample(pd.Series(["H"] * 9), pd.Series(["H"] * 5), None, 0.01) == (1.0, False)
 
 
-def test_default_columns_are_the_stable_features_and_the_result() -> None:
+def test_default_columns_are_what_the_model_reads_its_output_and_the_result() -> None:
     assert DEFAULT_COLUMNS[-1] == "result" and "market_prob_home" in DEFAULT_COLUMNS
-    assert not {"h2h_n", "market_overround", "rest_days_home", "form_n_away"} & set(DEFAULT_COLUMNS)
+    assert {"elo_diff", "model_home", "sot_lambda_diff"} <= set(DEFAULT_COLUMNS)
+    assert not {"h2h_n", "market_overround", "rest_days_home", "form_n_away", "elo_home",
+                "pi_home", "form_sot_home"} & set(DEFAULT_COLUMNS)
 
 
 def _repeat(values: list[Any], n: int) -> np.ndarray:
@@ -223,13 +228,29 @@ def test_a_table_without_the_columns_exits_1(project: dict[str, Any],
     assert not project["summary"].exists()
 
 
+def test_output_drift_without_a_champion_exits_1(project: dict[str, Any],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    params_path = Path(project["argv"][1])
+    params = yaml.safe_load(params_path.read_text())
+    params["drift"]["columns"] = [*SMALL, "model_home"]
+    params_path.write_text(yaml.safe_dump(params))
+    with pytest.raises(SystemExit) as stopped:
+        main([*project["argv"], "--reference-seasons", REFERENCE])
+    assert stopped.value.code == 1
+    assert "no champion for model 'soccer-match-outcome': its output cannot be compared" in \
+        capsys.readouterr().err
+    assert not project["summary"].exists()
+
+
 # --- the RayCronJob ---------------------------------------------------------------------------
 
 
 def test_the_drift_cronjob_validates_and_attaches_to_the_shared_cluster() -> None:
     path = REPO / "kuberay" / "base" / "ray-cronjob.drift.yaml"
     job = yaml.safe_load(path.read_text())["spec"]["jobTemplate"]
-    assert job["entrypoint"] == "python -m ray_jobs.drift"
+    # the job's own deadline and run guard wrap the stage (kuberay/README.md, issue 17)
+    assert job["entrypoint"].startswith("python -m ray_jobs.guarded --stage drift ")
+    assert job["entrypoint"].endswith(" -- python -m ray_jobs.drift")
     assert job["clusterSelector"] == {"ray.io/cluster": "soccerpredict"}
     assert job["shutdownAfterJobFinishes"] is False and job["backoffLimit"] == 0
     if not all((CRD_DIR / name).is_file() for name in CRD_FILES.values()):
@@ -272,7 +293,7 @@ def test_2020_21_loss_of_home_advantage_is_flagged(
         real_features: pd.DataFrame, reference: pd.DataFrame,
         record_property: Callable[[str, object], None]) -> None:
     current = reference_window(real_features, ["2020-2021"], AS_OF)
-    summary, _ = drift_report(reference, current, DriftParams())
+    summary, _ = drift_report(reference, current, INPUTS)
     columns, home = summary["columns"], summary["home_advantage"]
     for column in ("market_prob_home", "result"):
         record_property(f"p_value.{column}", columns[column]["p_value"])
@@ -290,7 +311,7 @@ def test_a_window_drawn_from_the_reference_is_not_flagged(
     """A season-sized window of reference rows against the rest, no row in both: the windows
     differ only by sampling, so any flag would be a false alarm."""
     drawn = reference.sample(n=1826, random_state=0)
-    summary, _ = drift_report(reference.drop(drawn.index), drawn, DriftParams())
+    summary, _ = drift_report(reference.drop(drawn.index), drawn, INPUTS)
     record_property("min_p_value", min(v["p_value"] for v in summary["columns"].values()))
     assert summary["drifted_columns"] == [] and not summary["drifted"]
 

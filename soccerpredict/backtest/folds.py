@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from soccerpredict.backtest.reference import reference_forecasts, validation_rps
 from soccerpredict.config import BacktestParams, ForecasterParams
 from soccerpredict.evaluation import CLOSING_COLUMNS, elo_only
 from soccerpredict.metrics.implied import devig
@@ -49,7 +50,8 @@ def make_folds(seasons: list[str], params: BacktestParams) -> list[Fold]:
 def fold_forecasts(table: pd.DataFrame, fold: Fold, params: ForecasterParams,
                    nthread: int) -> pd.DataFrame:
     """One row per played match of the fold's season: every forecaster's and baseline's
-    probabilities, the result, the matchday and the Pinnacle prices that CLV needs."""
+    probabilities, the result, the matchday and the Pinnacle prices that CLV needs; the model's
+    validation RPS, and (attrs) its forecasts on its training snapshot for the monitoring replay."""
     played = table[table["result"].notna()]
     train = played[played["season"].isin(fold.train_seasons)]
     validation = played[played["season"].isin(fold.validation_seasons)]
@@ -70,7 +72,9 @@ def fold_forecasts(table: pd.DataFrame, fold: Fold, params: ForecasterParams,
             out[f"{name}_{side}"] = p[:, k]
     for col in ["ps_home", "ps_draw", "ps_away", *CLOSING_COLUMNS]:
         out[col] = test[col].to_numpy(dtype=float) if col in test else np.nan
+    out["model_validation_rps"] = validation_rps(predictor, validation)
     out.attrs["summary"] = summary
+    out.attrs["reference_forecasts"] = reference_forecasts(predictor, train, fold.season)
     return out
 
 

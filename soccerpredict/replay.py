@@ -1,0 +1,123 @@
+"""Production's alerts replayed over one backtest season (pure: no Ray, no I/O).
+
+The season's champion is the backtest fold's model: trained on the earlier seasons, its drift
+reference the training snapshot the register stage would have logged (with the model's
+forecasts on it). Every `step_days` the drift window (`drift.window_days` of played matches)
+slides on; at each step this records whether each alert fires, under each design, and what
+happened to the model over the same window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from soccerpredict.config import DriftParams, MonitoringParams, MonitorReplayParams
+from soccerpredict.drift import drift_columns, is_categorical, with_differences
+from soccerpredict.drift_decision import ColumnStat, column_stat, decide
+from soccerpredict.metrics.scoring import outcome_index, rps
+
+# conf/prometheus/rules/quality.yml: an RPS over fewer matches is too noisy to act on
+QUALITY_MIN_MATCHES = 100
+# the quality job's forecaster names, as the backtest's pooled forecasts call them: the fold's
+# market baseline is a de-vigged pre-closing market, the one the model is built on
+FORECAST_NAMES = {"pinnacle_closing": "pinnacle_closing", "pre_closing_market": "market_baseline"}
+ALERTS = ("window_drift", "column_drift", "quality")
+_SIDES = ("home", "draw", "away")
+
+
+@dataclass(frozen=True)
+class Design:
+    drift: DriftParams
+    monitoring: MonitoringParams
+
+
+def designs(drift: DriftParams, monitoring: MonitoringParams,
+            replay: MonitorReplayParams) -> dict[str, Design]:
+    """`after`: params as they are; `before`: with `monitor_replay.before`'s overrides."""
+    before = replay.before
+    return {"before": Design(drift.model_copy(update=before.get("drift", {})),
+                             monitoring.model_copy(update=before.get("monitoring", {}))),
+            "after": Design(drift, monitoring)}
+
+
+def match_rps(frame: pd.DataFrame, name: str) -> np.ndarray:
+    probs = frame[[f"{name}_{side}" for side in _SIDES]].to_numpy(dtype=float)
+    return rps(probs, outcome_index(frame["result"]))
+
+
+def window_ends(kickoff: pd.Series, step_days: int) -> list[pd.Timestamp]:
+    """Ends (exclusive) of the weekly steps, from a step after the season's first kickoff to
+    the first step past its last."""
+    first = kickoff.min().normalize()
+    steps = int((kickoff.max() - first) / timedelta(days=step_days)) + 1
+    return [first + timedelta(days=step_days * k) for k in range(1, steps + 1)]
+
+
+def outcome(window: pd.DataFrame, validation_rps: float) -> dict[str, float]:
+    """What happened over the window: the model's RPS beside the market baseline's and beside
+    the validation figure it was promoted on."""
+    model = float(match_rps(window, "model").mean())
+    baseline = float(match_rps(window, "market_baseline").mean())
+    return {"model_rps": model, "excess_rps": model - baseline,
+            "rps_change": model - validation_rps}
+
+
+def quality_alert(played: pd.DataFrame, monitoring: MonitoringParams) -> dict[str, Any]:
+    """The rule SoccerPredictModelBehindBookmakers on the last `rolling_matches` played."""
+    last = played.sort_values("kickoff_utc").tail(monitoring.rolling_matches)
+    if len(last) < QUALITY_MIN_MATCHES:
+        return {"gap": float("nan"), "fires": False}
+    baseline = FORECAST_NAMES[monitoring.baseline]
+    gap = float(match_rps(last, "model").mean() - match_rps(last, baseline).mean())
+    return {"gap": gap, "fires": gap > monitoring.behind_margin_rps}
+
+
+def window_stats(reference: pd.DataFrame, window: pd.DataFrame,
+                 columns: list[str]) -> dict[str, ColumnStat]:
+    return {c: column_stat(reference[c], window[c], is_categorical(c, reference))
+            for c in columns}
+
+
+def _design_row(name: str, design: Design, stats: dict[str, ColumnStat], scored: bool,
+                played: pd.DataFrame) -> dict[str, Any]:
+    verdict = decide({c: stats[c] for c in drift_columns(design.drift)}, design.drift)
+    quality = quality_alert(played, design.monitoring)
+    return {f"{name}_window_drift": scored and verdict["drifted"],
+            f"{name}_column_drift": scored and bool(verdict["drifted_columns"]),
+            f"{name}_drifted_columns": ",".join(verdict["drifted_columns"]) if scored else "",
+            f"{name}_quality": quality["fires"], f"{name}_quality_gap": quality["gap"]}
+
+
+def replay_season(current: pd.DataFrame, reference: pd.DataFrame,
+                  plan: dict[str, Design], replay: MonitorReplayParams) -> pd.DataFrame:
+    """One row per weekly step of the season: each design's alerts and what happened."""
+    current, reference = with_differences(current), with_differences(reference)
+    columns = sorted({c for d in plan.values() for c in drift_columns(d.drift)})
+    days = {d.drift.window_days for d in plan.values()}
+    min_rows = {d.drift.min_rows for d in plan.values()}
+    if len(days) != 1 or len(min_rows) != 1:
+        raise ValueError("the designs must share drift.window_days and drift.min_rows")
+    window_days, rows_needed = days.pop(), min_rows.pop()
+    kickoff = pd.to_datetime(current["kickoff_utc"], utc=True)
+    validation_rps = float(current["model_validation_rps"].iloc[0])
+    rows = []
+    for week, end in enumerate(window_ends(kickoff, replay.step_days), start=1):
+        played = current[kickoff < end]
+        window = played[kickoff[kickoff < end] >= end - timedelta(days=window_days)]
+        scored = len(window) >= rows_needed
+        stats = window_stats(reference, window, columns) if scored else {}
+        row = {"season": str(current["season"].iloc[0]), "week": week, "end": end,
+               "n": len(window), "scored": scored} | outcome(window, validation_rps)
+        for name, design in plan.items():
+            row |= _design_row(name, design, stats or dict.fromkeys(columns, _CALM), scored,
+                               played)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+_CALM = ColumnStat(p_value=1.0, wasserstein=0.0, psi=0.0)  # an unscored window flags nothing
