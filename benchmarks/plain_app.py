@@ -43,7 +43,8 @@ def main() -> None:
     cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml"
                       ).rooted(PROJECT_ROOT)
     mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
-    predictor = registry.load_predictor(cfg.runtime.mlflow.model_name, args.version)
+    predictor = registry.load_predictor(registry.tracking_client(cfg),
+                                        cfg.runtime.mlflow.model_name, args.version)
     app = create_app(TeamState.load(cfg.runtime.paths.team_state), predictor, args.version)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 

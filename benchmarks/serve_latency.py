@@ -139,7 +139,8 @@ def in_process(cfg: Config, items: list[list[Any]], version: str, n: int = 2000)
     from soccerpredict.features.online import Fixture, TeamState
 
     mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
-    predictor = registry.load_predictor(cfg.runtime.mlflow.model_name, version)
+    predictor = registry.load_predictor(registry.tracking_client(cfg), cfg.runtime.mlflow.model_name,
+                                        version)
     state = TeamState.load(cfg.runtime.paths.team_state)
     times = []
     for k in range(n):

@@ -86,7 +86,8 @@ def with_model_outputs(cfg: Config, version: Any | None, reference: pd.DataFrame
     if version is None:
         raise DriftInputError(f"no champion for model {name!r}: its output cannot be compared")
     try:
-        predictor = registry.load_predictor(name, str(version.version))
+        predictor = registry.load_predictor(registry.tracking_client(cfg), name,
+                                            str(version.version))
         outputs = [predictor.predict_proba(frame) for frame in (reference, current)]
     except Exception as err:  # any failure to score is bad input, said in one line
         raise DriftInputError(f"cannot score the windows with {name} v{version.version}: "
