@@ -11,6 +11,7 @@ on target gives shots-based ratings.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +50,7 @@ class PoissonRatings:
         self.log_mean += self.league_rate * (err_h + err_a) / 2.0
         self.home += self.league_rate * (err_h - err_a) / 2.0
 
-    def seed(self, teams: set[str], attack: float, defence: float) -> None:
+    def seed(self, teams: Iterable[str], attack: float, defence: float) -> None:
         for team in teams:
             self.attack.setdefault(team, attack)
             self.defence.setdefault(team, defence)
