@@ -26,8 +26,10 @@ def create_app(state: TeamState, predictor: Any, version: str) -> FastAPI:
         except FixtureError as err:
             raise HTTPException(422, err.message) from None
         probs = predictor.predict_proba(state.features([fixture]))[0]
-        return {"probabilities": dict(zip(("home", "draw", "away"), probs.tolist(), strict=True)),
-                "model_version": version}
+        return {
+            "probabilities": dict(zip(("home", "draw", "away"), probs.tolist(), strict=True)),
+            "model_version": version,
+        }
 
     return app
 
@@ -40,11 +42,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--version", required=True, help="registered model version")
     args = parser.parse_args()
-    cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml"
-                      ).rooted(PROJECT_ROOT)
+    cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml").rooted(
+        PROJECT_ROOT
+    )
     mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
-    predictor = registry.load_predictor(registry.tracking_client(cfg),
-                                        cfg.runtime.mlflow.model_name, args.version)
+    predictor = registry.load_predictor(
+        registry.tracking_client(cfg), cfg.runtime.mlflow.model_name, args.version
+    )
     app = create_app(TeamState.load(cfg.runtime.paths.team_state), predictor, args.version)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 

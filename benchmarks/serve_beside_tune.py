@@ -49,8 +49,14 @@ def tune_driver(concurrency: int, seconds: float) -> None:
     p = cfg.params.tune.model_copy(update={"num_samples": 10_000, "time_budget_s": seconds})
     ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
-        grid = build_tuner(train, validation, cfg.params.model, p, Path(tmp, "search"),
-                           max_concurrent_trials=concurrency).fit()
+        grid = build_tuner(
+            train,
+            validation,
+            cfg.params.model,
+            p,
+            Path(tmp, "search"),
+            max_concurrent_trials=concurrency,
+        ).fit()
     print(f"TRIALS {len(grid)}", flush=True)
 
 
@@ -60,8 +66,12 @@ def serve_rss_mib() -> dict[str, float]:
     out: dict[str, float] = {}
     for proc in psutil.process_iter(["cmdline", "memory_info"]):
         line = " ".join(proc.info["cmdline"] or [])
-        for label in ("ServeReplica:soccerpredict:Model", "ServeReplica:soccerpredict:Ingress",
-                      "ServeController", "ProxyActor"):
+        for label in (
+            "ServeReplica:soccerpredict:Model",
+            "ServeReplica:soccerpredict:Ingress",
+            "ServeController",
+            "ProxyActor",
+        ):
             if label in line and proc.info["memory_info"] is not None:
                 out[label] = out.get(label, 0) + proc.info["memory_info"].rss / 2**20
     return out
@@ -77,35 +87,54 @@ def start_app(folder: Path, redis_url: str, gcs: str) -> tuple[subprocess.Popen[
     return proc, url
 
 
-def phase(url: str, script: Path, duration: int, concurrency: int, gcs: str,
-          offset: int) -> dict[str, Any]:
+def phase(
+    url: str, script: Path, duration: int, concurrency: int, gcs: str, offset: int
+) -> dict[str, Any]:
     search = None
     if concurrency:
-        search = subprocess.Popen([sys.executable, "-m", "benchmarks.serve_beside_tune",
-                                   "--tune-driver", str(concurrency), str(2 * duration + 30)],
-                                  cwd=PROJECT_ROOT, env=dict(os.environ, RAY_ADDRESS=gcs),
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        search = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.serve_beside_tune",
+                "--tune-driver",
+                str(concurrency),
+                str(2 * duration + 30),
+            ],
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ, RAY_ADDRESS=gcs),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         time.sleep(15)  # the driver loads the splits and its first trials are running
-    out = {"c1": wrk(url, script, 1, duration, "miss", offset),
-           "c8": wrk(url, script, 8, duration, "miss", offset + 10_000),
-           "loadavg_1m": os.getloadavg()[0]}
+    out = {
+        "c1": wrk(url, script, 1, duration, "miss", offset),
+        "c8": wrk(url, script, 8, duration, "miss", offset + 10_000),
+        "loadavg_1m": os.getloadavg()[0],
+    }
     if search is not None:
         search.send_signal(signal.SIGINT)  # Tune stops its trials and returns
         stdout, _ = search.communicate(timeout=120)
-        out["trials"] = next((int(x.split()[1]) for x in stdout.splitlines()
-                              if x.startswith("TRIALS")), None)
+        out["trials"] = next(
+            (int(x.split()[1]) for x in stdout.splitlines() if x.startswith("TRIALS")), None
+        )
     return out
 
 
 def table(result: dict[str, Any]) -> str:
-    header = ("| phase | p50 ms c=1 | p99 ms c=1 | p50 ms c=8 | p99 ms c=8 | req/s c=8 | errors "
-              "| trials |")
+    header = (
+        "| phase | p50 ms c=1 | p99 ms c=1 | p50 ms c=8 | p99 ms c=8 | req/s c=8 | errors "
+        "| trials |"
+    )
     lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in result["phases"].items():
         errors = sum(r[c]["non_2xx"] + r[c]["socket_errors"] for c in ("c1", "c8"))
-        lines.append(f"| {name} | {r['c1']['p50_ms']:.1f} | {r['c1']['p99_ms']:.1f} | "
-                     f"{r['c8']['p50_ms']:.1f} | {r['c8']['p99_ms']:.1f} | {r['c8']['rps']:.0f} "
-                     f"| {errors} | {r.get('trials', '-')} |")
+        lines.append(
+            f"| {name} | {r['c1']['p50_ms']:.1f} | {r['c1']['p99_ms']:.1f} | "
+            f"{r['c8']['p50_ms']:.1f} | {r['c8']['p99_ms']:.1f} | {r['c8']['rps']:.0f} "
+            f"| {errors} | {r.get('trials', '-')} |"
+        )
     return "\n".join(lines)
 
 
@@ -114,12 +143,14 @@ def run(duration: int, out: Path) -> dict[str, Any]:
 
     from serve_app.keys import KeyStore
 
-    cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml",
-                      env={}).rooted(PROJECT_ROOT)
+    cfg = load_config(
+        PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml", env={}
+    ).rooted(PROJECT_ROOT)
     keys = KeyStore(cfg.runtime.serving.api_keys_file)
     key_id, key = keys.create("benchmark")
-    ray.init(address="local", num_cpus=2, resources=cfg.runtime.ray.resources,
-             include_dashboard=False)
+    ray.init(
+        address="local", num_cpus=2, resources=cfg.runtime.ray.resources, include_dashboard=False
+    )
     gcs = ray.get_runtime_context().gcs_address
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -131,13 +162,16 @@ def run(duration: int, out: Path) -> dict[str, Any]:
             app, url = start_app(folder, f"redis://127.0.0.1:{redis_port}/0", gcs)
             wrk(url, script, 4, 3, "hit")  # warm-up
             result: dict[str, Any] = {
-                "benchmark": "serve_beside_tune", "duration_s": duration, "cpus": os.cpu_count(),
+                "benchmark": "serve_beside_tune",
+                "duration_s": duration,
+                "cpus": os.cpu_count(),
                 "ray": {"num_cpus": 2, "resources": cfg.runtime.ray.resources},
-                "serve_rss_mib": serve_rss_mib(), "phases": {}}
+                "serve_rss_mib": serve_rss_mib(),
+                "phases": {},
+            }
             for i, (name, concurrency) in enumerate(PHASES.items()):
                 print(f"== {name}", flush=True)
-                result["phases"][name] = phase(url, script, duration, concurrency, gcs,
-                                               i * 100_000)
+                result["phases"][name] = phase(url, script, duration, concurrency, gcs, i * 100_000)
         finally:
             if app is not None:
                 stop_serve(app)
@@ -151,10 +185,12 @@ def run(duration: int, out: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
-    parser.add_argument("--out", type=Path,
-                        default=Path("reports/benchmarks/serve_beside_tune.json"))
-    parser.add_argument("--tune-driver", nargs=2, metavar=("CONCURRENCY", "SECONDS"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports/benchmarks/serve_beside_tune.json")
+    )
+    parser.add_argument(
+        "--tune-driver", nargs=2, metavar=("CONCURRENCY", "SECONDS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.tune_driver:
         tune_driver(int(args.tune_driver[0]), float(args.tune_driver[1]))

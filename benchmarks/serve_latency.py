@@ -86,8 +86,15 @@ def fixtures(cfg: Config) -> list[list[Any]]:
     out = []
     for row, odds in zip(rows.itertuples(), pre_closing_odds(rows), strict=True):
         if np.isfinite(odds).all():
-            out.append([row.league, row.home_team, row.away_team,
-                        row.kickoff_utc.date().isoformat(), *map(float, odds)])
+            out.append(
+                [
+                    row.league,
+                    row.home_team,
+                    row.away_team,
+                    row.kickoff_utc.date().isoformat(),
+                    *map(float, odds),
+                ]
+            )
     if not out:
         raise SystemExit("no upcoming fixtures with odds: run the pipeline (`dvc repro`) first")
     return out
@@ -103,23 +110,46 @@ def lua_script(items: list[list[Any]], key: str, folder: Path) -> Path:
     return path
 
 
-def wrk(url: str, script: Path, connections: int, duration_s: int, mode: str,
-        offset: int = 0) -> dict[str, Any]:
+def wrk(
+    url: str, script: Path, connections: int, duration_s: int, mode: str, offset: int = 0
+) -> dict[str, Any]:
     """One wrk run; latency in ms, the client's CPU as a share of all cores."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "-s", str(script),
-                          url, "--", mode, str(offset)], capture_output=True, text=True,
-                         check=True, timeout=duration_s + 60).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration_s}s",
+            "-s",
+            str(script),
+            url,
+            "--",
+            mode,
+            str(offset),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration_s + 60,
+    ).stdout
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     n, duration_us, bad_status, socket_errors, p50, p95, p99 = line.split()[1:]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"requests": int(n), "rps": int(n) / (int(duration_us) / 1e6),
-            "p50_ms": float(p50) / 1000, "p95_ms": float(p95) / 1000, "p99_ms": float(p99) / 1000,
-            "non_2xx": int(bad_status), "socket_errors": int(socket_errors),
-            "client_cpu_share": cpu / (wall * (os.cpu_count() or 1)), "connections": connections}
+    return {
+        "requests": int(n),
+        "rps": int(n) / (int(duration_us) / 1e6),
+        "p50_ms": float(p50) / 1000,
+        "p95_ms": float(p95) / 1000,
+        "p99_ms": float(p99) / 1000,
+        "non_2xx": int(bad_status),
+        "socket_errors": int(socket_errors),
+        "client_cpu_share": cpu / (wall * (os.cpu_count() or 1)),
+        "connections": connections,
+    }
 
 
 def measure(url: str, script: Path, duration_s: int, modes: tuple[str, ...]) -> dict[str, Any]:
@@ -127,8 +157,10 @@ def measure(url: str, script: Path, duration_s: int, modes: tuple[str, ...]) -> 
     out: dict[str, Any] = {}
     wrk(url, script, 4, 3, "hit")  # warm-up: connections, code paths, the one hit body cached
     for offset, mode in enumerate(modes):
-        out[mode] = {"c1": wrk(url, script, 1, duration_s, mode, offset * 20_000),
-                     "c32": wrk(url, script, 32, duration_s, mode, offset * 20_000 + 10_000)}
+        out[mode] = {
+            "c1": wrk(url, script, 1, duration_s, mode, offset * 20_000),
+            "c32": wrk(url, script, 32, duration_s, mode, offset * 20_000 + 10_000),
+        }
     return out
 
 
@@ -139,8 +171,9 @@ def in_process(cfg: Config, items: list[list[Any]], version: str, n: int = 2000)
     from soccerpredict.features.online import Fixture, TeamState
 
     mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
-    predictor = registry.load_predictor(registry.tracking_client(cfg), cfg.runtime.mlflow.model_name,
-                                        version)
+    predictor = registry.load_predictor(
+        registry.tracking_client(cfg), cfg.runtime.mlflow.model_name, version
+    )
     state = TeamState.load(cfg.runtime.paths.team_state)
     times = []
     for k in range(n):
@@ -151,13 +184,20 @@ def in_process(cfg: Config, items: list[list[Any]], version: str, n: int = 2000)
         predictor.predict_proba(state.features([fixture]))
         times.append((time.perf_counter() - started) * 1000)
     q = statistics.quantiles(times, n=100)
-    return {"p50_ms": q[49], "p95_ms": q[94], "calls": n, "per_core_rps": 1000 / statistics.mean(times)}
+    return {
+        "p50_ms": q[49],
+        "p95_ms": q[94],
+        "calls": n,
+        "per_core_rps": 1000 / statistics.mean(times),
+    }
 
 
 def plain(version: str, script: Path, duration_s: int) -> dict[str, Any]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.plain_app", "--port", str(port),
-                             "--version", version], cwd=PROJECT_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.plain_app", "--port", str(port), "--version", version],
+        cwd=PROJECT_ROOT,
+    )
     try:
         wait_for_port(port, 120)
         return measure(f"http://127.0.0.1:{port}", script, duration_s, ("miss",))["miss"]
@@ -190,20 +230,41 @@ def write_app_config(folder: Path, redis_url: str, http_port: int) -> Path:
     return folder / "serve.yaml"
 
 
-def serve(setting: dict[str, str], redis_url: str, script: Path,
-          duration_s: int, folder: Path) -> dict[str, Any]:
-    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
-               RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="2", REDIS_URL=redis_url,
-               **setting)
+def serve(
+    setting: dict[str, str], redis_url: str, script: Path, duration_s: int, folder: Path
+) -> dict[str, Any]:
+    env = dict(
+        os.environ,
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="2",
+        REDIS_URL=redis_url,
+        **setting,
+    )
     for name in {"RAY_ADDRESS", *(v for s in SETTINGS.values() for v in s)} - set(setting):
         env.pop(name, None)  # a fresh cluster with exactly this setting
     ray_port, http_port = free_port(), free_port()
     write_app_config(folder, redis_url, http_port)
-    resources = json.dumps(load_config(PROJECT_ROOT / "params.yaml", folder / "runtime.yaml",
-                                       env={}).runtime.ray.resources)  # `serve` for replicas
-    subprocess.run(["ray", "start", "--head", "--num-cpus=2", f"--port={ray_port}",
-                    f"--resources={resources}", "--include-dashboard=false",
-                    "--disable-usage-stats"], env=env, check=True, capture_output=True)
+    resources = json.dumps(
+        load_config(
+            PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
+        ).runtime.ray.resources
+    )  # `serve` for replicas
+    subprocess.run(
+        [
+            "ray",
+            "start",
+            "--head",
+            "--num-cpus=2",
+            f"--port={ray_port}",
+            f"--resources={resources}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     env["RAY_ADDRESS"] = f"127.0.0.1:{ray_port}"
     url = f"http://127.0.0.1:{http_port}"
     try:
@@ -216,8 +277,9 @@ def serve(setting: dict[str, str], redis_url: str, script: Path,
         out = {"proxy": measure(url, script, duration_s, ("miss", "hit"))}
         direct = direct_ingress_port()
         if direct is not None:
-            out["direct_ingress"] = measure(f"http://127.0.0.1:{direct}", script, duration_s,
-                                            ("miss", "hit"))
+            out["direct_ingress"] = measure(
+                f"http://127.0.0.1:{direct}", script, duration_s, ("miss", "hit")
+            )
         return out
     finally:
         stop_serve(proc)
@@ -229,21 +291,32 @@ def _errors(modes: dict[str, Any]) -> int:
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [("| server | path | cache | p50 ms (c=1) | p95 ms (c=1) | req/s (c=32) | client CPU "
-             "| errors |"), "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        (
+            "| server | path | cache | p50 ms (c=1) | p95 ms (c=1) | req/s (c=32) | client CPU "
+            "| errors |"
+        ),
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     ip = result["in_process"]
-    lines.append(f"| in-process predict_proba | - | - | {ip['p50_ms']:.2f} | {ip['p95_ms']:.2f} | "
-                 f"({ip['per_core_rps']:.0f}/core) | - | - |")
+    lines.append(
+        f"| in-process predict_proba | - | - | {ip['p50_ms']:.2f} | {ip['p95_ms']:.2f} | "
+        f"({ip['per_core_rps']:.0f}/core) | - | - |"
+    )
     p = result["plain"]
-    lines.append(f"| plain FastAPI + uvicorn | direct | none | {p['c1']['p50_ms']:.2f} | "
-                 f"{p['c1']['p95_ms']:.2f} | {p['c32']['rps']:.0f} | "
-                 f"{p['c32']['client_cpu_share']:.0%} | {_errors(p)} |")
+    lines.append(
+        f"| plain FastAPI + uvicorn | direct | none | {p['c1']['p50_ms']:.2f} | "
+        f"{p['c1']['p95_ms']:.2f} | {p['c32']['rps']:.0f} | "
+        f"{p['c32']['client_cpu_share']:.0%} | {_errors(p)} |"
+    )
     for setting, paths in result["serve"].items():
         for path, modes in paths.items():
             for mode, m in modes.items():
-                lines.append(f"| Serve, {setting} | {path} | {mode} | {m['c1']['p50_ms']:.2f} | "
-                             f"{m['c1']['p95_ms']:.2f} | {m['c32']['rps']:.0f} | "
-                             f"{m['c32']['client_cpu_share']:.0%} | {_errors(m)} |")
+                lines.append(
+                    f"| Serve, {setting} | {path} | {mode} | {m['c1']['p50_ms']:.2f} | "
+                    f"{m['c1']['p95_ms']:.2f} | {m['c32']['rps']:.0f} | "
+                    f"{m['c32']['client_cpu_share']:.0%} | {_errors(m)} |"
+                )
     return "\n".join(lines)
 
 
@@ -264,11 +337,13 @@ def main(argv: list[str] | None = None) -> None:
     for tool in ("wrk", "redis-server", "ray", "serve"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not on PATH")
-    cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml"
-                      ).rooted(PROJECT_ROOT)
+    cfg = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml").rooted(
+        PROJECT_ROOT
+    )
     mlflow.set_tracking_uri(cfg.runtime.mlflow.tracking_uri)
-    version = str(MlflowClient().get_model_version_by_alias(cfg.runtime.mlflow.model_name,
-                                                            "champion").version)
+    version = str(
+        MlflowClient().get_model_version_by_alias(cfg.runtime.mlflow.model_name, "champion").version
+    )
     items = fixtures(cfg)
     key_id, key = KeyStore(cfg.runtime.serving.api_keys_file).create("benchmark")
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,14 +353,24 @@ def main(argv: list[str] | None = None) -> None:
         redis = start_redis(redis_port, folder)
         try:
             result: dict[str, Any] = {
-                "benchmark": "serve_latency", "model_version": version, "fixtures": len(items),
-                "duration_s": args.duration, "cpus": os.cpu_count(),
+                "benchmark": "serve_latency",
+                "model_version": version,
+                "fixtures": len(items),
+                "duration_s": args.duration,
+                "cpus": os.cpu_count(),
                 "in_process": in_process(cfg, items, version),
-                "plain": plain(version, script, args.duration), "serve": {}}
+                "plain": plain(version, script, args.duration),
+                "serve": {},
+            }
             for name in args.settings:
                 print(f"== Serve, {name}", flush=True)
-                result["serve"][name] = serve(SETTINGS[name], f"redis://127.0.0.1:{redis_port}/0",
-                                              script, args.duration, folder)
+                result["serve"][name] = serve(
+                    SETTINGS[name],
+                    f"redis://127.0.0.1:{redis_port}/0",
+                    script,
+                    args.duration,
+                    folder,
+                )
         finally:
             redis.terminate()
             KeyStore(cfg.runtime.serving.api_keys_file).revoke(key_id)

@@ -23,8 +23,14 @@ from soccerpredict.io import write_json
 ROWS = ("tuned", "untuned", "pinnacle_closing", "pre_closing_market", "elo_only")
 
 
-def compare(train_df: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
-            untuned: Any, tuned: Any, ratings_only: Any) -> dict[str, Any]:
+def compare(
+    train_df: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    untuned: Any,
+    tuned: Any,
+    ratings_only: Any,
+) -> dict[str, Any]:
     scores: dict[str, Any] = {}
     for name, params in (("untuned", untuned), ("tuned", tuned)):
         # the with_market tier trained with these booster parameters, ratings_only as configured
@@ -33,7 +39,8 @@ def compare(train_df: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame
         metrics, _, _ = evaluate(predictor, train_df, test)
         scores[name] = metrics["test"]["with_market"] | {
             "best_iteration": summary["with_market"]["best_iteration"],
-            "calibration": summary["with_market"]["calibration"]}
+            "calibration": summary["with_market"]["calibration"],
+        }
         scores |= {k: v for k, v in metrics["test"].items() if k != "model"}  # same every time
         scores["n_common"] = metrics["n_common"]
     return scores
@@ -43,23 +50,30 @@ def markdown(scores: dict[str, Any]) -> str:
     lines = ["| forecaster | RPS | log-loss | ECE | accuracy |", "|---|---:|---:|---:|---:|"]
     for name in ROWS:
         s = scores[name]
-        lines.append(f"| {name} | {s['rps']:.4f} | {s['log_loss']:.4f} | {s['ece']:.4f} | "
-                     f"{s['accuracy']:.3f} |")
+        lines.append(
+            f"| {name} | {s['rps']:.4f} | {s['log_loss']:.4f} | {s['ece']:.4f} | "
+            f"{s['accuracy']:.3f} |"
+        )
     return "\n".join(lines + [f"\n{scores['n_common']} test matches"])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path,
-                        default=Path("reports/benchmarks/tuned_vs_untuned.json"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports/benchmarks/tuned_vs_untuned.json")
+    )
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--conf", default="conf/runtime.yaml")
     args = parser.parse_args(argv)
     cfg = load_config(args.params, args.conf)
     splits = Path(cfg.runtime.paths.splits)
     frames = [pd.read_parquet(splits / f"{n}.parquet") for n in ("train", "validation", "test")]
-    scores = compare(*frames, untuned=cfg.params.model, tuned=model_params(cfg),
-                     ratings_only=cfg.params.forecasters.ratings_only)
+    scores = compare(
+        *frames,
+        untuned=cfg.params.model,
+        tuned=model_params(cfg),
+        ratings_only=cfg.params.forecasters.ratings_only,
+    )
     write_json(scores, args.out)
     print(markdown(scores))
     print(f"\nwrote {args.out}")

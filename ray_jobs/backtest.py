@@ -23,8 +23,9 @@ from soccerpredict.plots import plot_backtest
 log = logging.getLogger(__name__)
 
 
-def folds_on_ray(table: pd.DataFrame, folds: list[Fold], params: ForecasterParams,
-                 cpus: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def folds_on_ray(
+    table: pd.DataFrame, folds: list[Fold], params: ForecasterParams, cpus: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pooled forecasts of every fold's season, every fold model's forecasts on its snapshot)"""
     import ray
 
@@ -35,8 +36,12 @@ def folds_on_ray(table: pd.DataFrame, folds: list[Fold], params: ForecasterParam
     for fold, ref in zip(folds, refs, strict=True):
         part = ray.get(ref)
         references.append(part.attrs.pop("reference_forecasts"))
-        log.info("fold %s: %d matches, market baseline %s", fold.season, len(part),
-                 part["market_baseline_choice"].iloc[0] if len(part) else "-")
+        log.info(
+            "fold %s: %d matches, market baseline %s",
+            fold.season,
+            len(part),
+            part["market_baseline_choice"].iloc[0] if len(part) else "-",
+        )
         parts.append(part)
     return pd.concat(parts, ignore_index=True), pd.concat(references, ignore_index=True)
 
@@ -51,14 +56,26 @@ def summarise(pooled: pd.DataFrame, params: BacktestParams) -> dict[str, Any]:
         "folds": sorted(frame["season"].unique().tolist()),
         "n_matches": len(frame),
         "market_baseline_choice": pooled.groupby("season")["market_baseline_choice"]
-        .first().to_dict(),
+        .first()
+        .to_dict(),
         "by_season": by_group(frame, ["season"]),
         "by_season_league": by_group(frame, ["season", "league"]),
-        "overall": {name: {"n": len(part), "ece_pooled": pooled_ece(part),
-                           "differences": paired_differences(part, params.bootstrap, params.seed)}
-                    for name, part in periods.items() if len(part)},
-        "clv": clv_report(frame, ("with_market", "model", "market_baseline"), params.edge,
-                          params.bootstrap, params.seed),
+        "overall": {
+            name: {
+                "n": len(part),
+                "ece_pooled": pooled_ece(part),
+                "differences": paired_differences(part, params.bootstrap, params.seed),
+            }
+            for name, part in periods.items()
+            if len(part)
+        },
+        "clv": clv_report(
+            frame,
+            ("with_market", "model", "market_baseline"),
+            params.edge,
+            params.bootstrap,
+            params.seed,
+        ),
     }
 
 
@@ -67,11 +84,14 @@ def run(cfg: Config) -> dict[str, Any]:
     table = pd.read_parquet(cfg.runtime.paths.features)
     folds = make_folds(table["season"].dropna().unique().tolist(), params)
     if not folds:
-        raise SystemExit(f"no backtest fold between {params.first_season} and "
-                         f"{params.last_season} has earlier seasons to train on")
+        raise SystemExit(
+            f"no backtest fold between {params.first_season} and "
+            f"{params.last_season} has earlier seasons to train on"
+        )
     with ray_session(cfg):
-        pooled, references = folds_on_ray(table, folds, cfg.params.forecasters,
-                                          cfg.runtime.ray.backtest_cpus_per_fold)
+        pooled, references = folds_on_ray(
+            table, folds, cfg.params.forecasters, cfg.runtime.ray.backtest_cpus_per_fold
+        )
     report = summarise(pooled, params)
     pooled.attrs.clear()
     write_parquet(pooled, cfg.runtime.paths.backtest_forecasts)
@@ -81,8 +101,14 @@ def run(cfg: Config) -> dict[str, Any]:
     plot_backtest(report["by_season"], reports / "plots" / "backtest.png")
     for name, period in report["overall"].items():
         for pair, diff in period["differences"].items():
-            log.info("%s %s rps %+.5f [%+.5f, %+.5f]", name, pair, diff["rps"]["mean"],
-                     diff["rps"]["low"], diff["rps"]["high"])
+            log.info(
+                "%s %s rps %+.5f [%+.5f, %+.5f]",
+                name,
+                pair,
+                diff["rps"]["mean"],
+                diff["rps"]["low"],
+                diff["rps"]["high"],
+            )
     return report
 
 

@@ -41,12 +41,14 @@ class ChampionBatch:
         self.version = version
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return predictions_frame(batch, self.predictor.predict_proba(batch), self.version,
-                                 self.predictor.tiers(batch))
+        return predictions_frame(
+            batch, self.predictor.predict_proba(batch), self.version, self.predictor.tiers(batch)
+        )
 
 
-def predictions_frame(fixtures: pd.DataFrame, probs: np.ndarray, version: str,
-                      tiers: np.ndarray | None = None) -> pd.DataFrame:
+def predictions_frame(
+    fixtures: pd.DataFrame, probs: np.ndarray, version: str, tiers: np.ndarray | None = None
+) -> pd.DataFrame:
     out = fixtures[ID_COLUMNS + MARKET_COLUMNS].reset_index(drop=True)
     out[PROBABILITY_COLUMNS] = probs
     out[FAIR_COLUMNS] = fair_odds(probs)
@@ -55,25 +57,44 @@ def predictions_frame(fixtures: pd.DataFrame, probs: np.ndarray, version: str,
     return out
 
 
-def predict_upcoming(upcoming: pd.DataFrame, tracking_uri: str, model_name: str,
-                     version: str, batch_size: int = 256) -> pd.DataFrame:
+def predict_upcoming(
+    upcoming: pd.DataFrame, tracking_uri: str, model_name: str, version: str, batch_size: int = 256
+) -> pd.DataFrame:
     import ray.data
 
     if upcoming.empty:
         return predictions_frame(upcoming, np.empty((0, 3)), version)
     dataset = ray.data.from_pandas(upcoming).map_batches(
-        ChampionBatch, fn_constructor_kwargs={"tracking_uri": tracking_uri,
-                                              "model_name": model_name, "version": version},
-        batch_size=batch_size, batch_format="pandas", concurrency=1, num_cpus=1)
-    return dataset.to_pandas().sort_values(["kickoff_utc", "league", "match_id"],
-                                           ignore_index=True)
+        ChampionBatch,
+        fn_constructor_kwargs={
+            "tracking_uri": tracking_uri,
+            "model_name": model_name,
+            "version": version,
+        },
+        batch_size=batch_size,
+        batch_format="pandas",
+        concurrency=1,
+        num_cpus=1,
+    )
+    return dataset.to_pandas().sort_values(["kickoff_utc", "league", "match_id"], ignore_index=True)
 
 
 def prediction_log(table: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """The batch predictions as prediction-log rows, scored by `ray_jobs.quality` later."""
-    rows = [log_row(r["match_id"], r["league"], r["kickoff_utc"].date(), r["home_team"],
-                    r["away_team"], [r[c] for c in PROBABILITY_COLUMNS], r["model_version"],
-                    "batch", as_of) for r in table.to_dict("records")]
+    rows = [
+        log_row(
+            r["match_id"],
+            r["league"],
+            r["kickoff_utc"].date(),
+            r["home_team"],
+            r["away_team"],
+            [r[c] for c in PROBABILITY_COLUMNS],
+            r["model_version"],
+            "batch",
+            as_of,
+        )
+        for r in table.to_dict("records")
+    ]
     return pd.DataFrame(rows, columns=LOG_COLUMNS)
 
 
@@ -82,12 +103,17 @@ def run(cfg: Config) -> dict[str, Any]:
     champion = registry.model_version(registry.tracking_client(cfg), name, registry.CHAMPION)
     upcoming = pd.read_parquet(cfg.runtime.paths.split_file("upcoming"))
     with ray_session(cfg):
-        table = predict_upcoming(upcoming, cfg.runtime.mlflow.tracking_uri,
-                                 name, str(champion.version))
+        table = predict_upcoming(
+            upcoming, cfg.runtime.mlflow.tracking_uri, name, str(champion.version)
+        )
     write_parquet(table, cfg.runtime.paths.predictions)
     archive = prediction_log(table, cfg.params.as_of)
-    write_parquet(archive, Path(cfg.runtime.paths.prediction_log) / "batch" /
-                  f"as_of={cfg.params.as_of}_v{champion.version}.parquet")
+    write_parquet(
+        archive,
+        Path(cfg.runtime.paths.prediction_log)
+        / "batch"
+        / f"as_of={cfg.params.as_of}_v{champion.version}.parquet",
+    )
     log.info("%d upcoming fixtures predicted by %s v%s", len(table), name, champion.version)
     return {"n": len(table), "version": str(champion.version)}
 

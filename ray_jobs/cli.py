@@ -44,8 +44,9 @@ def configure_logging() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
-def run_stage(job: Callable[[Config], object], description: str | None,
-              argv: list[str] | None = None) -> None:
+def run_stage(
+    job: Callable[[Config], object], description: str | None, argv: list[str] | None = None
+) -> None:
     """Parse config, run the job; a failed validation gate ends it with its summary, exit 1."""
     from soccerpredict.validation.gates import GateFailed
 

@@ -48,11 +48,13 @@ def champion(cfg: Config) -> Any | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return registry.champion_version(registry.tracking_client(cfg),
-                                         cfg.runtime.mlflow.model_name)
+        return registry.champion_version(
+            registry.tracking_client(cfg), cfg.runtime.mlflow.model_name
+        )
     except MlflowException as err:
-        raise DriftInputError(f"MLflow at {cfg.runtime.mlflow.tracking_uri} cannot be read: "
-                              f"{_first_line(err)}") from err
+        raise DriftInputError(
+            f"MLflow at {cfg.runtime.mlflow.tracking_uri} cannot be read: {_first_line(err)}"
+        ) from err
 
 
 def champion_reference(cfg: Config, version: Any | None) -> pd.DataFrame:
@@ -62,21 +64,29 @@ def champion_reference(cfg: Config, version: Any | None) -> pd.DataFrame:
 
     name = cfg.runtime.mlflow.model_name
     if version is None:
-        raise DriftInputError(f"no champion for model {name!r} in {cfg.runtime.mlflow.tracking_uri}"
-                              ": promote one, or set drift.reference_seasons")
+        raise DriftInputError(
+            f"no champion for model {name!r} in {cfg.runtime.mlflow.tracking_uri}"
+            ": promote one, or set drift.reference_seasons"
+        )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = mlflow.artifacts.download_artifacts(
-                run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp,
-                tracking_uri=cfg.runtime.mlflow.tracking_uri)
+                run_id=version.run_id,
+                artifact_path=REFERENCE_ARTIFACT,
+                dst_path=tmp,
+                tracking_uri=cfg.runtime.mlflow.tracking_uri,
+            )
             return pd.read_parquet(path)
     except (MlflowException, OSError, ValueError) as err:
-        raise DriftInputError(f"cannot load {REFERENCE_ARTIFACT} of {name} v{version.version} "
-                              f"(run {version.run_id}): {_first_line(err)}") from err
+        raise DriftInputError(
+            f"cannot load {REFERENCE_ARTIFACT} of {name} v{version.version} "
+            f"(run {version.run_id}): {_first_line(err)}"
+        ) from err
 
 
-def with_model_outputs(cfg: Config, version: Any | None, reference: pd.DataFrame,
-                       current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def with_model_outputs(
+    cfg: Config, version: Any | None, reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both windows with the champion's forecasts on them (`model_home`, ...), when the drift
     columns name them: output drift is the champion's answers on the current matches beside
     its answers on its reference."""
@@ -86,14 +96,18 @@ def with_model_outputs(cfg: Config, version: Any | None, reference: pd.DataFrame
     if version is None:
         raise DriftInputError(f"no champion for model {name!r}: its output cannot be compared")
     try:
-        predictor = registry.load_predictor(registry.tracking_client(cfg), name,
-                                            str(version.version))
+        predictor = registry.load_predictor(
+            registry.tracking_client(cfg), name, str(version.version)
+        )
         outputs = [predictor.predict_proba(frame) for frame in (reference, current)]
     except Exception as err:  # any failure to score is bad input, said in one line
-        raise DriftInputError(f"cannot score the windows with {name} v{version.version}: "
-                              f"{_first_line(err)}") from err
-    return tuple(frame.assign(**{c: probs[:, k] for k, c in enumerate(OUTPUT_COLUMNS)})
-                 for frame, probs in zip((reference, current), outputs, strict=True))  # type: ignore[return-value]
+        raise DriftInputError(
+            f"cannot score the windows with {name} v{version.version}: {_first_line(err)}"
+        ) from err
+    return tuple(
+        frame.assign(**{c: probs[:, k] for k, c in enumerate(OUTPUT_COLUMNS)})
+        for frame, probs in zip((reference, current), outputs, strict=True)
+    )  # type: ignore[return-value]
 
 
 def load_windows(cfg: Config, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -112,14 +126,25 @@ def load_windows(cfg: Config, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, 
         reference = champion_reference(cfg, version)
         ref_source = f"{REFERENCE_ARTIFACT} of {cfg.runtime.mlflow.model_name} v{model_version}"
     current = current_window(features, params, as_of)
-    window = (f"seasons {', '.join(params.current_seasons)}" if params.current_seasons
-              else f"the {params.window_days} days to {as_of}")
+    window = (
+        f"seasons {', '.join(params.current_seasons)}"
+        if params.current_seasons
+        else f"the {params.window_days} days to {as_of}"
+    )
     if current.empty:
-        raise DriftInputError(f"the current window is empty: no played matches in {window} "
-                              f"of {path}")
+        raise DriftInputError(
+            f"the current window is empty: no played matches in {window} of {path}"
+        )
     reference, current = with_model_outputs(cfg, version, reference, current)
-    return reference, current, {"model_version": model_version, "reference": ref_source,
-                                "current": f"played matches of {window}"}
+    return (
+        reference,
+        current,
+        {
+            "model_version": model_version,
+            "reference": ref_source,
+            "current": f"played matches of {window}",
+        },
+    )
 
 
 def log_to_mlflow(cfg: Config, summary: dict[str, Any], files: list[Path]) -> str:
@@ -127,13 +152,21 @@ def log_to_mlflow(cfg: Config, summary: dict[str, Any], files: list[Path]) -> st
 
     with registry.fluent_run(cfg, run_name="drift") as run:
         mlflow.set_tags({"stage": "drift", "model_version": summary["model_version"]})
-        mlflow.log_params({"reference": summary["reference"]["source"][:500],
-                           "current": summary["current"]["source"][:500],
-                           "p_value": summary["p_value"],
-                           "drift_share_threshold": summary["drift_share_threshold"]})
-        mlflow.log_metrics({"drift_share": summary["drift_share"],
-                            "drifted": float(summary["drifted"]),
-                            "drifted_columns": float(len(summary["drifted_columns"]))})
+        mlflow.log_params(
+            {
+                "reference": summary["reference"]["source"][:500],
+                "current": summary["current"]["source"][:500],
+                "p_value": summary["p_value"],
+                "drift_share_threshold": summary["drift_share_threshold"],
+            }
+        )
+        mlflow.log_metrics(
+            {
+                "drift_share": summary["drift_share"],
+                "drifted": float(summary["drifted"]),
+                "drifted_columns": float(len(summary["drifted_columns"])),
+            }
+        )
         mlflow.log_metrics({f"p_value.{c}": v["p_value"] for c, v in summary["columns"].items()})
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="drift")
@@ -145,10 +178,15 @@ def run(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
     as_of = as_of or cfg.params.as_of
     reference, current, sources = load_windows(cfg, as_of)
     summary, snapshot = drift_report(reference, current, cfg.params.drift)
-    summary["reference"]["source"], summary["current"]["source"] = (sources["reference"],
-                                                                    sources["current"])
-    summary |= {"as_of": str(as_of), "model_version": sources["model_version"],
-                "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    summary["reference"]["source"], summary["current"]["source"] = (
+        sources["reference"],
+        sources["current"],
+    )
+    summary |= {
+        "as_of": str(as_of),
+        "model_version": sources["model_version"],
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     out = Path(cfg.runtime.paths.drift_reports)
     html = write_text(snapshot.get_html_str(as_iframe=False), out / "report.html")
     summary_path = write_json(summary, cfg.runtime.paths.drift_summary)  # last: the gauge reads it
@@ -159,12 +197,16 @@ def run(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
 
 def human_summary(summary: dict[str, Any]) -> str:
     verdict = "DRIFTED" if summary["drifted"] else "no drift"
-    head = (f"{verdict}: {len(summary['drifted_columns'])}/{summary['n_columns']} columns "
-            f"(share {summary['drift_share']:.2f}, threshold {summary['drift_share_threshold']}"
-            f"; each column at p < {summary['column_threshold']:.2g})")
-    lines = [head,
-             f"reference: {summary['reference']['source']} ({summary['reference']['rows']} rows)",
-             f"current:   {summary['current']['source']} ({summary['current']['rows']} rows)"]
+    head = (
+        f"{verdict}: {len(summary['drifted_columns'])}/{summary['n_columns']} columns "
+        f"(share {summary['drift_share']:.2f}, threshold {summary['drift_share_threshold']}"
+        f"; each column at p < {summary['column_threshold']:.2g})"
+    )
+    lines = [
+        head,
+        f"reference: {summary['reference']['source']} ({summary['reference']['rows']} rows)",
+        f"current:   {summary['current']['source']} ({summary['current']['rows']} rows)",
+    ]
     for column in summary["drifted_columns"]:
         entry = summary["columns"][column]
         lines.append(f"  {column:<24} {entry['test']:<18} p = {entry['p_value']:.2g}")
@@ -174,17 +216,35 @@ def human_summary(summary: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None) -> tuple[Config, date | None]:
     parser = argparse.ArgumentParser(description=__doc__)
     add_config_args(parser)
-    parser.add_argument("--reference-seasons", nargs="+", metavar="YYYY-YYYY",
-                        help="compare with these seasons instead of the champion's snapshot")
-    parser.add_argument("--current-seasons", nargs="+", metavar="YYYY-YYYY",
-                        help="the current window: these seasons instead of the last window_days")
-    parser.add_argument("--as-of", type=date.fromisoformat, default=None,
-                        help="the last day of the current window (default: params as_of)")
+    parser.add_argument(
+        "--reference-seasons",
+        nargs="+",
+        metavar="YYYY-YYYY",
+        help="compare with these seasons instead of the champion's snapshot",
+    )
+    parser.add_argument(
+        "--current-seasons",
+        nargs="+",
+        metavar="YYYY-YYYY",
+        help="the current window: these seasons instead of the last window_days",
+    )
+    parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        default=None,
+        help="the last day of the current window (default: params as_of)",
+    )
     args = parser.parse_args(argv)
     configure_logging()
     cfg = job_config(args.params, args.conf)
-    update = {k: v for k, v in (("reference_seasons", args.reference_seasons),
-                                ("current_seasons", args.current_seasons)) if v}
+    update = {
+        k: v
+        for k, v in (
+            ("reference_seasons", args.reference_seasons),
+            ("current_seasons", args.current_seasons),
+        )
+        if v
+    }
     if update:
         drift = cfg.params.drift.model_copy(update=update)
         cfg = cfg.model_copy(update={"params": cfg.params.model_copy(update={"drift": drift})})

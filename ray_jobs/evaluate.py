@@ -23,20 +23,28 @@ log = logging.getLogger(__name__)
 def run(cfg: Config) -> dict[str, object]:
     paths = cfg.runtime.paths
     reports = Path(paths.reports)
-    train, test = pd.read_parquet(paths.split_file("train")), pd.read_parquet(paths.split_file("test"))
+    train, test = (
+        pd.read_parquet(paths.split_file("train")),
+        pd.read_parquet(paths.split_file("test")),
+    )
     predictor = Predictor.load(cfg.runtime.paths.model_dir)
     metrics, named, mask = evaluate(predictor, train, test)
     common = test[mask].reset_index(drop=True)
     by_league = error_analysis(named, common, common["league"])
     by_band = error_analysis(named, common, favourite_band(common[MARKET_COLUMNS].to_numpy()))
     write_json(metrics, paths.metrics)
-    write_json({"by_league": by_league.to_dict(orient="records"),
-                "by_favourite_band": by_band.to_dict(orient="records")},
-               reports / "error_analysis.json")
+    write_json(
+        {
+            "by_league": by_league.to_dict(orient="records"),
+            "by_favourite_band": by_band.to_dict(orient="records"),
+        },
+        reports / "error_analysis.json",
+    )
     y = outcome_index(common["result"])
-    plot_calibration({k: (named[k], y) for k in ("with_market", "ratings_only",
-                                                  "pinnacle_closing")},
-                     reports / "plots" / "calibration.png")
+    plot_calibration(
+        {k: (named[k], y) for k in ("with_market", "ratings_only", "pinnacle_closing")},
+        reports / "plots" / "calibration.png",
+    )
     plot_grouped_rps(by_league, "group", reports / "plots" / "rps_by_league.png")
     plot_grouped_rps(by_band, "group", reports / "plots" / "rps_by_favourite.png")
     _log_table(metrics)
@@ -47,8 +55,13 @@ def _log_table(metrics: dict[str, object]) -> None:
     test = metrics["test"]
     assert isinstance(test, dict)
     for name, scores in test.items():
-        log.info("%-20s rps %.4f  log-loss %.4f  ece %.4f", name, scores["rps"],
-                 scores["log_loss"], scores["ece"])
+        log.info(
+            "%-20s rps %.4f  log-loss %.4f  ece %.4f",
+            name,
+            scores["rps"],
+            scores["log_loss"],
+            scores["ece"],
+        )
     log.info("matches compared: %s of %s", metrics["n_common"], metrics["n_test"])
 
 

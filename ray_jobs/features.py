@@ -26,8 +26,9 @@ from soccerpredict.io import write_json, write_parquet
 log = logging.getLogger(__name__)
 
 
-def features_on_ray(matches: pd.DataFrame, params: FeatureParams
-                    ) -> tuple[pd.DataFrame, dict[str, LeagueState]]:
+def features_on_ray(
+    matches: pd.DataFrame, params: FeatureParams
+) -> tuple[pd.DataFrame, dict[str, LeagueState]]:
     import ray
     from tqdm import tqdm
 
@@ -55,8 +56,12 @@ def run(cfg: Config) -> pd.DataFrame:
     write_json(feature_contract(), cfg.runtime.paths.feature_contract)
     published = snapshot(states, cfg.params.features, cfg.params.as_of)
     write_json(published, cfg.runtime.paths.team_state, digits=None)  # exact: Serve replays it
-    log.info("features: %d rows x %d columns; team state %s published", len(table),
-             len(FEATURE_COLUMNS), published["version"])
+    log.info(
+        "features: %d rows x %d columns; team state %s published",
+        len(table),
+        len(FEATURE_COLUMNS),
+        published["version"],
+    )
     return table
 
 

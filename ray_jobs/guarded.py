@@ -53,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     configure_logging()
     url = job_config(args.params, args.conf).runtime.serving.redis_url
-    guard = RunGuard(redis.Redis.from_url(url, decode_responses=True), args.stage,
-                     hold_s=int(args.deadline_s + args.grace_s + 60),
-                     min_interval_s=args.min_interval_s)
+    guard = RunGuard(
+        redis.Redis.from_url(url, decode_responses=True),
+        args.stage,
+        hold_s=int(args.deadline_s + args.grace_s + 60),
+        min_interval_s=args.min_interval_s,
+    )
     return guarded_run(guard, args.command, args.deadline_s, args.grace_s)
 
 

@@ -51,18 +51,26 @@ def import_stages(files: list[Path]) -> list[tuple[dict[str, Any], pd.DataFrame]
     return out
 
 
-def stage_report(info: dict[str, Any], table: pd.DataFrame,
-                 football_data: pd.DataFrame) -> dict[str, Any]:
+def stage_report(
+    info: dict[str, Any], table: pd.DataFrame, football_data: pd.DataFrame
+) -> dict[str, Any]:
     league, season = table["league"].iloc[0], table["season"].iloc[0]
     fd = football_data[(football_data["league"] == league) & (football_data["season"] == season)]
     result = reconcile(table, fd)
-    return {"stage_id": info["stageId"], "name": info.get("name"), "league": league,
-            "season": season, "matches": len(table), "matched": result.matched,
-            "compared": result.compared, "agreement_rate": result.agreement_rate,
-            "status": table["status"].value_counts().to_dict(),
-            "only_whoscored": len(result.only_scraped),
-            "only_football_data": len(result.only_football_data),
-            "disagreements": result.disagreements.astype(str).to_dict(orient="records")}
+    return {
+        "stage_id": info["stageId"],
+        "name": info.get("name"),
+        "league": league,
+        "season": season,
+        "matches": len(table),
+        "matched": result.matched,
+        "compared": result.compared,
+        "agreement_rate": result.agreement_rate,
+        "status": table["status"].value_counts().to_dict(),
+        "only_whoscored": len(result.only_scraped),
+        "only_football_data": len(result.only_football_data),
+        "disagreements": result.disagreements.astype(str).to_dict(orient="records"),
+    }
 
 
 def run(cfg: Config, stages: Path) -> dict[str, Any]:
@@ -75,16 +83,30 @@ def run(cfg: Config, stages: Path) -> dict[str, Any]:
     per_stage = [stage_report(info, table, football_data) for info, table in imported]
     table = pd.concat([t for _, t in imported], ignore_index=True)
     target = Path(cfg.runtime.paths.whoscored_matches).with_name("legacy.parquet")
-    write_parquet(table.sort_values(["kickoff_utc", "source_id"], ignore_index=True), target,
-                  schema=SCRAPED_SCHEMA)
+    write_parquet(
+        table.sort_values(["kickoff_utc", "source_id"], ignore_index=True),
+        target,
+        schema=SCRAPED_SCHEMA,
+    )
     compared = sum(s["compared"] for s in per_stage)
     disagreeing = sum(len(s["disagreements"]) for s in per_stage)
-    summary = {"stage_files": len(files), "league_stages": len(per_stage), "matches": len(table),
-               "matched": sum(s["matched"] for s in per_stage), "compared": compared,
-               "disagreements": disagreeing, "stages": per_stage}
+    summary = {
+        "stage_files": len(files),
+        "league_stages": len(per_stage),
+        "matches": len(table),
+        "matched": sum(s["matched"] for s in per_stage),
+        "compared": compared,
+        "disagreements": disagreeing,
+        "stages": per_stage,
+    }
     write_json(summary, Path(cfg.runtime.paths.reports) / "legacy_reconciliation.json")
-    log.info("%d league stages, %d matches: %d compared with football-data, %d disagree",
-             len(per_stage), len(table), compared, disagreeing)
+    log.info(
+        "%d league stages, %d matches: %d compared with football-data, %d disagree",
+        len(per_stage),
+        len(table),
+        compared,
+        disagreeing,
+    )
     for stage in per_stage:
         for row in stage["disagreements"]:
             log.warning("%s %s disagrees: %s", stage["league"], stage["season"], row)
@@ -93,8 +115,12 @@ def run(cfg: Config, stages: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stages", type=Path, required=True,
-                        help="the legacy_mobile_api/stages folder of the saved WhoScored data")
+    parser.add_argument(
+        "--stages",
+        type=Path,
+        required=True,
+        help="the legacy_mobile_api/stages folder of the saved WhoScored data",
+    )
     add_config_args(parser)
     args = parser.parse_args(argv)
     configure_logging()

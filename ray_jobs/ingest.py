@@ -28,24 +28,38 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
     data = fetch_bytes(source.location)
     league = None if source.kind == "fixtures" else source.league  # fixtures: the Div column
     frame = read_football_data_csv(data, league=league, season=source.season)
-    entry: dict[str, object] = {"league": source.league, "season": source.season, "location": source.location,
-             "sha256": hashlib.sha256(data).hexdigest(), "rows": len(frame),
-             "missing_columns": list(frame.attrs.get("missing_columns", []))}
+    entry: dict[str, object] = {
+        "league": source.league,
+        "season": source.season,
+        "location": source.location,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "rows": len(frame),
+        "missing_columns": list(frame.attrs.get("missing_columns", [])),
+    }
     return frame, entry
 
 
 def sources_for(cfg: Config) -> list[Source]:
     d, r = cfg.params.data, cfg.runtime.data
     fixtures_url = r.fixtures_url if cfg.calendar.last_season_in_progress else None
-    return list_sources(d.leagues, season_range(d.first_season, d.last_season), d.extra_leagues,
-                        r.dir, r.url_template, r.extra_url_template, fixtures_url)
+    return list_sources(
+        d.leagues,
+        season_range(d.first_season, d.last_season),
+        d.extra_leagues,
+        r.dir,
+        r.url_template,
+        r.extra_url_template,
+        fixtures_url,
+    )
 
 
 def with_fixtures(matches: pd.DataFrame, leagues: list[str]) -> pd.DataFrame:
     """Keep the fixtures file's rows of our leagues that the season files do not have yet."""
     from_fixtures = matches["source_file_kind"] == "fixtures"
-    keep = ~from_fixtures | (matches["league"].isin(leagues)
-                             & ~matches["match_id"].isin(matches.loc[~from_fixtures, "match_id"]))
+    keep = ~from_fixtures | (
+        matches["league"].isin(leagues)
+        & ~matches["match_id"].isin(matches.loc[~from_fixtures, "match_id"])
+    )
     return matches[keep].drop(columns="source_file_kind")
 
 
@@ -62,8 +76,11 @@ def read_all_on_ray(sources: list[Source]) -> tuple[pd.DataFrame, list[dict[str,
             results[pending.pop(done[0])] = ray.get(done[0])
             bar.update(1)
     ordered = [results[s] for s in sources]  # file order, not completion order: determinism
-    frames = [f.assign(source_file_kind=s.kind) for s, (f, _) in zip(sources, ordered, strict=True)
-              if len(f)]
+    frames = [
+        f.assign(source_file_kind=s.kind)
+        for s, (f, _) in zip(sources, ordered, strict=True)
+        if len(f)
+    ]
     matches = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return matches, [e for _, e in ordered]
 

@@ -28,12 +28,14 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as err:
-        raise SystemExit(f"monitor_replay: cannot read {what} {path}: {err}; "
-                         "run the backtest stage first") from None
+        raise SystemExit(
+            f"monitor_replay: cannot read {what} {path}: {err}; run the backtest stage first"
+        ) from None
 
 
-def season_inputs(features: pd.DataFrame, forecasts: pd.DataFrame, references: pd.DataFrame,
-                  season: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def season_inputs(
+    features: pd.DataFrame, forecasts: pd.DataFrame, references: pd.DataFrame, season: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the season's forecasts with their features, the fold model's snapshot with its
     features and forecasts)"""
     current = forecasts[forecasts["season"] == season]
@@ -47,13 +49,16 @@ def season_inputs(features: pd.DataFrame, forecasts: pd.DataFrame, references: p
     return current.reset_index(drop=True), reference
 
 
-def replay_on_ray(inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
-                  plan: dict[str, Design], cfg: Config) -> pd.DataFrame:
+def replay_on_ray(
+    inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame]], plan: dict[str, Design], cfg: Config
+) -> pd.DataFrame:
     import ray
 
     task = ray.remote(num_cpus=1)(replay_season)
-    refs = {season: task.remote(current, reference, plan, cfg.params.monitor_replay)
-            for season, (current, reference) in inputs.items()}
+    refs = {
+        season: task.remote(current, reference, plan, cfg.params.monitor_replay)
+        for season, (current, reference) in inputs.items()
+    }
     parts = []
     for season, ref in refs.items():
         parts.append(ray.get(ref))
@@ -75,8 +80,9 @@ def run(cfg: Config) -> dict[str, Any]:
         rows = replay_on_ray(inputs, plan, cfg)
     report = summarise_replay(rows, plan, replay) | {"seasons": seasons}
     reports = Path(paths.reports)
-    write_text(rows.to_csv(index=False, float_format="%.6g"),
-               reports / "monitor_replay_windows.csv")
+    write_text(
+        rows.to_csv(index=False, float_format="%.6g"), reports / "monitor_replay_windows.csv"
+    )
     plot_replay(rows, list(plan), reports / "plots" / "monitor_replay.png")
     write_json(report, reports / "monitor_replay.json")
     return report

@@ -29,15 +29,19 @@ def prepare(cfg: Config) -> pd.DataFrame:
         before = len(raw)
         raw = with_scraped(raw, pd.read_parquet(scraped_path))
         log.info("%d scraped matches added to football-data's %d", len(raw) - before, before)
-    interim = to_interim(raw, d.leagues + d.extra_leagues,
-                         season_range(d.first_season, d.last_season) + _extra_seasons(raw, d),
-                         cfg.params.as_of)
+    interim = to_interim(
+        raw,
+        d.leagues + d.extra_leagues,
+        season_range(d.first_season, d.last_season) + _extra_seasons(raw, d),
+        cfg.params.as_of,
+    )
     # the interim table's "now" is the end of `as_of`: later results are hidden on purpose
     as_of_end = datetime.combine(cfg.params.as_of, time.max, tzinfo=UTC)
     run_gate("interim", interim, cfg.runtime.paths.reports, now=as_of_end)
     write_parquet(interim, cfg.runtime.paths.interim, schema=MATCH_SCHEMA)
-    log.info("interim table: %d matches, %d upcoming", len(interim),
-             int(interim["result"].isna().sum()))
+    log.info(
+        "interim table: %d matches, %d upcoming", len(interim), int(interim["result"].isna().sum())
+    )
     return interim
 
 

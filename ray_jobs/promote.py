@@ -25,8 +25,9 @@ from soccerpredict.models.predictor import ContractMismatch
 log = logging.getLogger(__name__)
 
 
-def score_version(client: Any, model_name: str, version: str, train: pd.DataFrame,
-                  test: pd.DataFrame) -> dict[str, Any] | None:
+def score_version(
+    client: Any, model_name: str, version: str, train: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, Any] | None:
     """A registered version re-scored on today's test matches, so both are judged on the same
     games; None when its feature contract cannot be fed today's features."""
     try:
@@ -42,15 +43,19 @@ def _read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def champion_tiers(rescored: dict[str, Any] | None, history: list[dict[str, Any]],
-                   version: str | None) -> dict[str, float]:
+def champion_tiers(
+    rescored: dict[str, Any] | None, history: list[dict[str, Any]], version: str | None
+) -> dict[str, float]:
     """The champion's figures: test tiers re-scored now, validation and backtest tiers as
     recorded when it was promoted."""
     recorded: dict[str, float] = {}
     for entry in history:
         if entry.get("version") == version and entry.get("promoted"):
-            recorded = {k: v for k, v in entry.get("figures", {}).get("tiers", {}).items()
-                        if not k.startswith("test/")}
+            recorded = {
+                k: v
+                for k, v in entry.get("figures", {}).get("tiers", {}).items()
+                if not k.startswith("test/")
+            }
     current = registry.tier_figures(rescored, None, None) if rescored else {}
     return recorded | current
 
@@ -66,34 +71,54 @@ def promote(cfg: Config) -> dict[str, Any]:
     client, name = registry.tracking_client(cfg), cfg.runtime.mlflow.model_name
     challenger = client.get_model_version_by_alias(name, registry.CHALLENGER)
     paths = cfg.runtime.paths
-    train, test = pd.read_parquet(paths.split_file("train")), pd.read_parquet(paths.split_file("test"))
+    train, test = (
+        pd.read_parquet(paths.split_file("train")),
+        pd.read_parquet(paths.split_file("test")),
+    )
     reports = Path(paths.reports)
     metrics = json.loads(paths.metrics.read_text())
-    tiers = registry.tier_figures(metrics, _read(paths.train_summary), _read(reports / "backtest.json"))
+    tiers = registry.tier_figures(
+        metrics, _read(paths.train_summary), _read(reports / "backtest.json")
+    )
     incumbent = registry.champion_version(client, name)
     champion_rps, old_tiers = None, None
     if incumbent is not None and incumbent.version != challenger.version:
         rescored = score_version(client, name, incumbent.version, train, test)
         champion_rps = None if rescored is None else float(rescored["test"]["model"]["rps"])
-        old_tiers = champion_tiers(rescored, _read(paths.promotion_history)
-                                   or [], str(incumbent.version))
-    decision = registry.decide(metrics["test"]["model"], cfg.params.promotion, champion_rps,
-                               tiers, old_tiers)
-    write_json({"promoted": decision.promote, "reasons": decision.reasons,
-                "figures": {k: v for k, v in decision.figures.items()
-                            if not k.startswith("champion")}},  # the registry's state: history
-               paths.promotion)
+        old_tiers = champion_tiers(
+            rescored, _read(paths.promotion_history) or [], str(incumbent.version)
+        )
+    decision = registry.decide(
+        metrics["test"]["model"], cfg.params.promotion, champion_rps, tiers, old_tiers
+    )
+    write_json(
+        {
+            "promoted": decision.promote,
+            "reasons": decision.reasons,
+            "figures": {k: v for k, v in decision.figures.items() if not k.startswith("champion")},
+        },  # the registry's state: history
+        paths.promotion,
+    )
     if incumbent is not None and incumbent.version == challenger.version:
         log.info("v%s is the champion already: nothing to decide", challenger.version)
         return {"action": "none", "version": str(challenger.version)}
     registry.record_decision(client, name, challenger.version, decision)
-    entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "action": "promote",
-             "version": str(challenger.version), "promoted": decision.promote,
-             "previous_champion": None if incumbent is None else str(incumbent.version),
-             "reasons": decision.reasons, "figures": decision.figures}
+    entry = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "action": "promote",
+        "version": str(challenger.version),
+        "promoted": decision.promote,
+        "previous_champion": None if incumbent is None else str(incumbent.version),
+        "reasons": decision.reasons,
+        "figures": decision.figures,
+    }
     append_history(entry, paths.promotion_history)
-    log.info("v%s %s: %s", challenger.version,
-             "promoted to champion" if decision.promote else "refused", "; ".join(decision.reasons))
+    log.info(
+        "v%s %s: %s",
+        challenger.version,
+        "promoted to champion" if decision.promote else "refused",
+        "; ".join(decision.reasons),
+    )
     return entry
 
 

@@ -33,7 +33,9 @@ def export_served(redis_url: str, folder: Path, batch: int = 10_000) -> int:
         while entries := client.xrange(STREAM, count=batch):
             rows = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
             first, last = entries[0][0].decode(), entries[-1][0].decode()
-            write_parquet(pd.DataFrame(rows, columns=LOG_COLUMNS), folder / f"{first}_{last}.parquet")
+            write_parquet(
+                pd.DataFrame(rows, columns=LOG_COLUMNS), folder / f"{first}_{last}.parquet"
+            )
             client.xdel(STREAM, *[entry_id for entry_id, _ in entries])
             moved += len(entries)
     except redis.RedisError as err:
@@ -57,9 +59,13 @@ def run(cfg: Config) -> dict[str, Any]:
     report = quality_report(read_log(folder), matches, p.rolling_matches, p.behind_margin_rps)
     write_json(report, cfg.runtime.paths.quality)
     overall = report["windows"]["rolling"].get("all", {}).get("forecasters", {})
-    log.info("%d served predictions exported; %d matches scored at %s; rolling RPS %s",
-             moved, report["scored_matches"], datetime.now(UTC).date(),
-             {k: round(v["rps"], 4) for k, v in overall.items()} or "none yet")
+    log.info(
+        "%d served predictions exported; %d matches scored at %s; rolling RPS %s",
+        moved,
+        report["scored_matches"],
+        datetime.now(UTC).date(),
+        {k: round(v["rps"], 4) for k, v in overall.items()} or "none yet",
+    )
     return report
 
 

@@ -30,8 +30,9 @@ def _flat_params(cfg: Config, trained_with: dict[str, Any]) -> dict[str, Any]:
     return out | {f"model.{key}": value for key, value in trained_with.items()}
 
 
-def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
-             train_features: pd.DataFrame) -> Any:
+def _log_run(
+    cfg: Config, predictor: Predictor, metrics: dict[str, Any], train_features: pd.DataFrame
+) -> Any:
     import mlflow
     from mlflow.models import infer_signature
 
@@ -45,16 +46,23 @@ def _log_run(cfg: Config, predictor: Predictor, metrics: dict[str, Any],
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics["test"]["model"].items()})
     mlflow.set_tags(registry.lineage(cfg))
     mlflow.log_dict(predictor.contract, "feature_contract.json")
-    for path in [*reports.glob("*.json"), *(reports / "plots").glob("*.png"),
-                 cfg.runtime.paths.train_summary]:
+    for path in [
+        *reports.glob("*.json"),
+        *(reports / "plots").glob("*.png"),
+        cfg.runtime.paths.train_summary,
+    ]:
         mlflow.log_artifact(str(path), artifact_path="reports")
     registry.log_artifact_frame(
-        registry.reference_snapshot(train_features, predictor.columns), "features.parquet")
+        registry.reference_snapshot(train_features, predictor.columns), "features.parquet"
+    )
     example = train_features[predictor.columns].head(5)
     return mlflow.pyfunc.log_model(
-        name="model", python_model=OutcomeModel(), artifacts={"predictor": str(model_dir)},
+        name="model",
+        python_model=OutcomeModel(),
+        artifacts={"predictor": str(model_dir)},
         signature=infer_signature(example, predictor.predict_frame(example)),
-        input_example=example, registered_model_name=cfg.runtime.mlflow.model_name,
+        input_example=example,
+        registered_model_name=cfg.runtime.mlflow.model_name,
         pip_requirements=["soccerpredict"],
     )
 

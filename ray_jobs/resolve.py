@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 def write_calendar(cfg: Config, settings: dict[str, str]) -> None:
     document = {**cfg.calendar.to_dict(), "settings": settings}
     write_text(yaml.safe_dump(document, sort_keys=True), cfg.runtime.paths.calendar)
-    log.info("calendar: last season %s%s, as_of %s", cfg.calendar.last_season,
-             " (in progress)" if cfg.calendar.last_season_in_progress else "", cfg.calendar.as_of)
+    log.info(
+        "calendar: last season %s%s, as_of %s",
+        cfg.calendar.last_season,
+        " (in progress)" if cfg.calendar.last_season_in_progress else "",
+        cfg.calendar.as_of,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

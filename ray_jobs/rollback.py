@@ -43,8 +43,12 @@ def rollback(cfg: Config, version: str | None = None) -> dict[str, Any]:
     client.get_model_version(name, target)  # raises with MLflow's message if it does not exist
     client.set_registered_model_alias(name, registry.CHAMPION, target)
     client.set_model_version_tag(name, target, "rolled_back_from", str(current.version))
-    entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "action": "rollback",
-             "version": str(target), "from_version": str(current.version)}
+    entry = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "action": "rollback",
+        "version": str(target),
+        "from_version": str(current.version),
+    }
     append_history(entry, history_path)
     log.info("champion of %s moved back from v%s to v%s", name, current.version, target)
     return entry

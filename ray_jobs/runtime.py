@@ -9,8 +9,11 @@ from contextlib import contextmanager
 from soccerpredict.config import Config
 
 # Ray advertises the host's external interface unless told otherwise; local runs stay on 127.0.0.1.
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
-                "RAY_AUTH_MODE": "token"}
+LOOPBACK_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "token",
+}
 
 
 @contextmanager
@@ -34,8 +37,12 @@ def ray_session(cfg: Config) -> Iterator[None]:
     else:
         # "local": a new instance, never the latest cluster found in /tmp/ray (which would
         # also refuse num_cpus)
-        ray.init(address="local", num_cpus=cfg.runtime.ray.num_cpus,
-                 resources=cfg.runtime.ray.resources, include_dashboard=False)
+        ray.init(
+            address="local",
+            num_cpus=cfg.runtime.ray.num_cpus,
+            resources=cfg.runtime.ray.resources,
+            include_dashboard=False,
+        )
     try:
         yield
     finally:

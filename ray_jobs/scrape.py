@@ -40,8 +40,9 @@ class BrowserPool:
         from ray.util import ActorPool
 
         actor = ray.remote(num_cpus=conf.actor_cpus)(BrowserActor)
-        self.actors = [actor.remote(conf.model_dump(mode="json"), seed)
-                       for seed in range(conf.concurrency)]
+        self.actors = [
+            actor.remote(conf.model_dump(mode="json"), seed) for seed in range(conf.concurrency)
+        ]
         self.pool = ActorPool(self.actors)
 
     def fetch(self, requests: list[Request]) -> list[dict[str, Any]]:
@@ -68,8 +69,16 @@ class BrowserActor:
         from soccerpredict.whoscored.browser import Fetcher
 
         c = ScrapeConf.model_validate(conf)
-        self.fetcher = Fetcher(c.base_url, c.delay_s, c.jitter_s, c.retries, c.backoff_s,
-                               c.timeout_s, c.chromium, seed=seed)
+        self.fetcher = Fetcher(
+            c.base_url,
+            c.delay_s,
+            c.jitter_s,
+            c.retries,
+            c.backoff_s,
+            c.timeout_s,
+            c.chromium,
+            seed=seed,
+        )
 
     def fetch(self, path: str, kind: str) -> dict[str, Any]:
         from soccerpredict.whoscored.browser import FetchFailed
@@ -77,10 +86,20 @@ class BrowserActor:
         try:
             page = self.fetcher.get(path, kind)
         except FetchFailed as err:
-            return {"path": path, "ok": False, "kind": err.kind, "attempts": err.attempts,
-                    "detail": err.detail}
-        return {"path": path, "ok": True, "status": page.status, "text": page.text,
-                "attempts": page.attempts}
+            return {
+                "path": path,
+                "ok": False,
+                "kind": err.kind,
+                "attempts": err.attempts,
+                "detail": err.detail,
+            }
+        return {
+            "path": path,
+            "ok": True,
+            "status": page.status,
+            "text": page.text,
+            "attempts": page.attempts,
+        }
 
     def browsers_started(self) -> int:
         return self.fetcher.browsers_started
@@ -89,14 +108,19 @@ class BrowserActor:
         self.fetcher.close()
 
 
-def scrape(cfg: Config, league_name: str, season: str, match_ids: list[str],
-           livescores: bool) -> Report:
+def scrape(
+    cfg: Config, league_name: str, season: str, match_ids: list[str], livescores: bool
+) -> Report:
     lg = league(league_name)
     report, started = Report(league_name, season), time.monotonic()
     with ray_session(cfg):
         pool = BrowserPool(cfg.runtime.scrape)
-        job = SeasonScraper(pool.fetch, report, PageCache(cfg.runtime.paths.whoscored_cache),
-                            Path(cfg.runtime.paths.reports) / "scrape" / "failed")
+        job = SeasonScraper(
+            pool.fetch,
+            report,
+            PageCache(cfg.runtime.paths.whoscored_cache),
+            Path(cfg.runtime.paths.reports) / "scrape" / "failed",
+        )
         try:
             page, over = job.season_page(lg, season)
             matches = job.fixtures(page, over)
@@ -130,20 +154,32 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(cfg: Config, args: argparse.Namespace) -> None:
-    targets = ([(args.league, args.season or "current")] if args.league else
-               [(lg, s) for lg in cfg.params.scrape.leagues for s in cfg.params.scrape.seasons])
+    targets = (
+        [(args.league, args.season or "current")]
+        if args.league
+        else [(lg, s) for lg in cfg.params.scrape.leagues for s in cfg.params.scrape.seasons]
+    )
     if not args.league and not cfg.params.scrape.enabled:
-        log.info("scraping is off (params.yaml scrape.enabled); %s left as it is",
-                 cfg.runtime.paths.whoscored_matches)
+        log.info(
+            "scraping is off (params.yaml scrape.enabled); %s left as it is",
+            cfg.runtime.paths.whoscored_matches,
+        )
         _ensure_outputs(cfg)
         return
     reports = [scrape(cfg, lg, season, args.match_ids, args.livescores) for lg, season in targets]
     for report in reports:
         name = f"{report.league}_{report.season}.json"
         write_json(asdict(report), Path(cfg.runtime.paths.reports) / "scrape" / name)
-        log.info("%s %s: %d pages fetched, %d from cache, %d failed, matches %s, %.1f s",
-                 report.league, report.season, report.pages_fetched, report.pages_from_cache,
-                 len(report.failures), report.matches, report.seconds)
+        log.info(
+            "%s %s: %d pages fetched, %d from cache, %d failed, matches %s, %.1f s",
+            report.league,
+            report.season,
+            report.pages_fetched,
+            report.pages_from_cache,
+            len(report.failures),
+            report.matches,
+            report.seconds,
+        )
         for failure in report.failures:
             log.warning("failed: %s", failure)
 

@@ -20,8 +20,9 @@ from soccerpredict.plots import plot_feature_importance
 log = logging.getLogger(__name__)
 
 
-def train(train: pd.DataFrame, validation: pd.DataFrame,
-          params: ForecasterParams) -> tuple[Predictor, dict[str, object]]:
+def train(
+    train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams
+) -> tuple[Predictor, dict[str, object]]:
     """Pure training: both forecaster tiers and the market baseline, chosen on validation."""
     predictor, summary = fit_predictor(train, validation, params)
     return predictor, summary | {"n_train": len(train), "n_validation": len(validation)}
@@ -41,20 +42,28 @@ def model_params(cfg: Config) -> ModelParams:
 def run(cfg: Config) -> dict[str, object]:
     paths = cfg.runtime.paths
     params = cfg.params.forecasters
-    predictor, summary = train(pd.read_parquet(paths.split_file("train")),
-                               pd.read_parquet(paths.split_file("validation")), params)
+    predictor, summary = train(
+        pd.read_parquet(paths.split_file("train")),
+        pd.read_parquet(paths.split_file("validation")),
+        params,
+    )
     summary["params"] = params.model_dump(mode="json")
     model_dir = Path(paths.model_dir)
     predictor.save(model_dir)
     write_json(summary, paths.train_summary)
     # the market tier's corrections: which inputs the trees use to move away from the market
     importance = feature_importance(predictor.forecasters[WITH_MARKET].booster)
-    plot_feature_importance(importance, Path(cfg.runtime.paths.reports) / "plots" /
-                            "feature_importance.png")
+    plot_feature_importance(
+        importance, Path(cfg.runtime.paths.reports) / "plots" / "feature_importance.png"
+    )
     for tier in predictor.forecasters:
         tier_summary = summary[tier]
-        log.info("%s: best iteration %s, calibration %s", tier, tier_summary["best_iteration"],
-                 tier_summary["calibration"])
+        log.info(
+            "%s: best iteration %s, calibration %s",
+            tier,
+            tier_summary["best_iteration"],
+            tier_summary["calibration"],
+        )
     log.info("market baseline chosen on validation: %s", summary["market_baseline"])
     return summary
 

@@ -48,18 +48,31 @@ def tune_space(space: SearchSpace) -> dict[str, Any]:
     return out
 
 
-def trial(config: dict[str, Any], train: pd.DataFrame, validation: pd.DataFrame,
-          base: ModelParams, params: TuneParams) -> None:
+def trial(
+    config: dict[str, Any],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    base: ModelParams,
+    params: TuneParams,
+) -> None:
     """One Tune trial: boost, reporting validation RPS and log-loss every few rounds."""
     from ray import tune
 
     model = model_params_for(config, base, params.early_stopping_rounds, params.metric)
     reporter = RoundReporter(tune.report, params.report_every)
-    booster = train_booster(train[FEATURE_COLUMNS], outcome_index(train["result"]),
-                            validation[FEATURE_COLUMNS], outcome_index(validation["result"]),
-                            model, nthread=1, callbacks=[reporter])
-    tune.report(reporter.last | {"best_iteration": float(booster.best_iteration),
-                                 "best_score": float(booster.best_score)})
+    booster = train_booster(
+        train[FEATURE_COLUMNS],
+        outcome_index(train["result"]),
+        validation[FEATURE_COLUMNS],
+        outcome_index(validation["result"]),
+        model,
+        nthread=1,
+        callbacks=[reporter],
+    )
+    tune.report(
+        reporter.last
+        | {"best_iteration": float(booster.best_iteration), "best_score": float(booster.best_score)}
+    )
 
 
 def search_key(params: TuneParams, features_sha: str | None) -> str:
@@ -68,41 +81,63 @@ def search_key(params: TuneParams, features_sha: str | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def build_tuner(train: pd.DataFrame, validation: pd.DataFrame, base: ModelParams, p: TuneParams,
-                path: Path, callbacks: list[Any] | None = None,
-                max_concurrent_trials: int | None = None) -> Any:
+def build_tuner(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    base: ModelParams,
+    p: TuneParams,
+    path: Path,
+    callbacks: list[Any] | None = None,
+    max_concurrent_trials: int | None = None,
+) -> Any:
     """A fresh search: OptunaSearch (TPE, seeded) proposes, ASHA stops weak trials early."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     return tune.Tuner(
-        _trainable(train, validation, base, p), param_space=tune_space(p.space),
+        _trainable(train, validation, base, p),
+        param_space=tune_space(p.space),
         tune_config=tune.TuneConfig(
-            metric=p.metric, mode="min", num_samples=p.num_samples,
+            metric=p.metric,
+            mode="min",
+            num_samples=p.num_samples,
             max_concurrent_trials=max_concurrent_trials or p.max_concurrent_trials,
-            time_budget_s=p.time_budget_s, search_alg=OptunaSearch(seed=p.seed),
+            time_budget_s=p.time_budget_s,
+            search_alg=OptunaSearch(seed=p.seed),
             reuse_actors=p.reuse_actors,
-            scheduler=ASHAScheduler(time_attr="training_iteration", grace_period=p.grace_period,
-                                    reduction_factor=p.reduction_factor, max_t=asha_max_t(p))),
+            scheduler=ASHAScheduler(
+                time_attr="training_iteration",
+                grace_period=p.grace_period,
+                reduction_factor=p.reduction_factor,
+                max_t=asha_max_t(p),
+            ),
+        ),
         run_config=tune.RunConfig(
-            name=path.name, storage_path=str(path.parent.resolve()),
+            name=path.name,
+            storage_path=str(path.parent.resolve()),
             failure_config=tune.FailureConfig(max_failures=p.max_failures),
-            callbacks=list(callbacks or []), verbose=1))
+            callbacks=list(callbacks or []),
+            verbose=1,
+        ),
+    )
 
 
-def _trainable(train: pd.DataFrame, validation: pd.DataFrame, base: ModelParams,
-               p: TuneParams) -> Any:
+def _trainable(
+    train: pd.DataFrame, validation: pd.DataFrame, base: ModelParams, p: TuneParams
+) -> Any:
     from ray import tune
 
     # with_parameters: the tables go into the object store once, not once per trial
     return tune.with_resources(
         tune.with_parameters(trial, train=train, validation=validation, base=base, params=p),
-        {"cpu": 1})
+        {"cpu": 1},
+    )
 
 
-def make_tuner(cfg: Config, train: pd.DataFrame, validation: pd.DataFrame,
-               path: Path, parent_run_id: str) -> Any:
+def make_tuner(
+    cfg: Config, train: pd.DataFrame, validation: pd.DataFrame, path: Path, parent_run_id: str
+) -> Any:
     """Resume the search stored at `path` if there is one, else start it with MLflow logging."""
     from ray import tune
     from ray.air.integrations.mlflow import MLflowLoggerCallback
@@ -110,12 +145,16 @@ def make_tuner(cfg: Config, train: pd.DataFrame, validation: pd.DataFrame,
     p = cfg.params.tune
     if tune.Tuner.can_restore(str(path)):
         log.info("resuming the interrupted search at %s", path)
-        return tune.Tuner.restore(str(path), trainable=_trainable(train, validation,
-                                                                  cfg.params.model, p),
-                                  resume_errored=True)
+        return tune.Tuner.restore(
+            str(path),
+            trainable=_trainable(train, validation, cfg.params.model, p),
+            resume_errored=True,
+        )
     mlflow_cb = MLflowLoggerCallback(
-        tracking_uri=cfg.runtime.mlflow.tracking_uri, experiment_name=cfg.runtime.mlflow.experiment,
-        tags={"mlflow.parentRunId": parent_run_id, "stage": "tune"})
+        tracking_uri=cfg.runtime.mlflow.tracking_uri,
+        experiment_name=cfg.runtime.mlflow.experiment,
+        tags={"mlflow.parentRunId": parent_run_id, "stage": "tune"},
+    )
     return build_tuner(train, validation, cfg.params.model, p, path, callbacks=[mlflow_cb])
 
 
@@ -129,13 +168,24 @@ def interrupted(grid: Any, p: TuneParams, elapsed_s: float) -> bool:
 
 def summarise(grid: Any, p: TuneParams) -> dict[str, Any]:
     best = grid.get_best_result(metric=p.metric, mode="min", scope="all")
-    trials = [{"config": r.config, **{k: r.metrics.get(k) for k in
-                                      ("val_rps", "val_log_loss", "boosting_rounds")}}
-              for r in grid if r.metrics]
+    trials = [
+        {
+            "config": r.config,
+            **{k: r.metrics.get(k) for k in ("val_rps", "val_log_loss", "boosting_rounds")},
+        }
+        for r in grid
+        if r.metrics
+    ]
     failures = sum(t.num_failures for t in grid._experiment_analysis.trials)
-    return {"metric": p.metric, "best_value": float(best.metrics_dataframe[p.metric].min()),
-            "best_config": best.config, "n_trials": len(grid), "n_errors": grid.num_errors,
-            "retried_failures": failures, "trials": trials}
+    return {
+        "metric": p.metric,
+        "best_value": float(best.metrics_dataframe[p.metric].min()),
+        "best_config": best.config,
+        "n_trials": len(grid),
+        "n_errors": grid.num_errors,
+        "retried_failures": failures,
+        "trials": trials,
+    }
 
 
 def check_inputs(cfg: Config, tables: dict[str, pd.DataFrame]) -> None:
@@ -146,12 +196,17 @@ def check_inputs(cfg: Config, tables: dict[str, pd.DataFrame]) -> None:
     contract_path = cfg.runtime.paths.feature_contract
     stored = json.loads(contract_path.read_text()) if contract_path.exists() else None
     if stored != feature_contract():
-        raise GateFailed("features", f"{contract_path} does not match the code's feature contract "
-                         f"(schema {feature_contract()['schema_version']}); re-run `dvc repro "
-                         "features split`", contract_path)
+        raise GateFailed(
+            "features",
+            f"{contract_path} does not match the code's feature contract "
+            f"(schema {feature_contract()['schema_version']}); re-run `dvc repro "
+            "features split`",
+            contract_path,
+        )
     for name, frame in tables.items():
-        gate = run_gate("features", frame, reports, feature_columns=FEATURE_COLUMNS,
-                        name=f"tune_{name}")
+        gate = run_gate(
+            "features", frame, reports, feature_columns=FEATURE_COLUMNS, name=f"tune_{name}"
+        )
         try:
             outcome_index(frame["result"]) if "result" in frame else outcome_index([None])
         except ValueError as err:
@@ -191,14 +246,25 @@ def run(cfg: Config) -> dict[str, Any] | None:
     if summary is None:
         log.warning("search interrupted; run the same command again to resume it")
         raise SystemExit(130)
-    best = model_params_for(summary["best_config"], cfg.params.model,
-                            cfg.params.model.early_stopping_rounds, summary["metric"])
+    best = model_params_for(
+        summary["best_config"],
+        cfg.params.model,
+        cfg.params.model.early_stopping_rounds,
+        summary["metric"],
+    )
     target = Path(cfg.runtime.paths.best_params)
-    write_json({"model": best.model_dump(mode="json"), "metric": summary["metric"],
-                "best_value": summary["best_value"]}, target)
+    write_json(
+        {
+            "model": best.model_dump(mode="json"),
+            "metric": summary["metric"],
+            "best_value": summary["best_value"],
+        },
+        target,
+    )
     write_json(summary, target.with_name("summary.json"))
-    log.info("best %s %.5f with %s", summary["metric"], summary["best_value"],
-             summary["best_config"])
+    log.info(
+        "best %s %.5f with %s", summary["metric"], summary["best_value"], summary["best_config"]
+    )
     return summary
 
 

@@ -10,7 +10,7 @@ for step in "${@:-check format types}"; do
   for s in $step; do
     case "$s" in
       check) ruff check "${packages[@]}" tests benchmarks ;;
-      format) ruff format --check "${packages[@]}" ;;
+      format) ruff format --check "${packages[@]}" tests benchmarks ;;
       types) mypy ;;  # [tool.mypy] in pyproject.toml: the three packages
       *) echo "unknown step $s (check, format, types)" >&2; exit 2 ;;
     esac

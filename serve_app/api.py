@@ -34,7 +34,8 @@ from serve_app.web import web_router
 
 OPEN_PATHS = {"/healthz", "/metrics", "/docs", "/redoc", "/openapi.json"}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 404, 413, 422, 429, 503)}
+    code: {"model": Problem} for code in (401, 404, 413, 422, 429, 503)
+}
 Admit = Callable[[str | None], Awaitable[None]]
 Record = Callable[[str, str, int, float], None]
 
@@ -108,41 +109,69 @@ def _add_error_handlers(api: FastAPI) -> None:
 def build_api(ingress: Ingress, cluster_metrics: Callable[[], str]) -> FastAPI:
     """The app's routes over one Ingress; `cluster_metrics` gives the Prometheus text of
     `GET /metrics` (every node's Ray metrics agent, in the deployment)."""
-    api = FastAPI(title="SoccerPredict", version="1",
-                  description="Home / draw / away probabilities for soccer fixtures. Send your "
-                              "key in `X-API-Key`; `/healthz`, `/metrics` and the page at `/` "
-                              "are open.")
+    api = FastAPI(
+        title="SoccerPredict",
+        version="1",
+        description="Home / draw / away probabilities for soccer fixtures. Send your "
+        "key in `X-API-Key`; `/healthz`, `/metrics` and the page at `/` "
+        "are open.",
+    )
     _add_error_handlers(api)
     api.add_middleware(Guard, admit=ingress.admit, record=ingress.record)
     api.include_router(web_router(ingress.web))  # the page at / and its read routes
 
-    @api.post("/predict", response_model=Prediction, responses=ERRORS,
-              summary="Probabilities for one fixture")
+    @api.post(
+        "/predict",
+        response_model=Prediction,
+        responses=ERRORS,
+        summary="Probabilities for one fixture",
+    )
     async def predict(body: FixtureIn) -> Prediction:
         return await ingress.predict(body)
 
-    @api.post("/predict/batch", response_model=BatchOut, responses=ERRORS,
-              summary="Probabilities for several fixtures in one call")
+    @api.post(
+        "/predict/batch",
+        response_model=BatchOut,
+        responses=ERRORS,
+        summary="Probabilities for several fixtures in one call",
+    )
     async def predict_batch(body: BatchIn) -> BatchOut:
         return await ingress.predict_batch(body)
 
-    @api.post("/predict/async", response_model=JobAccepted, status_code=202, responses=ERRORS,
-              summary="Submit a fixture; poll its status")
+    @api.post(
+        "/predict/async",
+        response_model=JobAccepted,
+        status_code=202,
+        responses=ERRORS,
+        summary="Submit a fixture; poll its status",
+    )
     async def predict_async(body: FixtureIn) -> JobAccepted:
         return await ingress.predict_async(body)
 
-    @api.get("/predict/async/{job_id}", response_model=JobStatus, responses=ERRORS,
-             summary="Status of an async job: pending, done with the result, or failed")
+    @api.get(
+        "/predict/async/{job_id}",
+        response_model=JobStatus,
+        responses=ERRORS,
+        summary="Status of an async job: pending, done with the result, or failed",
+    )
     async def job_status(job_id: str) -> JobStatus:
         return await ingress.job_status(job_id)
 
-    @api.get("/predict/{match_id}", response_model=UpcomingPrediction, responses=ERRORS,
-             summary="The batch prediction of an upcoming match")
+    @api.get(
+        "/predict/{match_id}",
+        response_model=UpcomingPrediction,
+        responses=ERRORS,
+        summary="The batch prediction of an upcoming match",
+    )
     async def lookup(match_id: str) -> UpcomingPrediction:
         return await ingress.lookup(match_id)
 
-    @api.get("/model", response_model=ModelInfo, responses=ERRORS,
-             summary="The model being served: version, alias, contract, test metrics")
+    @api.get(
+        "/model",
+        response_model=ModelInfo,
+        responses=ERRORS,
+        summary="The model being served: version, alias, contract, test metrics",
+    )
     async def model_info() -> ModelInfo:
         return await ingress.model_info()
 
@@ -150,10 +179,14 @@ def build_api(ingress: Ingress, cluster_metrics: Callable[[], str]) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         return await ingress.healthz()
 
-    @api.get("/metrics", response_class=PlainTextResponse,
-             summary="Prometheus text: the app's and Serve's metrics from every node")
+    @api.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        summary="Prometheus text: the app's and Serve's metrics from every node",
+    )
     async def metrics_text() -> PlainTextResponse:
-        return PlainTextResponse(await asyncio.to_thread(cluster_metrics),
-                                 media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(
+            await asyncio.to_thread(cluster_metrics), media_type="text/plain; version=0.0.4"
+        )
 
     return api

@@ -38,10 +38,15 @@ class Model:
 
         metrics = AppMetrics()
         client = MlflowClient(tracking_uri=settings.tracking_uri)
-        service = ModelService(mlflow_loader(client, settings.model_name),
-                               current_version(client, settings.model_name), settings.alias)
-        redis = RedisState(settings.serving.redis_url, on_error=lambda op, _: (
-            metrics.redis_errors.inc(tags={"operation": op})))
+        service = ModelService(
+            mlflow_loader(client, settings.model_name),
+            current_version(client, settings.model_name),
+            settings.alias,
+        )
+        redis = RedisState(
+            settings.serving.redis_url,
+            on_error=lambda op, _: metrics.redis_errors.inc(tags={"operation": op}),
+        )
         self.served = ServedModel(service, settings, client, redis, metrics, _replica())
         await self.served.start()
 

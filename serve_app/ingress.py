@@ -51,8 +51,14 @@ Clock = Callable[[], float]  # seconds since the epoch: rate-limit windows, Retr
 class Refused(Exception):
     """A request answered with a 4xx/5xx Problem."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None,
-                 suggestions: list[str] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        field: str | None = None,
+        suggestions: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.status, self.headers = status, headers
         self.problem = Problem(detail=detail, field=field, suggestions=suggestions or [])
@@ -61,35 +67,51 @@ class Refused(Exception):
 def prediction(fixture: Fixture, answer: dict[str, Any], cached: bool) -> Prediction:
     probs = answer["probabilities"]
     fair = fair_odds(probs)
-    return Prediction(league=fixture.league, home_team=fixture.home_team,
-                      away_team=fixture.away_team, kickoff=fixture.kickoff,
-                      probabilities=Probabilities(home=probs[0], draw=probs[1], away=probs[2]),
-                      fair_odds=Probabilities(home=fair[0], draw=fair[1], away=fair[2]),
-                      model_version=answer["model_version"],
-                      forecaster=answer.get("forecaster", ""), cached=cached)
+    return Prediction(
+        league=fixture.league,
+        home_team=fixture.home_team,
+        away_team=fixture.away_team,
+        kickoff=fixture.kickoff,
+        probabilities=Probabilities(home=probs[0], draw=probs[1], away=probs[2]),
+        fair_odds=Probabilities(home=fair[0], draw=fair[1], away=fair[2]),
+        model_version=answer["model_version"],
+        forecaster=answer.get("forecaster", ""),
+        cached=cached,
+    )
 
 
 class Ingress:
-    def __init__(self, model: ModelClient, settings: ServeSettings, *,
-                 features: FeatureService, redis: RedisState, keys: KeyStore,
-                 upcoming: UpcomingPredictions, metrics: AppMetrics,
-                 clock: Clock = time.time, replica: str = "local") -> None:
+    def __init__(
+        self,
+        model: ModelClient,
+        settings: ServeSettings,
+        *,
+        features: FeatureService,
+        redis: RedisState,
+        keys: KeyStore,
+        upcoming: UpcomingPredictions,
+        metrics: AppMetrics,
+        clock: Clock = time.time,
+        replica: str = "local",
+    ) -> None:
         self.model, self.settings, self.conf = model, settings, settings.serving
         self.features, self.redis, self.keys = features, redis, keys
         self.upcoming, self.metrics, self.clock, self.replica = upcoming, metrics, clock, replica
         interval = settings.reload_interval_s
         self.served_log = PredictionLog()
         self.gauges = ReportGauges(metrics, settings.drift_summary, settings.quality, interval)
-        self.web = WebData(features, upcoming, model, self.gauges.drift,
-                           settings.promotion_history, interval)
+        self.web = WebData(
+            features, upcoming, model, self.gauges.drift, settings.promotion_history, interval
+        )
         self.metrics.replica_up.set(1.0, tags={"deployment": "Ingress", "replica": replica})
         self._local_hits: dict[tuple[str, int], int] = {}
         self._jobs: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, model: ModelClient, settings: ServeSettings, replica: str,
-                      clock: Clock = time.time) -> Ingress:
+    def from_settings(
+        cls, model: ModelClient, settings: ServeSettings, replica: str, clock: Clock = time.time
+    ) -> Ingress:
         """The collaborators the app runs with, all from the one settings object."""
         metrics = AppMetrics()
         conf, interval = settings.serving, settings.reload_interval_s
@@ -97,12 +119,17 @@ class Ingress:
         def redis_failed(operation: str, _: Exception) -> None:
             metrics.redis_errors.inc(tags={"operation": operation})
 
-        return cls(model, settings,
-                   features=FeatureService(settings.team_state, interval, conf.max_horizon_days),
-                   redis=RedisState(conf.redis_url, on_error=redis_failed, clock=clock),
-                   keys=KeyStore(conf.api_keys_file),
-                   upcoming=UpcomingPredictions(settings.predictions, interval),
-                   metrics=metrics, clock=clock, replica=replica)
+        return cls(
+            model,
+            settings,
+            features=FeatureService(settings.team_state, interval, conf.max_horizon_days),
+            redis=RedisState(conf.redis_url, on_error=redis_failed, clock=clock),
+            keys=KeyStore(conf.api_keys_file),
+            upcoming=UpcomingPredictions(settings.predictions, interval),
+            metrics=metrics,
+            clock=clock,
+            replica=replica,
+        )
 
     # ---------------------------------------------------------------- housekeeping
     def ensure_housekeeping(self) -> None:
@@ -131,12 +158,17 @@ class Ingress:
         now = self.clock()
         if hits is None:  # Redis down: limit per replica rather than not at all
             minute = int(now // 60)
-            hits = self._local_hits[(key_id, minute)] = self._local_hits.get((key_id, minute), 0) + 1
+            hits = self._local_hits[(key_id, minute)] = (
+                self._local_hits.get((key_id, minute), 0) + 1
+            )
             self._local_hits = {k: v for k, v in self._local_hits.items() if k[1] >= minute}
         if hits > self.conf.rate_limit_per_minute:
             self.metrics.rejected.inc(tags={"reason": "rate_limit"})
-            raise Refused(429, f"rate limit of {self.conf.rate_limit_per_minute} requests per "
-                          "minute exceeded", headers={"Retry-After": str(60 - int(now) % 60)})
+            raise Refused(
+                429,
+                f"rate limit of {self.conf.rate_limit_per_minute} requests per minute exceeded",
+                headers={"Retry-After": str(60 - int(now) % 60)},
+            )
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
         self.metrics.requests.inc(tags={"route": route, "method": method, "status": str(status)})
@@ -182,11 +214,16 @@ class Ingress:
         self._log(fixtures, [a for a, _ in answers], mode, as_of)
         return [prediction(f, a, hit) for f, (a, hit) in zip(fixtures, answers, strict=True)]
 
-    def _log(self, fixtures: list[Fixture], answers: list[dict[str, Any]], mode: str,
-             as_of: date) -> None:
+    def _log(
+        self, fixtures: list[Fixture], answers: list[dict[str, Any]], mode: str, as_of: date
+    ) -> None:
         """`as_of`: what the features knew (scoring keeps only predictions made before kickoff)."""
-        self.served_log.add([log_entry(f, a["probabilities"], a["model_version"], mode, as_of)
-                             for f, a in zip(fixtures, answers, strict=True)])
+        self.served_log.add(
+            [
+                log_entry(f, a["probabilities"], a["model_version"], mode, as_of)
+                for f, a in zip(fixtures, answers, strict=True)
+            ]
+        )
         self.ensure_housekeeping()
 
     # ---------------------------------------------------------------- what the routes answer
@@ -195,10 +232,15 @@ class Ingress:
 
     async def predict_batch(self, body: BatchIn) -> BatchOut:
         if len(body.fixtures) > self.conf.max_batch_fixtures:
-            raise Refused(413, f"{len(body.fixtures)} fixtures in one call; at most "
-                          f"{self.conf.max_batch_fixtures}", "fixtures")
-        return BatchOut(predictions=await self._predict([f.fixture() for f in body.fixtures],
-                                                        "batch"))
+            raise Refused(
+                413,
+                f"{len(body.fixtures)} fixtures in one call; at most "
+                f"{self.conf.max_batch_fixtures}",
+                "fixtures",
+            )
+        return BatchOut(
+            predictions=await self._predict([f.fixture() for f in body.fixtures], "batch")
+        )
 
     async def predict_async(self, body: FixtureIn) -> JobAccepted:
         fixture = body.fixture()
@@ -206,8 +248,9 @@ class Ingress:
         job_id = uuid.uuid4().hex
         if not await self.redis.create_job(job_id, self.conf.job_ttl_s, self.conf.async_timeout_s):
             raise Refused(503, "async jobs need Redis, which is unreachable; POST /predict works")
-        task = asyncio.get_running_loop().create_task(self._run_job(job_id, fixture, vectors[0],
-                                                                    as_of))
+        task = asyncio.get_running_loop().create_task(
+            self._run_job(job_id, fixture, vectors[0], as_of)
+        )
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
         self.metrics.async_in_flight.set(len(self._jobs), tags={"replica": self.replica})
@@ -223,8 +266,9 @@ class Ingress:
             outcome = "done" if finished else "late"
         except Exception as err:  # noqa: BLE001 - any failure of the work is the job's reason
             log.warning("async job %s failed: %s", job_id, err)
-            await self.redis.finish_job(job_id, "failed", {"reason": f"{type(err).__name__}: "
-                                                                     f"{err}"})
+            await self.redis.finish_job(
+                job_id, "failed", {"reason": f"{type(err).__name__}: {err}"}
+            )
             outcome = "failed"
         self.metrics.async_finished.inc(tags={"outcome": outcome})
         self.metrics.async_in_flight.set(len(self._jobs) - 1, tags={"replica": self.replica})
@@ -234,20 +278,31 @@ class Ingress:
             raise Refused(503, "job status lives in Redis, which is unreachable")
         job = await self.redis.get_job(job_id)
         if job is None:
-            raise Refused(404, f"no job {job_id!r} (unknown, or expired after "
-                          f"{self.conf.job_ttl_s} s)", "job_id")
+            raise Refused(
+                404,
+                f"no job {job_id!r} (unknown, or expired after {self.conf.job_ttl_s} s)",
+                "job_id",
+            )
         if job.get("timed_out"):
             self.metrics.async_finished.inc(tags={"outcome": "timed_out"})
         payload = json.loads(job["payload"]) if job.get("payload") else {}
-        return JobStatus(job_id=job_id, status=job["status"], submitted_at=job["submitted_at"],
-                         result=payload if job["status"] == "done" else None,
-                         reason=payload.get("reason") if job["status"] == "failed" else None)
+        return JobStatus(
+            job_id=job_id,
+            status=job["status"],
+            submitted_at=job["submitted_at"],
+            result=payload if job["status"] == "done" else None,
+            reason=payload.get("reason") if job["status"] == "failed" else None,
+        )
 
     async def lookup(self, match_id: str) -> UpcomingPrediction:
         row = self.upcoming.get(match_id)
         if row is None:
-            raise Refused(404, f"no batch prediction for match {match_id!r}; upcoming matches "
-                          "are predicted by the batch_predict stage", "match_id")
+            raise Refused(
+                404,
+                f"no batch prediction for match {match_id!r}; upcoming matches "
+                "are predicted by the batch_predict stage",
+                "match_id",
+            )
         self.metrics.predictions.inc(tags={"mode": "lookup"})
         return upcoming_prediction(row)
 

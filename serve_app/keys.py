@@ -76,8 +76,12 @@ class KeyStore:
             while key_id in records:
                 key_id = secrets.token_hex(4)
             key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
-            records[key_id] = {"name": name, "sha256": _digest(key), "created": _now(),
-                               "revoked": None}
+            records[key_id] = {
+                "name": name,
+                "sha256": _digest(key),
+                "created": _now(),
+                "revoked": None,
+            }
         return key_id, key
 
     def revoke(self, key_id: str) -> None:
@@ -115,8 +119,10 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
     try:
         keys = json.loads(path.read_text()).get("keys")
     except (ValueError, AttributeError) as err:
-        raise KeyFileCorrupt(f"the key file {path} is not valid JSON ({err}); restore it from "
-                             "a backup or move it away (every key then has to be re-issued)") from None
+        raise KeyFileCorrupt(
+            f"the key file {path} is not valid JSON ({err}); restore it from "
+            "a backup or move it away (every key then has to be re-issued)"
+        ) from None
     if not isinstance(keys, dict):
         raise KeyFileCorrupt(f"the key file {path} has no 'keys' object")
     return keys
@@ -134,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conf", default="conf/runtime.yaml")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("create", help="create a key and print it once").add_argument(
-        "--name", required=True, help="who or what the key is for")
+        "--name", required=True, help="who or what the key is for"
+    )
     sub.add_parser("list", help="ids, names, creation and revocation times (never the keys)")
     sub.add_parser("revoke", help="revoke a key by id").add_argument("key_id")
     args = parser.parse_args(argv)

@@ -34,8 +34,9 @@ def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
-def wait_until(check: Callable[[], bool], timeout_s: float,
-               explain: Callable[[], str] = lambda: "") -> None:
+def wait_until(
+    check: Callable[[], bool], timeout_s: float, explain: Callable[[], str] = lambda: ""
+) -> None:
     """Poll `check` until it is true; a check that raises an HTTP or assertion error is a no."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -51,11 +52,27 @@ def wait_until(check: Callable[[], bool], timeout_s: float,
 def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server); "
-                           "the cache, job and rate-limit paths need a real one")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        raise RuntimeError(
+            "redis-server is not installed (apt-get install redis-server); "
+            "the cache, job and rate-limit paths need a real one"
+        )
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_port(port)
     return proc
 
@@ -71,16 +88,21 @@ def redis_server(workdir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]
         proc.wait(timeout=10)
 
 
-def start_serve(config: Path, url: str, cwd: Path, env: dict[str, str], log: Path,
-                timeout_s: float = 180.0) -> subprocess.Popen[bytes]:
+def start_serve(
+    config: Path, url: str, cwd: Path, env: dict[str, str], log: Path, timeout_s: float = 180.0
+) -> subprocess.Popen[bytes]:
     """`serve run <config>`, returned once `<url>/healthz` answers 200; stopped and raising with
     the end of its log if it does not within `timeout_s`."""
     with log.open("w") as out:
-        proc = subprocess.Popen(["serve", "run", str(config)], cwd=cwd, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            ["serve", "run", str(config)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
-        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, timeout_s,
-                   lambda: log.read_text()[-3000:])
+        wait_until(
+            lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200,
+            timeout_s,
+            lambda: log.read_text()[-3000:],
+        )
     except BaseException:
         stop_serve(proc)
         raise

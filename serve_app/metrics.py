@@ -55,73 +55,122 @@ class AppMetrics:
             self.held.append(held)
             return held
 
-        self.requests = Counter("soccerpredict_http_requests", "HTTP requests by route and status",
-                                tag_keys=("route", "method", "status"))
-        self.latency = Histogram("soccerpredict_http_request_latency_seconds",
-                                 "HTTP request latency", boundaries=LATENCY_BUCKETS_S,
-                                 tag_keys=("route",))
-        self.predictions = Counter("soccerpredict_predictions",
-                                   "Predictions served, by mode (sync, async, batch, lookup)",
-                                   tag_keys=("mode",))
-        self.cache = Counter("soccerpredict_cache_requests", "Prediction cache lookups",
-                             tag_keys=("result",))  # hit / miss
-        self.redis_errors = Counter("soccerpredict_redis_errors",
-                                    "Redis calls that failed (the app went on without Redis)",
-                                    tag_keys=("operation",))
-        self.async_in_flight = Gauge("soccerpredict_async_jobs_in_flight",
-                                     "Async jobs accepted by this ingress replica and not finished",
-                                     tag_keys=("replica",))
-        self.async_finished = Counter("soccerpredict_async_jobs", "Async jobs by outcome",
-                                      tag_keys=("outcome",))  # done / failed / timed_out
-        self.rejected = Counter("soccerpredict_rejected_requests",
-                                "Requests refused before any work", tag_keys=("reason",))
-        self.inference_latency = Histogram("soccerpredict_model_inference_latency_seconds",
-                                           "One vectorised model call", boundaries=LATENCY_BUCKETS_S)
-        self.batch_size = Histogram("soccerpredict_model_batch_size",
-                                    "Fixtures per vectorised model call", boundaries=BATCH_BUCKETS)
-        self.confidence = Histogram("soccerpredict_prediction_confidence",
-                                    "Probability of the most likely outcome",
-                                    boundaries=CONFIDENCE_BUCKETS)
+        self.requests = Counter(
+            "soccerpredict_http_requests",
+            "HTTP requests by route and status",
+            tag_keys=("route", "method", "status"),
+        )
+        self.latency = Histogram(
+            "soccerpredict_http_request_latency_seconds",
+            "HTTP request latency",
+            boundaries=LATENCY_BUCKETS_S,
+            tag_keys=("route",),
+        )
+        self.predictions = Counter(
+            "soccerpredict_predictions",
+            "Predictions served, by mode (sync, async, batch, lookup)",
+            tag_keys=("mode",),
+        )
+        self.cache = Counter(
+            "soccerpredict_cache_requests", "Prediction cache lookups", tag_keys=("result",)
+        )  # hit / miss
+        self.redis_errors = Counter(
+            "soccerpredict_redis_errors",
+            "Redis calls that failed (the app went on without Redis)",
+            tag_keys=("operation",),
+        )
+        self.async_in_flight = Gauge(
+            "soccerpredict_async_jobs_in_flight",
+            "Async jobs accepted by this ingress replica and not finished",
+            tag_keys=("replica",),
+        )
+        self.async_finished = Counter(
+            "soccerpredict_async_jobs", "Async jobs by outcome", tag_keys=("outcome",)
+        )  # done / failed / timed_out
+        self.rejected = Counter(
+            "soccerpredict_rejected_requests",
+            "Requests refused before any work",
+            tag_keys=("reason",),
+        )
+        self.inference_latency = Histogram(
+            "soccerpredict_model_inference_latency_seconds",
+            "One vectorised model call",
+            boundaries=LATENCY_BUCKETS_S,
+        )
+        self.batch_size = Histogram(
+            "soccerpredict_model_batch_size",
+            "Fixtures per vectorised model call",
+            boundaries=BATCH_BUCKETS,
+        )
+        self.confidence = Histogram(
+            "soccerpredict_prediction_confidence",
+            "Probability of the most likely outcome",
+            boundaries=CONFIDENCE_BUCKETS,
+        )
         # 1 from each live replica, set again every 5 s: a dead replica's series leaves the export
         # ~20 s later, so `sum by (deployment)` counts live replicas (SoccerPredictNoReplica)
-        self.replica_up = Gauge("soccerpredict_replica_up", "1 per live replica of a deployment",
-                                tag_keys=("deployment", "replica"))
-        self.model_version = Gauge("soccerpredict_model_version_info",
-                                   "1 for the model version a Model replica serves",
-                                   tag_keys=("version", "replica"))
-        self.model_registered = Gauge("soccerpredict_model_registered_timestamp_seconds",
-                                      "When the served model version was registered",
-                                      tag_keys=("replica",))
-        self.model_reloads = Counter("soccerpredict_model_reloads",
-                                     "Model swaps and refusals by outcome",
-                                     tag_keys=("outcome",))  # loaded / refused
+        self.replica_up = Gauge(
+            "soccerpredict_replica_up",
+            "1 per live replica of a deployment",
+            tag_keys=("deployment", "replica"),
+        )
+        self.model_version = Gauge(
+            "soccerpredict_model_version_info",
+            "1 for the model version a Model replica serves",
+            tag_keys=("version", "replica"),
+        )
+        self.model_registered = Gauge(
+            "soccerpredict_model_registered_timestamp_seconds",
+            "When the served model version was registered",
+            tag_keys=("replica",),
+        )
+        self.model_reloads = Counter(
+            "soccerpredict_model_reloads",
+            "Model swaps and refusals by outcome",
+            tag_keys=("outcome",),
+        )  # loaded / refused
         # the monitoring reports (ray_jobs.drift, ray_jobs.quality), published by the Ingress
-        self.drift_share = Gauge("soccerpredict_drift_share",
-                                 "Share of drifted columns in the last drift report")
-        self.drift_detected = Gauge("soccerpredict_drift_detected",
-                                    "1 when the last drift report called the window drifted")
+        self.drift_share = Gauge(
+            "soccerpredict_drift_share", "Share of drifted columns in the last drift report"
+        )
+        self.drift_detected = Gauge(
+            "soccerpredict_drift_detected", "1 when the last drift report called the window drifted"
+        )
         self.feature_drift_p_value = Gauge(
             "soccerpredict_feature_drift_p_value",
             "A column's two-sample test p-value in the last drift report (low: drifted)",
-            tag_keys=("column",))
-        self.feature_drifted = Gauge("soccerpredict_feature_drifted",
-                                     "1 when the column was flagged in the last drift report",
-                                     tag_keys=("column",))
-        self.drift_report_timestamp = Gauge("soccerpredict_drift_report_timestamp_seconds",
-                                            "When the last drift report was made")
-        self.quality_rps = Gauge("soccerpredict_quality_rps",
-                                 "RPS of served predictions once results are known",
-                                 tag_keys=("forecaster", "league", "window"))
-        self.quality_log_loss = Gauge("soccerpredict_quality_log_loss",
-                                      "Log-loss of served predictions once results are known",
-                                      tag_keys=("forecaster", "league", "window"))
-        self.quality_matches = Gauge("soccerpredict_quality_matches",
-                                     "Matches scored in the quality report",
-                                     tag_keys=("league", "window"))
-        self.quality_margin_rps = Gauge("soccerpredict_quality_margin_rps",
-                                        "RPS by which the model may trail the closing line")
-        self.quality_report_timestamp = Gauge("soccerpredict_quality_report_timestamp_seconds",
-                                              "When the last quality report was made")
+            tag_keys=("column",),
+        )
+        self.feature_drifted = Gauge(
+            "soccerpredict_feature_drifted",
+            "1 when the column was flagged in the last drift report",
+            tag_keys=("column",),
+        )
+        self.drift_report_timestamp = Gauge(
+            "soccerpredict_drift_report_timestamp_seconds", "When the last drift report was made"
+        )
+        self.quality_rps = Gauge(
+            "soccerpredict_quality_rps",
+            "RPS of served predictions once results are known",
+            tag_keys=("forecaster", "league", "window"),
+        )
+        self.quality_log_loss = Gauge(
+            "soccerpredict_quality_log_loss",
+            "Log-loss of served predictions once results are known",
+            tag_keys=("forecaster", "league", "window"),
+        )
+        self.quality_matches = Gauge(
+            "soccerpredict_quality_matches",
+            "Matches scored in the quality report",
+            tag_keys=("league", "window"),
+        )
+        self.quality_margin_rps = Gauge(
+            "soccerpredict_quality_margin_rps", "RPS by which the model may trail the closing line"
+        )
+        self.quality_report_timestamp = Gauge(
+            "soccerpredict_quality_report_timestamp_seconds",
+            "When the last quality report was made",
+        )
 
     def republish(self) -> None:
         """Every gauge's last values again (call it every few seconds: see HeldGauge)."""

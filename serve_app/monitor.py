@@ -24,13 +24,22 @@ log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
 STREAM_MAX = 1_000_000  # approximate cap: unexported entries older than this are dropped
 
 
-def log_entry(fixture: Fixture, probabilities: list[float], version: str, source: str,
-              as_of: date) -> dict[str, str]:
+def log_entry(
+    fixture: Fixture, probabilities: list[float], version: str, source: str, as_of: date
+) -> dict[str, str]:
     """One served prediction, as the quality job reads it back (all values text, for Redis)."""
-    match_id = make_match_id(fixture.league, fixture.kickoff, fixture.home_team,
-                             fixture.away_team)
-    row = log_row(match_id, fixture.league, fixture.kickoff, fixture.home_team,
-                  fixture.away_team, probabilities, version, source, as_of)
+    match_id = make_match_id(fixture.league, fixture.kickoff, fixture.home_team, fixture.away_team)
+    row = log_row(
+        match_id,
+        fixture.league,
+        fixture.kickoff,
+        fixture.home_team,
+        fixture.away_team,
+        probabilities,
+        version,
+        source,
+        as_of,
+    )
     return {key: repr(value) if isinstance(value, float) else value for key, value in row.items()}
 
 
@@ -64,8 +73,10 @@ class ReportGauges:
         self._published: dict[str, int] = {}
 
     def refresh(self) -> None:
-        for name, source, publish in (("drift", self.drift, self._drift),
-                                      ("quality", self.quality, self._quality)):
+        for name, source, publish in (
+            ("drift", self.drift, self._drift),
+            ("quality", self.quality, self._quality),
+        ):
             report = source.get()
             if report is not None and self._published.get(name) != id(report):
                 try:
@@ -91,8 +102,9 @@ class ReportGauges:
         m.quality_report_timestamp.set(_timestamp(report, self.quality.path))
         for window, leagues in report["windows"].items():
             for league, scores in leagues.items():
-                m.quality_matches.set(float(scores["matches"]),
-                                      tags={"league": league, "window": window})
+                m.quality_matches.set(
+                    float(scores["matches"]), tags={"league": league, "window": window}
+                )
                 for forecaster, values in scores["forecasters"].items():
                     tags = {"forecaster": forecaster, "league": league, "window": window}
                     m.quality_rps.set(float(values["rps"]), tags=tags)

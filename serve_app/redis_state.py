@@ -55,13 +55,20 @@ def _now() -> str:
 
 
 class RedisState:
-    def __init__(self, url: str, *, cooldown_s: float = 5.0, timeout_s: float = 0.25,
-                 on_error: Callable[[str, Exception], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        cooldown_s: float = 5.0,
+        timeout_s: float = 0.25,
+        on_error: Callable[[str, Exception], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         import redis.asyncio as aioredis
 
-        self.client = aioredis.from_url(url, socket_timeout=timeout_s,
-                                        socket_connect_timeout=timeout_s)
+        self.client = aioredis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
         self.cooldown_s, self.on_error, self.clock = cooldown_s, on_error, clock
         self._down_until = 0.0
         self._finish = self.client.register_script(_FINISH)
@@ -83,8 +90,12 @@ class RedisState:
             if task is not None and task.cancelling():  # redis-py turns a cancel into an error
                 raise asyncio.CancelledError from err
             self._down_until = time.monotonic() + self.cooldown_s
-            log.warning("redis unavailable during %s (%s); skipping it for %.0f s", what, err,
-                        self.cooldown_s)
+            log.warning(
+                "redis unavailable during %s (%s); skipping it for %.0f s",
+                what,
+                err,
+                self.cooldown_s,
+            )
             if self.on_error:
                 self.on_error(what, err)
             return None
@@ -101,14 +112,17 @@ class RedisState:
     async def publish_version(self, alias: str, version: str, ttl_s: int) -> None:
         """Called by every Model replica after it loads a version and again on each watch; a
         key nobody renews (the alias is no longer served) expires after `ttl_s`."""
-        await self._call("version publish", lambda: self.client.set(self.version_key(alias),
-                                                                    version, ex=ttl_s))
+        await self._call(
+            "version publish", lambda: self.client.set(self.version_key(alias), version, ex=ttl_s)
+        )
 
-    async def lookup(self, alias: str, hashes: list[str]
-                     ) -> tuple[str | None, list[dict[str, Any] | None]]:
+    async def lookup(
+        self, alias: str, hashes: list[str]
+    ) -> tuple[str | None, list[dict[str, Any] | None]]:
         """The served version and, for each feature hash, its cached answer under that version."""
-        raw = await self._call("cache read", lambda: self._lookup(
-            keys=[self.version_key(alias)], args=hashes))
+        raw = await self._call(
+            "cache read", lambda: self._lookup(keys=[self.version_key(alias)], args=hashes)
+        )
         if not raw or raw[0] is None:
             return None, [None] * len(hashes)
         values = list(raw[1:]) + [None] * (len(hashes) - len(raw) + 1)  # Lua drops trailing nils
@@ -127,8 +141,11 @@ class RedisState:
     # ---------------------------------------------------------------- async jobs
     async def create_job(self, job_id: str, ttl_s: int, timeout_s: float) -> bool:
         """False when the job could not be stored (Redis down): the caller must refuse it."""
-        fields = {"status": "pending", "submitted_at": _now(),
-                  "deadline": str(self.clock() + timeout_s)}
+        fields = {
+            "status": "pending",
+            "submitted_at": _now(),
+            "deadline": str(self.clock() + timeout_s),
+        }
 
         async def write() -> bool:
             pipe = self.client.pipeline(transaction=True)
@@ -140,8 +157,10 @@ class RedisState:
         return bool(await self._call("job create", write))
 
     async def finish_job(self, job_id: str, status: str, payload: dict[str, Any]) -> bool:
-        done = await self._call("job finish", lambda: self._finish(
-            keys=[f"job:{job_id}"], args=[status, json.dumps(payload)]))
+        done = await self._call(
+            "job finish",
+            lambda: self._finish(keys=[f"job:{job_id}"], args=[status, json.dumps(payload)]),
+        )
         return bool(done)
 
     async def get_job(self, job_id: str) -> dict[str, Any] | None:
@@ -153,8 +172,12 @@ class RedisState:
         if job["status"] == "pending" and self.clock() > float(job["deadline"]):
             reason = "no result before the deadline: the work was lost or is stuck"
             await self.finish_job(job_id, "failed", {"reason": reason})
-            job = {**job, "status": "failed", "payload": json.dumps({"reason": reason}),
-                   "timed_out": "1"}
+            job = {
+                **job,
+                "status": "failed",
+                "payload": json.dumps({"reason": reason}),
+                "timed_out": "1",
+            }
         return job
 
     # ---------------------------------------------------------------- rate limits
@@ -174,6 +197,7 @@ class RedisState:
     # ---------------------------------------------------------------- streams
     async def append(self, stream: str, entries: list[dict[str, str]], max_len: int) -> bool:
         """Add entries to a capped stream in one round trip; False when Redis is down."""
+
         async def send() -> bool:
             pipe = self.client.pipeline(transaction=False)
             for entry in entries:

@@ -25,17 +25,29 @@ class Odds(BaseModel):
     def _a_real_book(self) -> Odds:
         margin = 1 / self.home + 1 / self.draw + 1 / self.away - 1
         if not -0.05 <= margin <= MAX_OVERROUND:
-            raise ValueError(f"odds imply a margin of {margin:.1%}; a bookmaker's 1X2 book has "
-                             f"between -5% and {MAX_OVERROUND:.0%}")
+            raise ValueError(
+                f"odds imply a margin of {margin:.1%}; a bookmaker's 1X2 book has "
+                f"between -5% and {MAX_OVERROUND:.0%}"
+            )
         return self
 
 
 class FixtureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
-                              json_schema_extra={"examples": [{
-                                  "league": "E0", "home_team": "Arsenal",
-                                  "away_team": "Tottenham", "kickoff": "2022-05-12",
-                                  "odds": {"home": 2.1, "draw": 3.5, "away": 3.4}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "league": "E0",
+                    "home_team": "Arsenal",
+                    "away_team": "Tottenham",
+                    "kickoff": "2022-05-12",
+                    "odds": {"home": 2.1, "draw": 3.5, "away": 3.4},
+                }
+            ]
+        },
+    )
 
     league: str = Field(min_length=1, max_length=16, description="football-data code, e.g. E0")
     home_team: str = Field(min_length=1, max_length=64)
@@ -69,8 +81,10 @@ class Prediction(BaseModel):
     fair_odds: Probabilities
     model_version: str
     forecaster: str = Field(
-        "", description="the tier that answered: `with_market` when the request's odds (or the "
-        "published prices) allow it, else `ratings_only`, which never reads a price")
+        "",
+        description="the tier that answered: `with_market` when the request's odds (or the "
+        "published prices) allow it, else `ratings_only`, which never reads a price",
+    )
     cached: bool
 
 
@@ -113,12 +127,15 @@ class ModelInfo(BaseModel):
     registered_at: str
     run_id: str | None
     forecasters: list[str] = Field(
-        default_factory=list, description="the version's tiers, in the order they are tried")
+        default_factory=list, description="the version's tiers, in the order they are tried"
+    )
     feature_contract: dict[str, object]
     test_metrics: dict[str, dict[str, float]]
     refused_versions: dict[str, str] = Field(
-        default_factory=dict, description="versions the alias pointed at that were not loaded, "
-        "and why (a feature contract that does not match this code)")
+        default_factory=dict,
+        description="versions the alias pointed at that were not loaded, "
+        "and why (a feature contract that does not match this code)",
+    )
 
 
 class Problem(BaseModel):
@@ -130,6 +147,7 @@ class Problem(BaseModel):
 
 
 # ------------------------------------------------------------------ the page's read routes
+
 
 class LeagueTeams(BaseModel):
     league: str
@@ -162,10 +180,13 @@ class DriftStatus(BaseModel):
 
 class ModelCard(BaseModel):
     model: ModelInfo
-    promoted_at: str | None = Field(description="when the alias last moved to this version "
-                                    "(promotion or rollback), from the promotion history")
+    promoted_at: str | None = Field(
+        description="when the alias last moved to this version "
+        "(promotion or rollback), from the promotion history"
+    )
     promotion_reasons: list[str] = []
     drift: DriftStatus | None
     drift_error: str | None = Field(None, description="why there is no drift status")
-    plots: dict[str, str] = Field(description="plot name → URL of the PNG the pipeline logged "
-                                  "with the served version's run")
+    plots: dict[str, str] = Field(
+        description="plot name → URL of the PNG the pipeline logged with the served version's run"
+    )

@@ -62,8 +62,15 @@ class ServedModel:
     """A `ModelService` that follows its alias every `reload_interval_s` and says which version
     it serves: a version whose contract does not fit is refused, the loaded one keeps serving."""
 
-    def __init__(self, service: ModelService, settings: ServeSettings, client: Any,
-                 redis: RedisState, metrics: AppMetrics, replica: str) -> None:
+    def __init__(
+        self,
+        service: ModelService,
+        settings: ServeSettings,
+        client: Any,
+        redis: RedisState,
+        metrics: AppMetrics,
+        replica: str,
+    ) -> None:
         self.service, self.settings, self.client = service, settings, client
         self.redis, self.metrics, self.replica = redis, metrics, replica
         self.metrics.replica_up.set(1.0, tags={"deployment": "Model", "replica": replica})
@@ -89,8 +96,9 @@ class ServedModel:
             self.metrics.model_reloads.inc(tags={"outcome": "refused"})
         # the cache is read under the version published here, so publish only what is served;
         # the key expires if no replica renews it (a replica gone, an alias no longer served)
-        await self.redis.publish_version(self.service.alias, str(self.version()),
-                                         ttl_s=self.version_ttl_s)
+        await self.redis.publish_version(
+            self.service.alias, str(self.version()), ttl_s=self.version_ttl_s
+        )
         return swapped
 
     @property
@@ -115,8 +123,10 @@ class ServedModel:
         model = self.service.model
         assert model is not None
         for version in {*self.service.refused, model.version}:
-            self.metrics.model_version.set(1.0 if version == model.version else 0.0,
-                                           tags={"version": version, "replica": self.replica})
+            self.metrics.model_version.set(
+                1.0 if version == model.version else 0.0,
+                tags={"version": version, "replica": self.replica},
+            )
         registered = datetime.fromisoformat(model.registered_at).timestamp()
         self.metrics.model_registered.set(registered, tags={"replica": self.replica})
 
@@ -130,8 +140,10 @@ class ServedModel:
         self.metrics.batch_size.observe(float(len(matrix)))
         for top in probs.max(axis=1):
             self.metrics.confidence.observe(float(top))
-        return [{"probabilities": row.tolist(), "model_version": version, "forecaster": str(tier)}
-                for row, tier in zip(probs, tiers, strict=True)]
+        return [
+            {"probabilities": row.tolist(), "model_version": version, "forecaster": str(tier)}
+            for row, tier in zip(probs, tiers, strict=True)
+        ]
 
     # ------------------------------------------------------------ ModelClient, in process
     async def predict_one(self, vector: np.ndarray) -> dict[str, Any]:
@@ -143,11 +155,17 @@ class ServedModel:
     async def info(self) -> dict[str, Any]:
         m = self.service.model
         assert m is not None
-        return {"name": self.settings.model_name, "alias": self.service.alias,
-                "version": m.version, "registered_at": m.registered_at, "run_id": m.run_id,
-                "forecasters": list(m.predictor.forecasters),
-                "feature_contract": m.predictor.contract, "test_metrics": m.test_metrics,
-                "refused_versions": dict(self.service.refused)}
+        return {
+            "name": self.settings.model_name,
+            "alias": self.service.alias,
+            "version": m.version,
+            "registered_at": m.registered_at,
+            "run_id": m.run_id,
+            "forecasters": list(m.predictor.forecasters),
+            "feature_contract": m.predictor.contract,
+            "test_metrics": m.test_metrics,
+            "refused_versions": dict(self.service.refused),
+        }
 
     async def report_file(self, name: str) -> bytes | None:
         """A file the pipeline logged with the served version's run (`reports/<name>`: the

@@ -74,14 +74,20 @@ class LoadedModel:
 
 def mlflow_loader(client: Any, name: str) -> Callable[[str], LoadedModel]:
     """Load a registered version (by alias or number) with its registration time and metrics."""
+
     def load(alias_or_version: str) -> LoadedModel:
         from soccerpredict import registry
 
         mv = registry.model_version(client, name, alias_or_version)
         metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-        return LoadedModel(registry.load_predictor(client, name, str(mv.version)),
-                           str(mv.version), _iso_ms(mv.creation_timestamp), mv.run_id,
-                           test_metrics(metrics))
+        return LoadedModel(
+            registry.load_predictor(client, name, str(mv.version)),
+            str(mv.version),
+            _iso_ms(mv.creation_timestamp),
+            mv.run_id,
+            test_metrics(metrics),
+        )
+
     return load
 
 
@@ -97,16 +103,19 @@ def test_metrics(run_metrics: dict[str, float]) -> dict[str, dict[str, float]]:
 
 def current_version(client: Any, name: str) -> Callable[[str], str]:
     """The version an alias points at now: a cheap registry lookup, no model download."""
+
     def version(alias: str) -> str:
         return str(client.get_model_version_by_alias(name, alias).version)
+
     return version
 
 
 class ModelService:
     """The model behind an alias; `refresh` swaps in a new version only if its contract fits."""
 
-    def __init__(self, load: Callable[[str], LoadedModel], resolve: Callable[[str], str],
-                 alias: str) -> None:
+    def __init__(
+        self, load: Callable[[str], LoadedModel], resolve: Callable[[str], str], alias: str
+    ) -> None:
         self.load, self.resolve, self.alias = load, resolve, alias
         self.model: LoadedModel | None = None
         self.refused: dict[str, str] = {}  # version -> why it was not loaded
@@ -121,8 +130,13 @@ class ModelService:
             candidate.predictor.check_contract(feature_contract())
         except ContractMismatch as err:
             self.refused[version] = str(err)
-            log.error("refused %s v%s: %s; v%s keeps serving", self.alias, version, err,
-                      self.model.version if self.model else "none")
+            log.error(
+                "refused %s v%s: %s; v%s keeps serving",
+                self.alias,
+                version,
+                err,
+                self.model.version if self.model else "none",
+            )
             if self.model is None:
                 raise
             return False
@@ -181,5 +195,6 @@ def _read_predictions(path: Path) -> pd.DataFrame:
 def _iso_ms(ms: int | None) -> str:
     from datetime import UTC, datetime
 
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(
-        timespec="seconds")
+    return (
+        "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+    )

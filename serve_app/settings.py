@@ -53,8 +53,14 @@ def load_settings(args: dict[str, object] | AppArgs) -> ServeSettings:
     root = Path(args.root) if args.root else PROJECT_ROOT
     cfg = load_config(root / args.params, root / args.conf).rooted(root)
     paths, mlflow = cfg.runtime.paths, cfg.runtime.mlflow
-    return ServeSettings(alias=args.alias, model_name=mlflow.model_name,
-                         tracking_uri=mlflow.tracking_uri, serving=cfg.runtime.serving,
-                         team_state=paths.team_state, predictions=paths.predictions,
-                         drift_summary=paths.drift_summary, quality=paths.quality,
-                         promotion_history=paths.promotion_history)
+    return ServeSettings(
+        alias=args.alias,
+        model_name=mlflow.model_name,
+        tracking_uri=mlflow.tracking_uri,
+        serving=cfg.runtime.serving,
+        team_state=paths.team_state,
+        predictions=paths.predictions,
+        drift_summary=paths.drift_summary,
+        quality=paths.quality,
+        promotion_history=paths.promotion_history,
+    )

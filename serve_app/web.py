@@ -38,32 +38,52 @@ from serve_app.served_model import ModelClient
 from serve_app.services import FeatureService, FileBacked, UpcomingPredictions
 
 STATIC = Path(__file__).parent / "static"
-STATIC_TYPES = {"index.html": "text/html; charset=utf-8", "app.css": "text/css; charset=utf-8",
-                "app.js": "text/javascript; charset=utf-8", "favicon.svg": "image/svg+xml"}
+STATIC_TYPES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 PLOTS = {"calibration": "calibration.png", "feature_importance": "feature_importance.png"}
 # the page loads only its own files; plots arrive as blobs fetched with the key
-PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
-                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
-                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                "Cache-Control": "no-cache"}
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (401, 404, 429, 503)}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 404, 429, 503)
+}
 
 
 def upcoming_prediction(row: dict[str, Any]) -> UpcomingPrediction:
     """One row of the batch predictions as the API answers it (also `GET /predict/{match_id}`)."""
+
     def triple(prefix: str) -> Probabilities:
-        return Probabilities(home=row[f"{prefix}_home"], draw=row[f"{prefix}_draw"],
-                             away=row[f"{prefix}_away"])
+        return Probabilities(
+            home=row[f"{prefix}_home"], draw=row[f"{prefix}_draw"], away=row[f"{prefix}_away"]
+        )
 
     # Arrow-backed columns give None where pandas would give NaN: both mean "no odds known"
-    known = all(row[f"market_prob_{k}"] is not None and not math.isnan(row[f"market_prob_{k}"])
-                for k in ("home", "draw", "away"))
+    known = all(
+        row[f"market_prob_{k}"] is not None and not math.isnan(row[f"market_prob_{k}"])
+        for k in ("home", "draw", "away")
+    )
     return UpcomingPrediction(
-        match_id=row["match_id"], league=row["league"], season=row["season"],
-        kickoff_utc=str(row["kickoff_utc"]), home_team=row["home_team"],
-        away_team=row["away_team"], probabilities=triple("prob"), fair_odds=triple("fair_odds"),
+        match_id=row["match_id"],
+        league=row["league"],
+        season=row["season"],
+        kickoff_utc=str(row["kickoff_utc"]),
+        home_team=row["home_team"],
+        away_team=row["away_team"],
+        probabilities=triple("prob"),
+        fair_odds=triple("fair_odds"),
         market_probabilities=triple("market_prob") if known else None,
-        model_version=str(row["model_version"]), forecaster=str(row.get("forecaster") or ""))
+        model_version=str(row["model_version"]),
+        forecaster=str(row.get("forecaster") or ""),
+    )
 
 
 def promoted_at(history: list[dict[str, Any]], version: str) -> tuple[str | None, list[str]]:
@@ -89,10 +109,15 @@ class WebData:
     and drift summary (the same readers the rest of the ingress uses), and the promotion
     history."""
 
-    def __init__(self, features: FeatureService, upcoming: UpcomingPredictions,
-                 model: ModelClient,
-                 drift: FileBacked[dict[str, Any]], promotion_history: Path,
-                 interval_s: float) -> None:
+    def __init__(
+        self,
+        features: FeatureService,
+        upcoming: UpcomingPredictions,
+        model: ModelClient,
+        drift: FileBacked[dict[str, Any]],
+        promotion_history: Path,
+        interval_s: float,
+    ) -> None:
         self.features, self.upcoming, self.model, self.drift = features, upcoming, model, drift
         self.history = FileBacked(promotion_history, _json_list, interval_s)
 
@@ -103,10 +128,15 @@ class WebData:
             raise HTTPException(503, str(err)) from None
         horizon = self.features.max_horizon_days
         windows = {league: state.kickoff_window(league, horizon) for league in state.leagues}
-        leagues = [LeagueTeams(league=league, teams=state.teams(league),
-                               earliest_kickoff=windows[league][0],
-                               latest_kickoff=windows[league][1])
-                   for league in sorted(state.leagues)]
+        leagues = [
+            LeagueTeams(
+                league=league,
+                teams=state.teams(league),
+                earliest_kickoff=windows[league][0],
+                latest_kickoff=windows[league][1],
+            )
+            for league in sorted(state.leagues)
+        ]
         return Teams(as_of=state.as_of, state_version=state.version, leagues=leagues)
 
     def fixtures(self, league: str | None) -> Fixtures:
@@ -128,9 +158,14 @@ class WebData:
         except ValueError as err:  # a summary of another shape: say so, do not guess
             drift, drift_error = None, f"drift summary not understood: {err}"
         plots = {name: f"/model/assets/{name}?version={model.version}" for name in PLOTS}
-        return ModelCard(model=model, promoted_at=when, promotion_reasons=reasons, drift=drift,
-                         drift_error=None if drift else drift_error or "no drift report yet",
-                         plots=plots)
+        return ModelCard(
+            model=model,
+            promoted_at=when,
+            promotion_reasons=reasons,
+            drift=drift,
+            drift_error=None if drift else drift_error or "no drift report yet",
+            plots=plots,
+        )
 
     async def plot(self, name: str) -> bytes:
         if name not in PLOTS:
@@ -152,34 +187,53 @@ def web_router(web: WebData) -> APIRouter:
     router.add_api_route("/", page, include_in_schema=False)
     router.add_api_route("/static/{name}", static_file, include_in_schema=False)
 
-    @router.get("/teams", response_model=Teams, responses=ERRORS,
-                summary="Known teams per league and the kickoff dates the app answers")
+    @router.get(
+        "/teams",
+        response_model=Teams,
+        responses=ERRORS,
+        summary="Known teams per league and the kickoff dates the app answers",
+    )
     async def teams() -> Teams:
         return web.teams()
 
-    @router.get("/fixtures", response_model=Fixtures, responses=ERRORS,
-                summary="Batch predictions of the upcoming fixtures, by kickoff")
+    @router.get(
+        "/fixtures",
+        response_model=Fixtures,
+        responses=ERRORS,
+        summary="Batch predictions of the upcoming fixtures, by kickoff",
+    )
     async def fixtures(league: Annotated[str | None, Query(max_length=16)] = None) -> Fixtures:
         return web.fixtures(league)
 
-    @router.get("/model/card", response_model=ModelCard, responses=ERRORS,
-                summary="The served model, when it was promoted, its plots and the drift status")
+    @router.get(
+        "/model/card",
+        response_model=ModelCard,
+        responses=ERRORS,
+        summary="The served model, when it was promoted, its plots and the drift status",
+    )
     async def model_card() -> ModelCard:
         return await web.card()
 
-    @router.get("/model/assets/{name}", response_class=Response,
-                summary="A plot of the served model",
-                responses={**ERRORS, 200: {"content": {"image/png": {}}}})
+    @router.get(
+        "/model/assets/{name}",
+        response_class=Response,
+        summary="A plot of the served model",
+        responses={**ERRORS, 200: {"content": {"image/png": {}}}},
+    )
     async def model_asset(name: str) -> Response:
-        return Response(await web.plot(name), media_type="image/png",
-                        headers={"Cache-Control": "private, max-age=300"})
+        return Response(
+            await web.plot(name),
+            media_type="image/png",
+            headers={"Cache-Control": "private, max-age=300"},
+        )
 
     return router
 
 
 async def page() -> Response:
-    return Response(_static("index.html"), media_type=STATIC_TYPES["index.html"],
-                    headers=PAGE_HEADERS)
+    return Response(
+        _static("index.html"), media_type=STATIC_TYPES["index.html"], headers=PAGE_HEADERS
+    )
 
 
 async def static_file(name: str) -> Response:

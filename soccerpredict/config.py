@@ -77,12 +77,12 @@ class BacktestParams(_Strict):
 
     first_season: str
     last_season: str
-    validation_seasons: int = Field(1, ge=1)   # the seasons just before each fold's season
-    max_folds: int = Field(0, ge=0)            # 0: every fold; 2: the last two (tests)
-    edge: float = Field(0.05, ge=0)            # bet when p * price > 1 + edge; never tuned
-    bootstrap: int = Field(1000, ge=100)       # resamples of matchdays for the intervals
+    validation_seasons: int = Field(1, ge=1)  # the seasons just before each fold's season
+    max_folds: int = Field(0, ge=0)  # 0: every fold; 2: the last two (tests)
+    edge: float = Field(0.05, ge=0)  # bet when p * price > 1 + edge; never tuned
+    bootstrap: int = Field(1000, ge=100)  # resamples of matchdays for the intervals
     seed: int = 42
-    selection_last_season: str = "2018-2019"   # folds up to here are where choices are made
+    selection_last_season: str = "2018-2019"  # folds up to here are where choices are made
 
 
 class Range(_Strict):
@@ -148,21 +148,21 @@ class ScrapeParams(_Strict):
 class DriftParams(_Strict):
     """The `drift` stage: recent matches' features and results against a reference."""
 
-    reference_seasons: list[str] = []   # empty: the reference snapshot the champion logged
-    current_seasons: list[str] = []     # empty: the last `window_days` of played matches
+    reference_seasons: list[str] = []  # empty: the reference snapshot the champion logged
+    current_seasons: list[str] = []  # empty: the last `window_days` of played matches
     window_days: int = Field(90, ge=1)
-    min_rows: int = Field(100, ge=1)    # a smaller current window is refused, not scored
-    p_value: float = Field(0.01, gt=0, lt=1)   # family-wise: each column at p_value / k
+    min_rows: int = Field(100, ge=1)  # a smaller current window is refused, not scored
+    p_value: float = Field(0.01, gt=0, lt=1)  # family-wise: each column at p_value / k
     drift_share: float = Field(0.2, gt=0, le=1)  # the window drifted if this share of columns did
-    columns: list[str] = []             # empty: soccerpredict.drift.DEFAULT_COLUMNS
-    effect_size: Literal["wasserstein", "psi"] = "wasserstein"   # soccerpredict.drift_decision
+    columns: list[str] = []  # empty: soccerpredict.drift.DEFAULT_COLUMNS
+    effect_size: Literal["wasserstein", "psi"] = "wasserstein"  # soccerpredict.drift_decision
     min_effect: float = Field(0.0, ge=0)  # a column is flagged only if its effect is this large
 
 
 class MonitoringParams(_Strict):
     """Scoring served predictions once their results are known."""
 
-    rolling_matches: int = Field(200, ge=10)     # the "last N matches" window
+    rolling_matches: int = Field(200, ge=10)  # the "last N matches" window
     behind_margin_rps: float = Field(0.005, ge=0)  # alert when the model trails the book by more
     # the forecaster the quality alert compares the model with (a name in reports/quality.json)
     baseline: Literal["pinnacle_closing", "pre_closing_market"] = "pinnacle_closing"
@@ -172,9 +172,9 @@ class MonitorReplayParams(_Strict):
     """`ray_jobs.monitor_replay`: production's alerts replayed week by week over the backtest."""
 
     first_season: str = "2012-2013"
-    step_days: int = Field(7, ge=1)             # the drift job runs weekly in the replay
-    degraded_rps: float = Field(0.01, gt=0)     # degraded: window RPS above validation by more
-    event_season: str = "2020-2021"             # the known event: empty stadiums
+    step_days: int = Field(7, ge=1)  # the drift job runs weekly in the replay
+    degraded_rps: float = Field(0.01, gt=0)  # degraded: window RPS above validation by more
+    event_season: str = "2020-2021"  # the known event: empty stadiums
     # today's design, replayed beside the current one: overrides of `drift` and `monitoring`
     before: dict[str, dict[str, Any]] = {}
 
@@ -214,7 +214,7 @@ class RayConf(_Strict):
     address: str | None = None
     num_cpus: int = 2
     resources: dict[str, float] = Field(default_factory=dict)  # custom, e.g. {"serve": 2}
-    backtest_cpus_per_fold: int = Field(1, ge=1)   # each fold's Ray task; XGBoost's nthread
+    backtest_cpus_per_fold: int = Field(1, ge=1)  # each fold's Ray task; XGBoost's nthread
 
 
 class MlflowConf(_Strict):
@@ -307,27 +307,36 @@ class Config(_Strict):
     def rooted(self, root: Path) -> Config:
         """Relative paths (and a relative SQLite store) anchored at `root`: for processes such as
         Serve replicas that do not share the working directory the config was read in."""
+
         def anchor(p: Path) -> Path:
             return p if p.is_absolute() else root / p
 
-        paths = self.runtime.paths.model_copy(update={
-            k: anchor(v) for k, v in self.runtime.paths.model_dump().items()})
+        paths = self.runtime.paths.model_copy(
+            update={k: anchor(v) for k, v in self.runtime.paths.model_dump().items()}
+        )
         serving = self.runtime.serving.model_copy(
-            update={"api_keys_file": anchor(self.runtime.serving.api_keys_file)})
-        mlflow = self.runtime.mlflow.model_copy(update={
-            "tracking_uri": _anchor_sqlite(self.runtime.mlflow.tracking_uri, root),
-            "artifact_root": (self.runtime.mlflow.artifact_root
-                              if "://" in self.runtime.mlflow.artifact_root
-                              else str(anchor(Path(self.runtime.mlflow.artifact_root))))})
-        runtime = self.runtime.model_copy(update={"paths": paths, "serving": serving,
-                                                  "mlflow": mlflow})
+            update={"api_keys_file": anchor(self.runtime.serving.api_keys_file)}
+        )
+        mlflow = self.runtime.mlflow.model_copy(
+            update={
+                "tracking_uri": _anchor_sqlite(self.runtime.mlflow.tracking_uri, root),
+                "artifact_root": (
+                    self.runtime.mlflow.artifact_root
+                    if "://" in self.runtime.mlflow.artifact_root
+                    else str(anchor(Path(self.runtime.mlflow.artifact_root)))
+                ),
+            }
+        )
+        runtime = self.runtime.model_copy(
+            update={"paths": paths, "serving": serving, "mlflow": mlflow}
+        )
         return self.model_copy(update={"runtime": runtime})
 
 
 def _anchor_sqlite(uri: str, root: Path) -> str:
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str(root / uri[len(prefix):])
+        return prefix + str(root / uri[len(prefix) :])
     return uri
 
 
@@ -359,18 +368,25 @@ def _calendar(params: dict, calendar_file: Path, today: date | None) -> Calendar
 
 def calendar_settings(params: dict) -> dict[str, str]:
     """`data.last_season` and `as_of` as written in params.yaml (`current`, `today` or values)."""
-    return {"last_season": str(params.get("data", {}).get("last_season", "")),
-            "as_of": str(params.get("as_of", ""))}
+    return {
+        "last_season": str(params.get("data", {}).get("last_season", "")),
+        "as_of": str(params.get("as_of", "")),
+    }
 
 
-def load_config(params_path: str | Path = "params.yaml",
-                runtime_path: str | Path = "conf/runtime.yaml",
-                env: dict[str, str] | None = None, today: date | None = None) -> Config:
+def load_config(
+    params_path: str | Path = "params.yaml",
+    runtime_path: str | Path = "conf/runtime.yaml",
+    env: dict[str, str] | None = None,
+    today: date | None = None,
+) -> Config:
     """Read both files; relative paths are taken from the working directory, as DVC runs stages."""
     params = yaml.safe_load(Path(params_path).read_text())
     runtime = Runtime.model_validate(
-        _env_overrides(yaml.safe_load(Path(runtime_path).read_text()),
-                       dict(os.environ) if env is None else env))
+        _env_overrides(
+            yaml.safe_load(Path(runtime_path).read_text()), dict(os.environ) if env is None else env
+        )
+    )
     calendar = _calendar(params, runtime.paths.calendar, today)
     params.setdefault("data", {})["last_season"] = calendar.last_season
     params["as_of"] = calendar.as_of

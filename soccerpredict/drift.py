@@ -53,8 +53,16 @@ OUTPUT_COLUMNS: list[str] = ["model_home", "model_draw", "model_away"]  # the ch
 # model, the model's own) and the goal-line markets (over 2.5, Asian handicap) move with scoring
 # trends and bookmakers' practice, a normed distance above 0.3 in most ordinary seasons.
 DEFAULT_COLUMNS: list[str] = [
-    "elo_diff", "pi_expected_gd", "gm_prob_home", "gm_prob_away", *DIFFERENCES,
-    "h2h_points_home", "market_prob_home", "market_prob_away", "model_home", "model_away",
+    "elo_diff",
+    "pi_expected_gd",
+    "gm_prob_home",
+    "gm_prob_away",
+    *DIFFERENCES,
+    "h2h_points_home",
+    "market_prob_home",
+    "market_prob_away",
+    "model_home",
+    "model_away",
     "result",
 ]
 
@@ -123,8 +131,9 @@ def _check_frame(name: str, frame: pd.DataFrame, columns: list[str], min_rows: i
         raise DriftInputError(f"the {name} has no values in: {', '.join(empty)}")
 
 
-def validate_windows(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
-                     min_rows: int) -> None:
+def validate_windows(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], min_rows: int
+) -> None:
     """Refuse what would give a misleading score, with the reason in one line."""
     for name, frame in (("current window", current), ("reference", reference)):
         _check_frame(name, frame, columns, min_rows)
@@ -132,16 +141,21 @@ def validate_windows(reference: pd.DataFrame, current: pd.DataFrame, columns: li
     for name, frame in (("current window", current), ("reference", reference)):
         wrong = [f"{c} ({frame[c].dtype})" for c in numerical if not is_numerical(frame[c])]
         if wrong:
-            raise DriftInputError(f"numerical columns hold other values in the {name}: "
-                                  f"{', '.join(wrong)}")
-    mixed = [c for c in columns if c not in numerical
-             and is_numerical(reference[c]) != is_numerical(current[c])]
+            raise DriftInputError(
+                f"numerical columns hold other values in the {name}: {', '.join(wrong)}"
+            )
+    mixed = [
+        c
+        for c in columns
+        if c not in numerical and is_numerical(reference[c]) != is_numerical(current[c])
+    ]
     if mixed:
         raise DriftInputError(f"numbers in one window and labels in the other: {', '.join(mixed)}")
 
 
-def _chi2_two_sample(reference: pd.Series, current: pd.Series, feature_type: Any,
-                     threshold: float) -> tuple[float, bool]:
+def _chi2_two_sample(
+    reference: pd.Series, current: pd.Series, feature_type: Any, threshold: float
+) -> tuple[float, bool]:
     """Evidently's stat-test signature; its caller has dropped the missing values."""
     p_value = chi2_homogeneity(reference, current)
     return p_value, p_value < threshold
@@ -153,9 +167,14 @@ def register_tests() -> None:
     from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
     from evidently.legacy.core import ColumnType
 
-    register_stattest(StatTest(name=CATEGORICAL_TEST, display_name="chi-square two-sample p_value",
-                               allowed_feature_types=[ColumnType.Categorical]),
-                      default_impl=_chi2_two_sample)
+    register_stattest(
+        StatTest(
+            name=CATEGORICAL_TEST,
+            display_name="chi-square two-sample p_value",
+            allowed_feature_types=[ColumnType.Categorical],
+        ),
+        default_impl=_chi2_two_sample,
+    )
 
 
 def _dataset(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> Any:
@@ -164,12 +183,17 @@ def _dataset(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) 
     data = frame[numerical + categorical].copy()
     data[numerical] = data[numerical].astype(np.float64)  # nullable Int16 & co: NA becomes NaN
     data[categorical] = data[categorical].astype(object)
-    return Dataset.from_pandas(data, data_definition=DataDefinition(
-        numerical_columns=numerical, categorical_columns=categorical))
+    return Dataset.from_pandas(
+        data,
+        data_definition=DataDefinition(
+            numerical_columns=numerical, categorical_columns=categorical
+        ),
+    )
 
 
-def run_evidently(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
-                  params: DriftParams) -> tuple[Any, dict[str, str], float]:
+def run_evidently(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], params: DriftParams
+) -> tuple[Any, dict[str, str], float]:
     """The Evidently snapshot, each column's test and the per-column threshold."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
@@ -179,18 +203,26 @@ def run_evidently(reference: pd.DataFrame, current: pd.DataFrame, columns: list[
     numerical = [c for c in columns if c not in categorical]
     tests = {c: CATEGORICAL_TEST if c in categorical else NUMERICAL_TEST for c in columns}
     threshold = params.p_value / len(columns)
-    preset = DataDriftPreset(columns=columns, per_column_method=dict(tests),
-                             per_column_threshold=dict.fromkeys(columns, threshold),
-                             drift_share=params.drift_share)
-    snapshot = Report([preset]).run(current_data=_dataset(current, numerical, categorical),
-                                    reference_data=_dataset(reference, numerical, categorical))
+    preset = DataDriftPreset(
+        columns=columns,
+        per_column_method=dict(tests),
+        per_column_threshold=dict.fromkeys(columns, threshold),
+        drift_share=params.drift_share,
+    )
+    snapshot = Report([preset]).run(
+        current_data=_dataset(current, numerical, categorical),
+        reference_data=_dataset(reference, numerical, categorical),
+    )
     return snapshot, tests, threshold
 
 
 def p_values(snapshot: Any) -> dict[str, float]:
     """Each column's p-value, read from the snapshot's ValueDrift metrics."""
-    return {m["config"]["column"]: float(m["value"]) for m in snapshot.dict()["metrics"]
-            if m["config"]["type"].endswith(":ValueDrift")}
+    return {
+        m["config"]["column"]: float(m["value"])
+        for m in snapshot.dict()["metrics"]
+        if m["config"]["type"].endswith(":ValueDrift")
+    }
 
 
 def _frequencies(values: pd.Series) -> dict[str, float]:
@@ -200,8 +232,10 @@ def _frequencies(values: pd.Series) -> dict[str, float]:
 
 def summary_stats(reference: pd.Series, current: pd.Series, categorical: bool) -> dict[str, Any]:
     if categorical:
-        return {"reference_frequencies": _frequencies(reference),
-                "current_frequencies": _frequencies(current)}
+        return {
+            "reference_frequencies": _frequencies(reference),
+            "current_frequencies": _frequencies(current),
+        }
     return {"reference_mean": float(reference.mean()), "current_mean": float(current.mean())}
 
 
@@ -218,31 +252,38 @@ def describe(frame: pd.DataFrame) -> dict[str, Any]:
 
 def home_advantage(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Any]:
     """Market-implied home probability and result frequencies in both windows, when present."""
-    return {column: summary_stats(reference[column], current[column], column == "result")
-            for column in ("market_prob_home", "result")
-            if column in reference.columns and column in current.columns}
+    return {
+        column: summary_stats(reference[column], current[column], column == "result")
+        for column in ("market_prob_home", "result")
+        if column in reference.columns and column in current.columns
+    }
 
 
-def column_stats(reference: pd.DataFrame, current: pd.DataFrame,
-                 columns: list[str]) -> dict[str, Any]:
+def column_stats(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]
+) -> dict[str, Any]:
     """Each column's test and effect sizes (soccerpredict.drift_decision)."""
-    return {c: column_stat(reference[c], current[c], is_categorical(c, reference))
-            for c in columns}
+    return {c: column_stat(reference[c], current[c], is_categorical(c, reference)) for c in columns}
 
 
-def _column_entry(c: str, stat: Any, verdict: dict[str, Any], reference: pd.DataFrame,
-                  current: pd.DataFrame) -> dict[str, Any]:
+def _column_entry(
+    c: str, stat: Any, verdict: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame
+) -> dict[str, Any]:
     categorical = is_categorical(c, reference)
-    return {"kind": "categorical" if categorical else "numerical",
-            "test": CATEGORICAL_TEST if categorical else NUMERICAL_TEST,
-            "p_value": stat.p_value, "threshold": verdict["column_threshold"],
-            "wasserstein": stat.wasserstein, "psi": stat.psi,
-            "drifted": c in verdict["drifted_columns"]} | summary_stats(
-                reference[c], current[c], categorical)
+    return {
+        "kind": "categorical" if categorical else "numerical",
+        "test": CATEGORICAL_TEST if categorical else NUMERICAL_TEST,
+        "p_value": stat.p_value,
+        "threshold": verdict["column_threshold"],
+        "wasserstein": stat.wasserstein,
+        "psi": stat.psi,
+        "drifted": c in verdict["drifted_columns"],
+    } | summary_stats(reference[c], current[c], categorical)
 
 
-def drift_report(reference: pd.DataFrame, current: pd.DataFrame,
-                 params: DriftParams) -> tuple[dict[str, Any], Any]:
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, params: DriftParams
+) -> tuple[dict[str, Any], Any]:
     """(summary, Evidently snapshot); DriftInputError when the windows cannot be compared.
     The verdict is `drift_decision.decide`'s, the one the monitoring replay measures; the
     Evidently snapshot is the report for people (its per-column marks know no effect floor)."""
@@ -253,12 +294,20 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame,
     verdict = decide(stats, params)
     snapshot, _, _ = run_evidently(reference, current, columns, params)
     per_column = {c: _column_entry(c, stats[c], verdict, reference, current) for c in columns}
-    summary = {"drifted": verdict["drifted"], "drift_share": verdict["drift_share"],
-               "drift_share_threshold": params.drift_share,
-               "drifted_columns": verdict["drifted_columns"], "n_columns": len(columns),
-               "p_value": params.p_value, "correction": "bonferroni",
-               "column_threshold": verdict["column_threshold"],
-               "effect_size": params.effect_size, "min_effect": params.min_effect,
-               "columns": per_column, "reference": describe(reference),
-               "current": describe(current), "home_advantage": home_advantage(reference, current)}
+    summary = {
+        "drifted": verdict["drifted"],
+        "drift_share": verdict["drift_share"],
+        "drift_share_threshold": params.drift_share,
+        "drifted_columns": verdict["drifted_columns"],
+        "n_columns": len(columns),
+        "p_value": params.p_value,
+        "correction": "bonferroni",
+        "column_threshold": verdict["column_threshold"],
+        "effect_size": params.effect_size,
+        "min_effect": params.min_effect,
+        "columns": per_column,
+        "reference": describe(reference),
+        "current": describe(current),
+        "home_advantage": home_advantage(reference, current),
+    }
     return summary, snapshot

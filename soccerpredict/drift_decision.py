@@ -57,8 +57,11 @@ def _numerical(reference: np.ndarray, current: np.ndarray) -> ColumnStat:
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, PSI_BINS + 1)[1:-1]))
     ref_share = np.bincount(np.searchsorted(edges, reference), minlength=len(edges) + 1)
     cur_share = np.bincount(np.searchsorted(edges, current), minlength=len(edges) + 1)
-    return ColumnStat(p_value, _normed_wasserstein(reference, current),
-                      _psi(ref_share / len(reference), cur_share / len(current)))
+    return ColumnStat(
+        p_value,
+        _normed_wasserstein(reference, current),
+        _psi(ref_share / len(reference), cur_share / len(current)),
+    )
 
 
 def chi2_homogeneity(reference: pd.Series, current: pd.Series) -> float:
@@ -76,11 +79,18 @@ def _categorical(reference: pd.Series, current: pd.Series) -> ColumnStat:
     cur_share = current.astype(str).value_counts(normalize=True)
     ref_share, cur_share = ref_share.align(cur_share, fill_value=0.0)
     ordinal = set(ref_share.index) <= set(RESULT_ORDER)
-    distance = (_normed_wasserstein(reference.map(RESULT_ORDER).to_numpy(float),
-                                    current.map(RESULT_ORDER).to_numpy(float))
-                if ordinal else 0.5 * float(np.abs(ref_share - cur_share).sum()))
-    return ColumnStat(chi2_homogeneity(reference, current), distance,
-                      _psi(ref_share.to_numpy(), cur_share.to_numpy()))
+    distance = (
+        _normed_wasserstein(
+            reference.map(RESULT_ORDER).to_numpy(float), current.map(RESULT_ORDER).to_numpy(float)
+        )
+        if ordinal
+        else 0.5 * float(np.abs(ref_share - cur_share).sum())
+    )
+    return ColumnStat(
+        chi2_homogeneity(reference, current),
+        distance,
+        _psi(ref_share.to_numpy(), cur_share.to_numpy()),
+    )
 
 
 def column_stat(reference: pd.Series, current: pd.Series, categorical: bool) -> ColumnStat:
@@ -97,8 +107,15 @@ def column_stat(reference: pd.Series, current: pd.Series, categorical: bool) -> 
 def decide(column_stats: dict[str, ColumnStat], params: DriftParams) -> dict[str, Any]:
     """Which columns drifted and whether the window did: the verdict both jobs publish."""
     threshold = params.p_value / len(column_stats)
-    flagged = [c for c, s in column_stats.items()
-               if s.p_value < threshold and s.effect(params.effect_size) >= params.min_effect]
+    flagged = [
+        c
+        for c, s in column_stats.items()
+        if s.p_value < threshold and s.effect(params.effect_size) >= params.min_effect
+    ]
     share = len(flagged) / len(column_stats)
-    return {"drifted": share >= params.drift_share, "drift_share": share,
-            "drifted_columns": flagged, "column_threshold": threshold}
+    return {
+        "drifted": share >= params.drift_share,
+        "drift_share": share,
+        "drifted_columns": flagged,
+        "column_threshold": threshold,
+    }

@@ -31,8 +31,18 @@ def elo_only(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
 
 
 # the model (each row answered by the tier its inputs allow), each tier on its own, baselines
-FORECASTERS = ("model", "with_market", "with_market_1x2", "ratings_only", "market_baseline",
-               "pinnacle_closing", "pre_closing_market", "elo_only", "base_rates", "uniform")
+FORECASTERS = (
+    "model",
+    "with_market",
+    "with_market_1x2",
+    "ratings_only",
+    "market_baseline",
+    "pinnacle_closing",
+    "pre_closing_market",
+    "elo_only",
+    "base_rates",
+    "uniform",
+)
 
 
 def one_price_set(test: pd.DataFrame) -> pd.DataFrame:
@@ -42,8 +52,9 @@ def one_price_set(test: pd.DataFrame) -> pd.DataFrame:
     return stripped
 
 
-def forecasts(predictor: Predictor, train: pd.DataFrame,
-              test: pd.DataFrame) -> dict[str, np.ndarray]:
+def forecasts(
+    predictor: Predictor, train: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, np.ndarray]:
     market = predictor.forecasters[WITH_MARKET]
     baseline = market.baseline
     assert baseline is not None
@@ -66,8 +77,9 @@ def common_mask(named: dict[str, np.ndarray]) -> np.ndarray:
     return np.logical_and.reduce([np.isfinite(p).all(axis=1) for p in named.values()])
 
 
-def evaluate(predictor: Predictor, train: pd.DataFrame,
-             test: pd.DataFrame) -> tuple[dict[str, object], dict[str, np.ndarray], np.ndarray]:
+def evaluate(
+    predictor: Predictor, train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[dict[str, object], dict[str, np.ndarray], np.ndarray]:
     test = test.reset_index(drop=True)
     named = forecasts(predictor, train, test)
     mask = common_mask(named)
@@ -90,19 +102,22 @@ def evaluate(predictor: Predictor, train: pd.DataFrame,
 def favourite_band(market: np.ndarray) -> pd.Series:
     """Bands by the market's favourite probability; who was favoured decides the band, not the result."""
     top = np.nanmax(market, axis=1)
-    bands = pd.cut(top, [0, 0.45, 0.6, 1.0], labels=["open (<45%)", "favourite 45-60%",
-                                                     "strong favourite >60%"])
+    bands = pd.cut(
+        top,
+        [0, 0.45, 0.6, 1.0],
+        labels=["open (<45%)", "favourite 45-60%", "strong favourite >60%"],
+    )
     return pd.Series(bands.astype(str))
 
 
-def error_analysis(named: dict[str, np.ndarray], test: pd.DataFrame,
-                   by: pd.Series) -> pd.DataFrame:
+def error_analysis(named: dict[str, np.ndarray], test: pd.DataFrame, by: pd.Series) -> pd.DataFrame:
     """Mean RPS per group for the model and the closing line."""
     y = outcome_index(test["result"])
     frame = pd.DataFrame({"group": by.to_numpy()})
     names = ("model", "ratings_only", "market_baseline", "pinnacle_closing", "elo_only")
     for name in names:
         frame[name] = rps(named[name], y)
-    table = frame.groupby("group").agg(n=("model", "size"),
-                                       **{name: (name, "mean") for name in names})
+    table = frame.groupby("group").agg(
+        n=("model", "size"), **{name: (name, "mean") for name in names}
+    )
     return table.reset_index()

@@ -38,15 +38,20 @@ def _write_with(target: str | Path, write: Callable[[Path], object]) -> Path:
     return Path(target)
 
 
-def write_parquet(table: pa.Table | pd.DataFrame, target: str | Path,
-                  schema: pa.Schema | None = None) -> Path:
+def write_parquet(
+    table: pa.Table | pd.DataFrame, target: str | Path, schema: pa.Schema | None = None
+) -> Path:
     """Write deterministic Parquet (no pandas index, no creation timestamps) atomically."""
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, schema=schema, preserve_index=False)
     elif schema is not None:
         table = table.cast(schema)
-    return _write_with(target, lambda p: pq.write_table(
-        table, p, compression="zstd", write_statistics=True, store_schema=True))
+    return _write_with(
+        target,
+        lambda p: pq.write_table(
+            table, p, compression="zstd", write_statistics=True, store_schema=True
+        ),
+    )
 
 
 # Reports keep 12 significant digits: results that are equal up to summation order (Ray tasks

@@ -38,8 +38,9 @@ def plot_feature_importance(importance: pd.Series, target: Path, top: int = 20) 
     return _save(fig, target)
 
 
-def plot_calibration(curves: dict[str, tuple[np.ndarray, np.ndarray]], target: Path,
-                     min_count: int = 20) -> Path:
+def plot_calibration(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], target: Path, min_count: int = 20
+) -> Path:
     """Reliability diagram per outcome for each named forecaster."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
@@ -67,8 +68,10 @@ def plot_grouped_rps(table: pd.DataFrame, group: str, target: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(table)), 4))
     for i, name in enumerate(forecasters):
         ax.bar(x + i * width, table[name], width, label=name)
-    ax.set_xticks(x + width * (len(forecasters) - 1) / 2,
-                  [f"{g}\n(n={n})" for g, n in zip(table[group], table["n"], strict=True)])
+    ax.set_xticks(
+        x + width * (len(forecasters) - 1) / 2,
+        [f"{g}\n(n={n})" for g, n in zip(table[group], table["n"], strict=True)],
+    )
     ax.set_ylabel("mean RPS (lower is better)")
     ax.set_ylim(bottom=max(0.0, float(table[forecasters].min().min()) - 0.03))
     ax.legend()
@@ -81,8 +84,10 @@ def plot_backtest(by_season: list[dict[str, object]], target: Path) -> Path:
     seasons = [str(row["season"]) for row in by_season]
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(seasons)), 4))
     for name in ("with_market", "ratings_only", "pinnacle_closing", "elo_only"):
-        diff = [row[name]["rps"] - row["market_baseline"]["rps"]  # type: ignore[index]
-                for row in by_season]
+        diff = [
+            row[name]["rps"] - row["market_baseline"]["rps"]  # type: ignore[index]
+            for row in by_season
+        ]
         ax.plot(seasons, diff, marker="o", label=name)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_ylabel("RPS minus market baseline (lower is better)")

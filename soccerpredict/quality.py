@@ -26,18 +26,47 @@ from soccerpredict.models.predictor import PROBABILITY_COLUMNS
 from soccerpredict.time_rules import known_before_kickoff
 
 STREAM = "predictions:log"  # the Redis stream the Serve app logs served predictions to
-LOG_COLUMNS = ["logged_at", "as_of", "source", "match_id", "league", "kickoff", "home_team", "away_team",
-               "prob_home", "prob_draw", "prob_away", "model_version"]
+LOG_COLUMNS = [
+    "logged_at",
+    "as_of",
+    "source",
+    "match_id",
+    "league",
+    "kickoff",
+    "home_team",
+    "away_team",
+    "prob_home",
+    "prob_draw",
+    "prob_away",
+    "model_version",
+]
 PROBS = PROBABILITY_COLUMNS
 
 
-def log_row(match_id: str, league: str, kickoff: date, home_team: str, away_team: str,
-            probabilities: Sequence[float], model_version: str, source: str,
-            as_of: date) -> dict[str, Any]:
+def log_row(
+    match_id: str,
+    league: str,
+    kickoff: date,
+    home_team: str,
+    away_team: str,
+    probabilities: Sequence[float],
+    model_version: str,
+    source: str,
+    as_of: date,
+) -> dict[str, Any]:
     """One prediction-log row, served or batch: `as_of` is the last day its features knew of."""
-    values = [datetime.now(UTC).isoformat(timespec="milliseconds"), as_of.isoformat(), source,
-              match_id, league, kickoff.isoformat(), home_team, away_team,
-              *(float(p) for p in probabilities), str(model_version)]
+    values = [
+        datetime.now(UTC).isoformat(timespec="milliseconds"),
+        as_of.isoformat(),
+        source,
+        match_id,
+        league,
+        kickoff.isoformat(),
+        home_team,
+        away_team,
+        *(float(p) for p in probabilities),
+        str(model_version),
+    ]
     return dict(zip(LOG_COLUMNS, values, strict=True))
 
 
@@ -49,42 +78,55 @@ def last_before_kickoff(log: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFram
         return joined.assign(kickoff_utc=pd.Series(dtype="datetime64[ns, UTC]"))
     joined["kickoff_utc"] = played.loc[joined["match_id"], "kickoff_utc"].to_numpy()
     joined = joined[known_before_kickoff(joined["as_of"], joined["kickoff_utc"])]
-    return (joined.sort_values("logged_at").groupby("match_id", as_index=False).last()
-            .sort_values("kickoff_utc", ignore_index=True))
+    return (
+        joined.sort_values("logged_at")
+        .groupby("match_id", as_index=False)
+        .last()
+        .sort_values("kickoff_utc", ignore_index=True)
+    )
 
 
-def scored_forecasts(predictions: pd.DataFrame, matches: pd.DataFrame
-                     ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def scored_forecasts(
+    predictions: pd.DataFrame, matches: pd.DataFrame
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """The model's and the bookmakers' probabilities on the matches all three have."""
     rows = matches.set_index("match_id").loc[predictions["match_id"]].reset_index()
     if rows.empty:
         return {}, rows
-    named = {"model": predictions[PROBS].to_numpy(dtype=float),
-             "pinnacle_closing": devig(rows[CLOSING_COLUMNS].to_numpy(dtype=float)),
-             "pre_closing_market": market_values(pre_closing_odds(rows))[:, :3]}
+    named = {
+        "model": predictions[PROBS].to_numpy(dtype=float),
+        "pinnacle_closing": devig(rows[CLOSING_COLUMNS].to_numpy(dtype=float)),
+        "pre_closing_market": market_values(pre_closing_odds(rows))[:, :3],
+    }
     mask = common_mask(named)
     return {k: v[mask] for k, v in named.items()}, rows[mask].reset_index(drop=True)
 
 
 def _scores(named: dict[str, np.ndarray], y: np.ndarray) -> dict[str, dict[str, float]]:
-    return {name: {"rps": rps_average(p, y), "log_loss": log_loss(p, y)}
-            for name, p in named.items()}
+    return {
+        name: {"rps": rps_average(p, y), "log_loss": log_loss(p, y)} for name, p in named.items()
+    }
 
 
 def _window(named: dict[str, np.ndarray], rows: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {}
     groups = [("all", np.ones(len(rows), dtype=bool))] + [
-        (league, (rows["league"] == league).to_numpy()) for league in sorted(rows["league"].unique())]
+        (league, (rows["league"] == league).to_numpy())
+        for league in sorted(rows["league"].unique())
+    ]
     for league, mask in groups:
         if mask.any():
             y = outcome_index(rows.loc[mask, "result"])
-            out[league] = {"matches": int(mask.sum()),
-                           "forecasters": _scores({k: v[mask] for k, v in named.items()}, y)}
+            out[league] = {
+                "matches": int(mask.sum()),
+                "forecasters": _scores({k: v[mask] for k, v in named.items()}, y),
+            }
     return out
 
 
-def quality_report(log: pd.DataFrame, matches: pd.DataFrame, rolling_matches: int,
-                   margin_rps: float) -> dict[str, Any]:
+def quality_report(
+    log: pd.DataFrame, matches: pd.DataFrame, rolling_matches: int, margin_rps: float
+) -> dict[str, Any]:
     """Scores of every window: all scored matches, and the last `rolling_matches` of them.
 
     Nothing scored (no played match has a logged prediction yet) gives empty windows: no
@@ -94,9 +136,17 @@ def quality_report(log: pd.DataFrame, matches: pd.DataFrame, rolling_matches: in
     recent = slice(max(0, len(rows) - rolling_matches), len(rows))
     windows: dict[str, Any] = {"all": {}, "rolling": {}}
     if named:
-        windows = {"all": _window(named, rows),
-                   "rolling": _window({k: v[recent] for k, v in named.items()},
-                                      rows.iloc[recent].reset_index(drop=True))}
-    return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "logged_predictions": len(log), "scored_matches": len(rows),
-            "rolling_matches": rolling_matches, "margin_rps": margin_rps, "windows": windows}
+        windows = {
+            "all": _window(named, rows),
+            "rolling": _window(
+                {k: v[recent] for k, v in named.items()}, rows.iloc[recent].reset_index(drop=True)
+            ),
+        }
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "logged_predictions": len(log),
+        "scored_matches": len(rows),
+        "rolling_matches": rolling_matches,
+        "margin_rps": margin_rps,
+        "windows": windows,
+    }

@@ -89,8 +89,9 @@ def version_with_model(client: Any, name: str, sha256: str) -> Any | None:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -117,11 +118,15 @@ class Decision:
 TEST_TIERS = ("model", "with_market", "with_market_1x2", "ratings_only")
 
 
-def tier_figures(metrics: dict[str, Any], train_summary: dict[str, Any] | None,
-                 backtest: dict[str, Any] | None) -> dict[str, float]:
+def tier_figures(
+    metrics: dict[str, Any], train_summary: dict[str, Any] | None, backtest: dict[str, Any] | None
+) -> dict[str, float]:
     """Every tier's figure the promotion compares, lower is better for all of them."""
-    out = {f"test/{t}/rps": float(metrics["test"][t]["rps"])
-           for t in TEST_TIERS if t in metrics.get("test", {})}
+    out = {
+        f"test/{t}/rps": float(metrics["test"][t]["rps"])
+        for t in TEST_TIERS
+        if t in metrics.get("test", {})
+    }
     for tier, summary in (train_summary or {}).items():
         if isinstance(summary, dict) and "validation_uncalibrated" in summary:
             out[f"validation/{tier}/rps"] = float(summary["validation_uncalibrated"]["rps"])
@@ -131,27 +136,43 @@ def tier_figures(metrics: dict[str, Any], train_summary: dict[str, Any] | None,
     return out
 
 
-def decide(candidate: dict[str, float], gates: PromotionParams, champion_rps: float | None,
-           tiers: dict[str, float] | None = None,
-           champion_tiers: dict[str, float] | None = None) -> Decision:
+def decide(
+    candidate: dict[str, float],
+    gates: PromotionParams,
+    champion_rps: float | None,
+    tiers: dict[str, float] | None = None,
+    champion_tiers: dict[str, float] | None = None,
+) -> Decision:
     """Gates first, then no worse than the champion on the same matches (within a tolerance),
     tier by tier: the test seasons, the validation seasons and the backtest."""
     reasons = []
-    for metric, limit in (("log_loss", gates.max_logloss), ("ece", gates.max_ece),
-                          ("rps", gates.max_rps)):
+    for metric, limit in (
+        ("log_loss", gates.max_logloss),
+        ("ece", gates.max_ece),
+        ("rps", gates.max_rps),
+    ):
         if candidate[metric] > limit:
             reasons.append(f"{metric} {candidate[metric]:.4f} above gate {limit}")
     if champion_rps is not None and candidate["rps"] > champion_rps + gates.rps_tolerance:
-        reasons.append(f"rps {candidate['rps']:.4f} worse than champion {champion_rps:.4f} "
-                       f"by more than {gates.rps_tolerance}")
+        reasons.append(
+            f"rps {candidate['rps']:.4f} worse than champion {champion_rps:.4f} "
+            f"by more than {gates.rps_tolerance}"
+        )
     for key, value in (tiers or {}).items():
         old = (champion_tiers or {}).get(key)
         if old is not None and value > old + gates.rps_tolerance:
-            reasons.append(f"{key} {value:.4f} worse than champion {old:.4f} "
-                           f"by more than {gates.rps_tolerance}")
-    figures: dict[str, Any] = {"rps": candidate["rps"], "log_loss": candidate["log_loss"],
-                               "ece": candidate["ece"], "champion_rps": champion_rps,
-                               "tiers": tiers or {}, "champion_tiers": champion_tiers or {}}
+            reasons.append(
+                f"{key} {value:.4f} worse than champion {old:.4f} "
+                f"by more than {gates.rps_tolerance}"
+            )
+    figures: dict[str, Any] = {
+        "rps": candidate["rps"],
+        "log_loss": candidate["log_loss"],
+        "ece": candidate["ece"],
+        "champion_rps": champion_rps,
+        "tiers": tiers or {},
+        "champion_tiers": champion_tiers or {},
+    }
     return Decision(not reasons, reasons or ["passed all gates"], figures)
 
 
@@ -165,16 +186,19 @@ def champion_version(client: Any, name: str) -> Any | None:
 
 
 def record_decision(client: Any, name: str, version: str, decision: Decision) -> None:
-    client.set_model_version_tag(name, version, "promotion_decision",
-                                 "promoted" if decision.promote else "refused")
-    client.set_model_version_tag(name, version, "promotion_details",
-                                 json.dumps(asdict(decision), default=str))
+    client.set_model_version_tag(
+        name, version, "promotion_decision", "promoted" if decision.promote else "refused"
+    )
+    client.set_model_version_tag(
+        name, version, "promotion_details", json.dumps(asdict(decision), default=str)
+    )
     if decision.promote:
         client.set_registered_model_alias(name, CHAMPION, version)
 
 
-def reference_snapshot(features: pd.DataFrame, columns: list[str], n: int = 2000,
-                       seed: int = 0) -> pd.DataFrame:
+def reference_snapshot(
+    features: pd.DataFrame, columns: list[str], n: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """A fixed sample of training features: the drift reference logged with the model."""
     sample = features.sample(n=min(n, len(features)), random_state=seed)
     keep = ["match_id", "league", "season", *columns, "result"]  # the result: target drift
@@ -204,6 +228,7 @@ def load_predictor(client: Any, name: str, version: str) -> Any:
 
     uri = client.get_model_version_download_uri(name, version)
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp,
-                                                    tracking_uri=client.tracking_uri)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=tmp, tracking_uri=client.tracking_uri
+        )
         return mlflow.pyfunc.load_model(local).unwrap_python_model().predictor

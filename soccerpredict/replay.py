@@ -36,13 +36,18 @@ class Design:
     monitoring: MonitoringParams
 
 
-def designs(drift: DriftParams, monitoring: MonitoringParams,
-            replay: MonitorReplayParams) -> dict[str, Design]:
+def designs(
+    drift: DriftParams, monitoring: MonitoringParams, replay: MonitorReplayParams
+) -> dict[str, Design]:
     """`after`: params as they are; `before`: with `monitor_replay.before`'s overrides."""
     before = replay.before
-    return {"before": Design(drift.model_copy(update=before.get("drift", {})),
-                             monitoring.model_copy(update=before.get("monitoring", {}))),
-            "after": Design(drift, monitoring)}
+    return {
+        "before": Design(
+            drift.model_copy(update=before.get("drift", {})),
+            monitoring.model_copy(update=before.get("monitoring", {})),
+        ),
+        "after": Design(drift, monitoring),
+    }
 
 
 def match_rps(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -63,8 +68,11 @@ def outcome(window: pd.DataFrame, validation_rps: float) -> dict[str, float]:
     the validation figure it was promoted on."""
     model = float(match_rps(window, "model").mean())
     baseline = float(match_rps(window, "market_baseline").mean())
-    return {"model_rps": model, "excess_rps": model - baseline,
-            "rps_change": model - validation_rps}
+    return {
+        "model_rps": model,
+        "excess_rps": model - baseline,
+        "rps_change": model - validation_rps,
+    }
 
 
 def quality_alert(played: pd.DataFrame, monitoring: MonitoringParams) -> dict[str, Any]:
@@ -77,24 +85,32 @@ def quality_alert(played: pd.DataFrame, monitoring: MonitoringParams) -> dict[st
     return {"gap": gap, "fires": gap > monitoring.behind_margin_rps}
 
 
-def window_stats(reference: pd.DataFrame, window: pd.DataFrame,
-                 columns: list[str]) -> dict[str, ColumnStat]:
-    return {c: column_stat(reference[c], window[c], is_categorical(c, reference))
-            for c in columns}
+def window_stats(
+    reference: pd.DataFrame, window: pd.DataFrame, columns: list[str]
+) -> dict[str, ColumnStat]:
+    return {c: column_stat(reference[c], window[c], is_categorical(c, reference)) for c in columns}
 
 
-def _design_row(name: str, design: Design, stats: dict[str, ColumnStat], scored: bool,
-                played: pd.DataFrame) -> dict[str, Any]:
+def _design_row(
+    name: str, design: Design, stats: dict[str, ColumnStat], scored: bool, played: pd.DataFrame
+) -> dict[str, Any]:
     verdict = decide({c: stats[c] for c in drift_columns(design.drift)}, design.drift)
     quality = quality_alert(played, design.monitoring)
-    return {f"{name}_window_drift": scored and verdict["drifted"],
-            f"{name}_column_drift": scored and bool(verdict["drifted_columns"]),
-            f"{name}_drifted_columns": ",".join(verdict["drifted_columns"]) if scored else "",
-            f"{name}_quality": quality["fires"], f"{name}_quality_gap": quality["gap"]}
+    return {
+        f"{name}_window_drift": scored and verdict["drifted"],
+        f"{name}_column_drift": scored and bool(verdict["drifted_columns"]),
+        f"{name}_drifted_columns": ",".join(verdict["drifted_columns"]) if scored else "",
+        f"{name}_quality": quality["fires"],
+        f"{name}_quality_gap": quality["gap"],
+    }
 
 
-def replay_season(current: pd.DataFrame, reference: pd.DataFrame,
-                  plan: dict[str, Design], replay: MonitorReplayParams) -> pd.DataFrame:
+def replay_season(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    plan: dict[str, Design],
+    replay: MonitorReplayParams,
+) -> pd.DataFrame:
     """One row per weekly step of the season: each design's alerts and what happened."""
     current, reference = with_differences(current), with_differences(reference)
     columns = sorted({c for d in plan.values() for c in drift_columns(d.drift)})
@@ -111,11 +127,15 @@ def replay_season(current: pd.DataFrame, reference: pd.DataFrame,
         window = played[kickoff[kickoff < end] >= end - timedelta(days=window_days)]
         scored = len(window) >= rows_needed
         stats = window_stats(reference, window, columns) if scored else {}
-        row = {"season": str(current["season"].iloc[0]), "week": week, "end": end,
-               "n": len(window), "scored": scored} | outcome(window, validation_rps)
+        row = {
+            "season": str(current["season"].iloc[0]),
+            "week": week,
+            "end": end,
+            "n": len(window),
+            "scored": scored,
+        } | outcome(window, validation_rps)
         for name, design in plan.items():
-            row |= _design_row(name, design, stats or dict.fromkeys(columns, _CALM), scored,
-                               played)
+            row |= _design_row(name, design, stats or dict.fromkeys(columns, _CALM), scored, played)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -19,16 +19,33 @@ def plot_replay(rows: pd.DataFrame, designs: list[str], target: Path) -> Path:
     seasons = sorted(rows["season"].unique())
     grid = rows.pivot(index="season", columns="week", values="excess_rps").reindex(seasons)
     limit = float(np.nanmax(np.abs(grid.to_numpy()))) or 0.01
-    fig, axes = plt.subplots(1, len(designs), figsize=(7 * len(designs), 0.45 * len(seasons) + 2),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(designs),
+        figsize=(7 * len(designs), 0.45 * len(seasons) + 2),
+        sharey=True,
+        squeeze=False,
+    )
     for ax, design in zip(axes[0], designs, strict=True):
-        image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit,
-                          vmax=limit, extent=(0.5, grid.shape[1] + 0.5, len(seasons) - 0.5, -0.5))
+        image = ax.imshow(
+            grid.to_numpy(),
+            aspect="auto",
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            extent=(0.5, grid.shape[1] + 0.5, len(seasons) - 0.5, -0.5),
+        )
         for alert in ALERTS:
             marker, offset = _MARKS[alert]
             fired = rows[rows[f"{design}_{alert}"].astype(bool)]
-            ax.scatter(fired["week"], [seasons.index(s) - offset for s in fired["season"]],
-                       marker=marker, s=14, c="black", label=alert.replace("_", " "))
+            ax.scatter(
+                fired["week"],
+                [seasons.index(s) - offset for s in fired["season"]],
+                marker=marker,
+                s=14,
+                c="black",
+                label=alert.replace("_", " "),
+            )
         ax.set_title(f"{design}: alerts over the model's excess RPS")
         ax.set_xlabel("week of the season (window end)")
         ax.set_yticks(range(len(seasons)), seasons)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 SEASON_START_MONTH = 7  # July: the month a new season's label starts
-CURRENT = "current"     # data.last_season: the season in progress on the day the pipeline runs
-TODAY = "today"         # as_of: the day before the pipeline runs (its results may be in)
+CURRENT = "current"  # data.last_season: the season in progress on the day the pipeline runs
+TODAY = "today"  # as_of: the day before the pipeline runs (its results may be in)
 
 
 def season_start_year(day: date) -> int:
@@ -34,14 +34,19 @@ class Calendar:
     last_season_in_progress: bool  # its played matches feed ratings; its fixtures are upcoming
 
     def to_dict(self) -> dict[str, object]:
-        return {"last_season": self.last_season, "as_of": self.as_of.isoformat(),
-                "last_season_in_progress": self.last_season_in_progress}
+        return {
+            "last_season": self.last_season,
+            "as_of": self.as_of.isoformat(),
+            "last_season_in_progress": self.last_season_in_progress,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Calendar:
-        return cls(last_season=str(data["last_season"]),
-                   as_of=date.fromisoformat(str(data["as_of"])),
-                   last_season_in_progress=bool(data["last_season_in_progress"]))
+        return cls(
+            last_season=str(data["last_season"]),
+            as_of=date.fromisoformat(str(data["as_of"])),
+            last_season_in_progress=bool(data["last_season_in_progress"]),
+        )
 
 
 def follows_date(last_season: str, as_of: str) -> bool:
@@ -53,8 +58,11 @@ def resolve_calendar(last_season: str, as_of: str | date, today: date) -> Calend
     """Settings -> concrete values. `as_of: today` means yesterday: today's games are not over."""
     season = season_of(today) if last_season == CURRENT else last_season
     cut = today - timedelta(days=1) if str(as_of) == TODAY else _as_date(as_of)
-    return Calendar(last_season=season, as_of=cut,
-                    last_season_in_progress=season_of(today) == season and last_season == CURRENT)
+    return Calendar(
+        last_season=season,
+        as_of=cut,
+        last_season_in_progress=season_of(today) == season and last_season == CURRENT,
+    )
 
 
 def _as_date(value: object) -> date:

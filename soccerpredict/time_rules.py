@@ -20,12 +20,14 @@ def played_by(kickoff_utc: pd.Series, as_of: date) -> pd.Series:
 def known_before_kickoff(knew_until: pd.Series, kickoff_utc: pd.Series) -> pd.Series:
     """True where what was known (up to the day `knew_until`) cannot include the match itself."""
     kickoff = pd.to_datetime(kickoff_utc, utc=True).dt.date
-    return pd.Series(pd.to_datetime(knew_until).dt.date.to_numpy() < kickoff.to_numpy(),
-                     index=knew_until.index)
+    return pd.Series(
+        pd.to_datetime(knew_until).dt.date.to_numpy() < kickoff.to_numpy(), index=knew_until.index
+    )
 
 
-def kickoff_window(as_of: date, latest_result: date | None,
-                   max_horizon_days: int) -> tuple[date, date]:
+def kickoff_window(
+    as_of: date, latest_result: date | None, max_horizon_days: int
+) -> tuple[date, date]:
     """The kickoffs a team state can answer honestly: after the latest result it knows of
     (a fixture's features must not include results after its kickoff) and no further than
     `max_horizon_days` after the data ends."""

@@ -17,17 +17,23 @@ INTEGER_PARAMS = ("max_depth", "n_estimators")
 METRIC_KEYS = {"val_rps": "rps", "val_log_loss": "mlogloss"}
 
 
-def model_params_for(trial: dict[str, Any], base: ModelParams, early_stopping_rounds: int,
-                     metric: str = "val_rps") -> ModelParams:
+def model_params_for(
+    trial: dict[str, Any], base: ModelParams, early_stopping_rounds: int, metric: str = "val_rps"
+) -> ModelParams:
     """ModelParams with a trial's values; integers rounded, everything else from `base`.
 
     Boosting stops on the metric the search selects on, in the trials and in the final model.
     """
     stopping_metric = METRIC_KEYS[metric]
-    values = {k: (round(float(v)) if k in INTEGER_PARAMS else float(v)) for k, v in trial.items()
-              if k in SearchSpace.model_fields}
-    return base.model_copy(update=values | {"early_stopping_rounds": early_stopping_rounds,
-                                            "early_stopping_metric": stopping_metric})
+    values = {
+        k: (round(float(v)) if k in INTEGER_PARAMS else float(v))
+        for k, v in trial.items()
+        if k in SearchSpace.model_fields
+    }
+    return base.model_copy(
+        update=values
+        | {"early_stopping_rounds": early_stopping_rounds, "early_stopping_metric": stopping_metric}
+    )
 
 
 class RoundReporter(xgb.callback.TrainingCallback):
@@ -40,8 +46,11 @@ class RoundReporter(xgb.callback.TrainingCallback):
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
         val = evals_log["val"]
-        self.last = {"val_rps": float(val["rps"][-1]), "val_log_loss": float(val["mlogloss"][-1]),
-                     "boosting_rounds": float(epoch + 1)}
+        self.last = {
+            "val_rps": float(val["rps"][-1]),
+            "val_log_loss": float(val["mlogloss"][-1]),
+            "boosting_rounds": float(epoch + 1),
+        }
         if (epoch + 1) % self.every == 0:
             self.report(dict(self.last))
         return False
@@ -56,5 +65,7 @@ def validate_budget(params: TuneParams) -> None:
     """Raise before any trial starts when the search cannot run as configured."""
     rounds = params.space.n_estimators.high
     if params.grace_period * params.report_every > rounds:
-        raise ValueError(f"grace_period {params.grace_period} x report_every "
-                         f"{params.report_every} exceeds the most rounds a trial may run ({rounds})")
+        raise ValueError(
+            f"grace_period {params.grace_period} x report_every "
+            f"{params.report_every} exceeds the most rounds a trial may run ({rounds})"
+        )

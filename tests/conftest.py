@@ -34,7 +34,8 @@ def shared_data_dir() -> Path | None:
 def football_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real shared data when available, else small generated files of the same layout."""
     return shared_data_dir() or write_synthetic_football_data(
-        tmp_path_factory.mktemp("football-data"))
+        tmp_path_factory.mktemp("football-data")
+    )
 
 
 @pytest.fixture(scope="session")

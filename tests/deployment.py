@@ -42,8 +42,11 @@ def resource_files(folder: Path) -> list[Path]:
 def generator_files(folder: Path) -> list[Path]:
     """Files read by the configMapGenerators of a kustomization and those below it."""
     k = kustomization(folder)
-    out = [(folder / f.split("=")[-1]).resolve()
-           for gen in k.get("configMapGenerator", []) for f in gen.get("files", [])]
+    out = [
+        (folder / f.split("=")[-1]).resolve()
+        for gen in k.get("configMapGenerator", [])
+        for f in gen.get("files", [])
+    ]
     for entry in k.get("resources", []):
         if (folder / entry).is_dir():
             out += generator_files((folder / entry).resolve())
@@ -65,11 +68,15 @@ def objects(files: list[Path]) -> list[dict[str, Any]]:
 
 def secret_keys(path: Path = SECRETS) -> dict[str, set[str]]:
     """Secret name -> its keys; SOPS leaves both readable (encrypted_regex: data|stringData)."""
-    return {d["metadata"]["name"]: set(d.get("stringData") or {}) | set(d.get("data") or {})
-            for d in documents(path) if d.get("kind") == "Secret"}
+    return {
+        d["metadata"]["name"]: set(d.get("stringData") or {}) | set(d.get("data") or {})
+        for d in documents(path)
+        if d.get("kind") == "Secret"
+    }
 
 
 # -- .dockerignore --------------------------------------------------------------------------
+
 
 def dockerignore_patterns(path: Path = REPO / ".dockerignore") -> list[str]:
     lines = [line.strip() for line in path.read_text().splitlines()]
@@ -95,6 +102,7 @@ def glob_match(glob: str, path: str) -> bool:
 
 
 # -- what the Serve app imports -------------------------------------------------------------
+
 
 def module_file(module: str) -> Path | None:
     path = REPO / Path(*module.split("."))

@@ -22,8 +22,9 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-CRD_DIR = Path(os.environ.get("KUBERAY_CRD_DIR")
-               or REPO.parent / "shared" / "schemas" / "kuberay-v1.7.0")
+CRD_DIR = Path(
+    os.environ.get("KUBERAY_CRD_DIR") or REPO.parent / "shared" / "schemas" / "kuberay-v1.7.0"
+)
 API_VERSION = "ray.io/v1"
 CRD_FILES = {
     "RayCluster": "ray.io_rayclusters.yaml",
@@ -37,9 +38,23 @@ DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_SUBDOMAIN = re.compile(rf"{DNS_LABEL.pattern}(\.{DNS_LABEL.pattern})*")
 LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-OBJECT_META = {"name", "generateName", "namespace", "labels", "annotations", "finalizers",
-               "ownerReferences", "uid", "resourceVersion", "generation", "creationTimestamp",
-               "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"}
+OBJECT_META = {
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+}
 HAS_FIELD = re.compile(r"has\(self\.(\w+)\)")
 
 
@@ -64,10 +79,13 @@ def validate_resource(obj: Any) -> list[str]:
         return [f"<root>: expected object, found {describe(obj)}"]
     errors = []
     if obj.get("apiVersion") != API_VERSION:
-        errors.append(f"apiVersion: expected {API_VERSION!r}, found {describe(obj.get('apiVersion'))}")
+        errors.append(
+            f"apiVersion: expected {API_VERSION!r}, found {describe(obj.get('apiVersion'))}"
+        )
     if not isinstance(obj.get("kind"), str) or obj["kind"] not in CRD_FILES:
-        errors.append(f"kind: expected one of {', '.join(CRD_FILES)}, found "
-                      f"{describe(obj.get('kind'))}")
+        errors.append(
+            f"kind: expected one of {', '.join(CRD_FILES)}, found {describe(obj.get('kind'))}"
+        )
     if errors:
         return errors
     body = {key: value for key, value in obj.items() if key != "metadata"}
@@ -144,14 +162,17 @@ def scalar_errors(value: Any, schema: dict, where: str) -> list[str]:
 def string_errors(value: str, schema: dict, where: str) -> list[str]:
     errors = []
     if len(value) < schema.get("minLength", 0):
-        errors.append(f"{where}: expected at least {schema['minLength']} characters, "
-                      f"found {describe(value)}")
+        errors.append(
+            f"{where}: expected at least {schema['minLength']} characters, found {describe(value)}"
+        )
     if len(value) > schema.get("maxLength", len(value)):
-        errors.append(f"{where}: expected at most {schema['maxLength']} characters, "
-                      f"found {len(value)}")
+        errors.append(
+            f"{where}: expected at most {schema['maxLength']} characters, found {len(value)}"
+        )
     if "pattern" in schema and not compiled(schema["pattern"]).search(value):
-        errors.append(f"{where}: expected a string matching {schema['pattern']}, "
-                      f"found {describe(value)}")
+        errors.append(
+            f"{where}: expected a string matching {schema['pattern']}, found {describe(value)}"
+        )
     if schema.get("format") == "date-time" and not DATE_TIME.fullmatch(value):
         errors.append(f"{where}: expected an RFC 3339 date-time, found {describe(value)}")
     return errors
@@ -167,30 +188,42 @@ def combinator_errors(value: Any, schema: dict, where: str) -> list[str]:
     errors = []
     branches = [] if schema.get("x-kubernetes-int-or-string") else schema.get("anyOf", [])
     if branches and not any(not check(value, branch, where) for branch in branches):
-        errors.append(f"{where}: expected one of {[expected(b) for b in branches]}, "
-                      f"found {describe(value)}")
+        errors.append(
+            f"{where}: expected one of {[expected(b) for b in branches]}, found {describe(value)}"
+        )
     passing = sum(not check(value, branch, where) for branch in schema.get("oneOf", []))
     if "oneOf" in schema and passing != 1:
         errors.append(f"{where}: expected exactly one of the oneOf schemas, {passing} match")
     for branch in schema.get("allOf", []):
         errors += check(value, branch, where)
     if "not" in schema and not check(value, schema["not"], where):
-        errors.append(f"{where}: expected a value the 'not' schema rejects, found "
-                      f"{describe(value)}")
+        errors.append(
+            f"{where}: expected a value the 'not' schema rejects, found {describe(value)}"
+        )
     return errors
 
 
 def object_errors(value: dict, schema: dict, path: str) -> list[str]:
     properties, extra = schema.get("properties", {}), schema.get("additionalProperties")
     open_ = schema.get("x-kubernetes-preserve-unknown-fields") or extra is True
-    embedded = {"apiVersion", "kind", "metadata"} if schema.get("x-kubernetes-embedded-resource") \
+    embedded = (
+        {"apiVersion", "kind", "metadata"}
+        if schema.get("x-kubernetes-embedded-resource")
         else set()
+    )
     # the API server prunes nulls of known non-nullable fields before it validates
-    present = {str(k): v for k, v in value.items()
-               if v is not None or not known(str(k), properties, extra)
-               or (properties.get(str(k)) or {}).get("nullable")}
-    errors = [f"{child(path, name)}: required field is missing"
-              for name in schema.get("required", []) if name not in present]
+    present = {
+        str(k): v
+        for k, v in value.items()
+        if v is not None
+        or not known(str(k), properties, extra)
+        or (properties.get(str(k)) or {}).get("nullable")
+    }
+    errors = [
+        f"{child(path, name)}: required field is missing"
+        for name in schema.get("required", [])
+        if name not in present
+    ]
     for key, item in present.items():
         if key in properties:
             errors += check(item, properties[key], child(path, key))
@@ -207,8 +240,11 @@ def known(key: str, properties: dict, extra: Any) -> bool:
 
 def unknown_field(where: str, key: str, properties: dict) -> str:
     close = difflib.get_close_matches(key, list(properties), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else \
-        f" (allowed: {', '.join(sorted(properties)) or 'none'})"
+    hint = (
+        f" (did you mean {close[0]!r}?)"
+        if close
+        else f" (allowed: {', '.join(sorted(properties)) or 'none'})"
+    )
     return f"{where}: unknown field {key!r}{hint}"
 
 
@@ -226,7 +262,10 @@ def array_errors(value: list, schema: dict, path: str) -> list[str]:
 
 def list_key_errors(value: list, schema: dict, path: str) -> list[str]:
     """Set lists hold unique items, map lists unique keys (a missing key takes its default)."""
-    list_type, names = schema.get("x-kubernetes-list-type"), schema.get("x-kubernetes-list-map-keys")
+    list_type, names = (
+        schema.get("x-kubernetes-list-type"),
+        schema.get("x-kubernetes-list-map-keys"),
+    )
     if list_type not in ("set", "map"):
         return []
     defaults = {n: p.get("default") for n, p in schema["items"].get("properties", {}).items()}
@@ -235,19 +274,26 @@ def list_key_errors(value: list, schema: dict, path: str) -> list[str]:
     for index, item in enumerate(value):
         if list_type == "map" and not isinstance(item, dict):
             continue  # its type error is already reported
-        key = repr(item) if list_type == "set" else ", ".join(
-            f"{n}={item.get(n, defaults.get(n))!r}" for n in names or [])
+        key = (
+            repr(item)
+            if list_type == "set"
+            else ", ".join(f"{n}={item.get(n, defaults.get(n))!r}" for n in names or [])
+        )
         if key in seen:
-            errors.append(f"{path}[{index}]: duplicate {'value' if list_type == 'set' else 'key'}"
-                          f" {key}, already at {path}[{seen[key]}]")
+            errors.append(
+                f"{path}[{index}]: duplicate {'value' if list_type == 'set' else 'key'}"
+                f" {key}, already at {path}[{seen[key]}]"
+            )
         seen.setdefault(key, index)
     return errors
 
 
 def cel_errors(value: Any, schema: dict, where: str) -> list[str]:
-    return [f"{where}: {rule.get('message') or 'failed'} (rule: {rule['rule']})"
-            for rule in schema.get("x-kubernetes-validations", [])
-            if cel_verdict(rule["rule"], value) is False]
+    return [
+        f"{where}: {rule.get('message') or 'failed'} (rule: {rule['rule']})"
+        for rule in schema.get("x-kubernetes-validations", [])
+        if cel_verdict(rule["rule"], value) is False
+    ]
 
 
 def cel_verdict(rule: str, value: Any) -> bool | None:
@@ -304,14 +350,18 @@ def check_object_meta(meta: Any) -> list[str]:
     """Top-level metadata is ObjectMeta, validated by the API server rather than the CRD."""
     if not isinstance(meta, dict):
         return [f"metadata: expected object with a name, found {describe(meta)}"]
-    errors = [unknown_field(child("metadata", str(k)), str(k), dict.fromkeys(OBJECT_META))
-              for k in meta if k not in OBJECT_META]
+    errors = [
+        unknown_field(child("metadata", str(k)), str(k), dict.fromkeys(OBJECT_META))
+        for k in meta
+        if k not in OBJECT_META
+    ]
     if "name" not in meta and "generateName" not in meta:
         errors.append("metadata.name: required field is missing")
     for key, pattern in (("name", DNS_SUBDOMAIN), ("namespace", DNS_LABEL)):
         if key in meta and not (isinstance(meta[key], str) and pattern.fullmatch(meta[key])):
-            errors.append(f"metadata.{key}: expected a lowercase DNS-1123 name, "
-                          f"found {describe(meta[key])}")
+            errors.append(
+                f"metadata.{key}: expected a lowercase DNS-1123 name, found {describe(meta[key])}"
+            )
     for field in ("labels", "annotations"):
         errors += string_map_errors(meta.get(field) or {}, f"metadata.{field}", field == "labels")
     return errors
@@ -326,8 +376,10 @@ def string_map_errors(values: Any, where: str, labels: bool) -> list[str]:
         if not isinstance(value, str):
             errors.append(f"{at}: expected string, found {describe(value)}")
         elif labels and not (len(value) <= 63 and (value == "" or LABEL_NAME.fullmatch(value))):
-            errors.append(f"{at}: expected a label value (<= 63 of A-Z a-z 0-9 - _ .), "
-                          f"found {describe(value)}")
+            errors.append(
+                f"{at}: expected a label value (<= 63 of A-Z a-z 0-9 - _ .), "
+                f"found {describe(value)}"
+            )
         if labels and not valid_label_key(str(key)):
             errors.append(f"{at}: expected a label key like 'example.com/name', found {key!r}")
     return errors
@@ -352,8 +404,15 @@ def expected(schema: dict) -> str:
 
 
 def describe(value: Any) -> str:
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-             dict: "object", type(None): "null"}
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "object",
+        type(None): "null",
+    }
     if value is None:
         return "null"
     text = repr(value)

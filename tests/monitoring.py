@@ -17,15 +17,31 @@ import yaml
 
 # Words that are not metric names where an identifier may stand. Functions and aggregations are
 # recognised by the "(" that follows them instead, so no list of them is needed.
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-            "unless", "offset", "inf", "nan"}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "inf",
+    "nan",
+}
 STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
 NAME_MATCHER = re.compile(r'__name__\s*=\s*"((?:\\.|[^"\\])*)"')
 GRAFANA_VARIABLE = re.compile(r"\$\{[^}]*\}|\$\w+")
 LABEL_LIST = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 TOKEN = re.compile(r"[A-Za-z_:][\w:]*|\d[\w.]*|\.\d[\w.]*|\S")
-SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count"),
-            "counter": ("_total",)}
+SUFFIXES = {
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("_sum", "_count"),
+    "counter": ("_total",),
+}
 
 
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -37,9 +53,12 @@ def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def dashboard_exprs(path: Path) -> list[tuple[str, str]]:
     """("dashboard panel <title>", expr) for every PromQL query of every panel."""
     dashboard = json.loads(Path(path).read_text())
-    return [(f"dashboard panel {panel.get('title', '')}", target["expr"])
-            for panel in _panels(dashboard.get("panels", []))
-            for target in panel.get("targets", []) if target.get("expr")]
+    return [
+        (f"dashboard panel {panel.get('title', '')}", target["expr"])
+        for panel in _panels(dashboard.get("panels", []))
+        for target in panel.get("targets", [])
+        if target.get("expr")
+    ]
 
 
 def rule_exprs(rules_dir: Path) -> list[tuple[str, str]]:
@@ -56,8 +75,9 @@ def rule_exprs(rules_dir: Path) -> list[tuple[str, str]]:
 def _strip_brackets(expr: str, opening: str, closing: str) -> str:
     """`expr` without anything inside `opening`...`closing` (no nesting occurs once strings are
     gone: label matchers and range/subquery durations hold no brackets of their own kind)."""
-    return re.sub(re.escape(opening) + r"[^" + re.escape(closing) + r"]*" + re.escape(closing),
-                  " ", expr)
+    return re.sub(
+        re.escape(opening) + r"[^" + re.escape(closing) + r"]*" + re.escape(closing), " ", expr
+    )
 
 
 def promql_metric_names(expr: str) -> set[str]:
@@ -101,8 +121,7 @@ def exported_names(exposition_text: str) -> set[str]:
                 family = parts[2]
                 names.add(family)
                 kind = parts[3] if parts[1] == "TYPE" and len(parts) > 3 else ""
-                names |= {family + s for s in SUFFIXES.get(kind, ())
-                          if not family.endswith(s)}
+                names |= {family + s for s in SUFFIXES.get(kind, ()) if not family.endswith(s)}
             continue
         names.add(re.split(r"[{\s]", line, maxsplit=1)[0])
     return names

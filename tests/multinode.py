@@ -61,28 +61,58 @@ def tune_nodes(marks: Path) -> dict[str, Any]:
     from soccerpredict.config import ModelParams, TuneParams
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())["tune"]
-    params.update(num_samples=4, max_concurrent_trials=2, early_stopping_rounds=10,
-                  report_every=10, grace_period=1, reuse_actors=True)
+    params.update(
+        num_samples=4,
+        max_concurrent_trials=2,
+        early_stopping_rounds=10,
+        report_every=10,
+        grace_period=1,
+        reuse_actors=True,
+    )
     params["space"]["n_estimators"] = {"low": 20, "high": 40}
     p = TuneParams.model_validate(params)
     base = ModelParams(n_estimators=40, early_stopping_rounds=10)
     trainable = tune.with_resources(
-        tune.with_parameters(placed_trial, marks=str(marks), train=features(600, 1),
-                             validation=features(300, 2), base=base, params=p), {"cpu": 1})
-    tuner = tune.Tuner(trainable, param_space=tune_space(p.space), tune_config=tune.TuneConfig(
-        metric=p.metric, mode="min", num_samples=p.num_samples,
-        max_concurrent_trials=p.max_concurrent_trials, reuse_actors=p.reuse_actors),
-        run_config=tune.RunConfig(storage_path=str(marks.parent / "tune"), verbose=0))
+        tune.with_parameters(
+            placed_trial,
+            marks=str(marks),
+            train=features(600, 1),
+            validation=features(300, 2),
+            base=base,
+            params=p,
+        ),
+        {"cpu": 1},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=tune_space(p.space),
+        tune_config=tune.TuneConfig(
+            metric=p.metric,
+            mode="min",
+            num_samples=p.num_samples,
+            max_concurrent_trials=p.max_concurrent_trials,
+            reuse_actors=p.reuse_actors,
+        ),
+        run_config=tune.RunConfig(storage_path=str(marks.parent / "tune"), verbose=0),
+    )
     grid = tuner.fit()
-    return {"trials": len(grid), "errors": grid.num_errors,
-            "nodes": sorted({p.name.split("-", 1)[1] for p in marks.iterdir()})}
+    return {
+        "trials": len(grid),
+        "errors": grid.num_errors,
+        "nodes": sorted({p.name.split("-", 1)[1] for p in marks.iterdir()}),
+    }
 
 
 def serve_nodes() -> dict[str, Any]:
     from ray import serve
 
-    model = next(d for d in yaml.safe_load((ROOT / "conf/serve.yaml").read_text())
-                 ["applications"][0]["deployments"] if d["name"] == "Model")
+    model = next(
+        d
+        for d in yaml.safe_load((ROOT / "conf/serve.yaml").read_text())["applications"][0][
+            "deployments"
+        ]
+        if d["name"] == "Model"
+    )
 
     @serve.deployment(num_replicas=4, ray_actor_options=model["ray_actor_options"])
     class Devig:
@@ -101,15 +131,20 @@ def serve_nodes() -> dict[str, Any]:
         # inside an event loop: with RAY_SERVE_THROUGHPUT_OPTIMIZED (the tests' and production's
         # setting) a handle's router runs on the caller's loop, and shuts down on it too
         try:
-            return list(await asyncio.wait_for(asyncio.gather(
-                *[handle.remote([2.1, 3.4, 3.6]) for _ in range(40)]), 60))
+            return list(
+                await asyncio.wait_for(
+                    asyncio.gather(*[handle.remote([2.1, 3.4, 3.6]) for _ in range(40)]), 60
+                )
+            )
         finally:
             await serve.shutdown_async()
 
     answers = asyncio.run(ask())
-    return {"nodes": sorted({a["node"] for a in answers}),
-            "probs_sum": [round(sum(a["probs"]), 9) for a in answers[:1]],
-            "actor_options": model["ray_actor_options"]}
+    return {
+        "nodes": sorted({a["node"] for a in answers}),
+        "probs_sum": [round(sum(a["probs"]), 9) for a in answers[:1]],
+        "actor_options": model["ray_actor_options"],
+    }
 
 
 def main(out: Path) -> None:
@@ -117,21 +152,31 @@ def main(out: Path) -> None:
     from ray.cluster_utils import Cluster
 
     started = time.monotonic()
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "resources": {"serve": 1}, "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "resources": {"serve": 1}, "include_dashboard": False},
+    )
     worker = cluster.add_node(num_cpus=1, resources={"serve": 1, "batch": 1})
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
     try:
         nodes = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
-        batch = ray.get(ray.remote(resources={"batch": 1}, num_cpus=0)(
-            lambda: ray.get_runtime_context().get_node_id()).remote())
+        batch = ray.get(
+            ray.remote(resources={"batch": 1}, num_cpus=0)(
+                lambda: ray.get_runtime_context().get_node_id()
+            ).remote()
+        )
         with tempfile.TemporaryDirectory() as tmp:
             marks = Path(tmp, "marks")
             marks.mkdir()
-            result = {"nodes": nodes, "head": cluster.head_node.node_id,
-                      "worker": worker.node_id, "batch_task_node": batch,
-                      "tune": tune_nodes(marks), "serve": serve_nodes()}
+            result = {
+                "nodes": nodes,
+                "head": cluster.head_node.node_id,
+                "worker": worker.node_id,
+                "batch_task_node": batch,
+                "tune": tune_nodes(marks),
+                "serve": serve_nodes(),
+            }
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -18,8 +18,9 @@ from serve_app.local import free_port
 
 
 def postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[4]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4])
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -32,11 +33,30 @@ class Postgres:
     admin: str
     admin_password: str
 
-    def psql(self, user: str, password: str, sql: str, db: str = "postgres") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", user,
-                               "-d", db, "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-                              env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
-                              capture_output=True, text=True, check=False)
+    def psql(
+        self, user: str, password: str, sql: str, db: str = "postgres"
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                user,
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
+            ],
+            env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     def can_login(self, user: str, password: str) -> bool:
         return self.psql(user, password, "select 1").stdout.strip() == "1"
@@ -67,15 +87,31 @@ def _running(binaries: Path, folder: Path) -> Iterator[Postgres]:
         shutil.chown(folder, "postgres")
         shutil.chown(folder / "admin.pw", "postgres")
     data, port = folder / "data", free_port()
-    subprocess.run(_as_server_user([str(binaries / "initdb"), "-D", str(data), "-U", "admin",
-                                    "--auth=scram-sha-256", f"--pwfile={folder / 'admin.pw'}"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_server_user(
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "admin",
+                "--auth=scram-sha-256",
+                f"--pwfile={folder / 'admin.pw'}",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder}"
     ctl = [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log")]
-    subprocess.run(_as_server_user([*ctl, "-o", options, "-w", "-t", "30", "start"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_server_user([*ctl, "-o", options, "-w", "-t", "30", "start"]),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield Postgres(port, "admin", "admin-pw")
     finally:
-        subprocess.run(_as_server_user([*ctl, "-m", "fast", "-w", "stop"]), check=False,
-                       capture_output=True)
+        subprocess.run(
+            _as_server_user([*ctl, "-m", "fast", "-w", "stop"]), check=False, capture_output=True
+        )

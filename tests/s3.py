@@ -17,15 +17,19 @@ import httpx
 from serve_app.local import free_port, wait_for_port
 from tests.kuberay_schema import REPO
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "dvc", "AWS_SECRET_ACCESS_KEY": "not-checked-by-moto",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "dvc",
+    "AWS_SECRET_ACCESS_KEY": "not-checked-by-moto",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def locked_venv(name: str, lock: str) -> Path:
     """REPO/.venv-<name> with exactly the lock's packages (made once per lock version)."""
     venv = REPO / f".venv-{name}"
-    subprocess.run(["bash", "scripts/locked_venv.sh", str(venv), lock], cwd=REPO, check=True,
-                   timeout=900)
+    subprocess.run(
+        ["bash", "scripts/locked_venv.sh", str(venv), lock], cwd=REPO, check=True, timeout=900
+    )
     return venv
 
 
@@ -33,8 +37,11 @@ def locked_venv(name: str, lock: str) -> Path:
 def s3_emulator() -> Iterator[str]:
     venv = locked_venv("s3", "requirements-s3-emulator.lock")
     port = free_port()
-    proc = subprocess.Popen([str(venv / "bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(venv / "bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, timeout_s=60)
         yield f"http://127.0.0.1:{port}"
@@ -50,8 +57,8 @@ def make_bucket(endpoint: str, bucket: str) -> None:
 def object_keys(endpoint: str, bucket: str) -> list[str]:
     """Every key in the bucket (ListObjectsV2, unsigned: the emulator does not check)."""
 
-
-    answer = httpx.get(f"{endpoint}/{bucket}", params={"list-type": "2", "max-keys": "1000"},
-                       timeout=10)
+    answer = httpx.get(
+        f"{endpoint}/{bucket}", params={"list-type": "2", "max-keys": "1000"}, timeout=10
+    )
     answer.raise_for_status()
     return re.findall(r"<Key>([^<]+)</Key>", answer.text)

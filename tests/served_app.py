@@ -38,8 +38,9 @@ class App:
         return KeyStore(self.work / "var/api_keys.json").create("test")[1]
 
     def client(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"X-API-Key": key} if key else {})
+        return httpx.Client(
+            base_url=self.url, timeout=30, headers={"X-API-Key": key} if key else {}
+        )
 
 
 def _params(params: dict[str, Any]) -> dict[str, Any]:
@@ -47,16 +48,21 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
-        ray_address: str) -> Iterator[App]:
+def app(
+    tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path, ray_address: str
+) -> Iterator[App]:
     work = tmp_path_factory.mktemp("served")
     redis_port = free_port()
     redis = start_redis(redis_port, work)
 
     def runtime(conf: dict[str, Any]) -> dict[str, Any]:
-        conf["serving"].update(redis_url=f"redis://127.0.0.1:{redis_port}/0", reload_interval_s=0.5,
-                               async_timeout_s=ASYNC_TIMEOUT_S, rate_limit_per_minute=RATE_LIMIT,
-                               max_batch_fixtures=20)
+        conf["serving"].update(
+            redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            reload_interval_s=0.5,
+            async_timeout_s=ASYNC_TIMEOUT_S,
+            rate_limit_per_minute=RATE_LIMIT,
+            max_batch_fixtures=20,
+        )
         return conf
 
     try:
@@ -95,8 +101,12 @@ def upcoming_requests(app: App) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     rows = matches.loc[predictions["match_id"]].reset_index()
     bodies = []
     for row, odds in zip(rows.itertuples(), pre_closing_odds(rows), strict=True):
-        body = {"league": row.league, "home_team": row.home_team, "away_team": row.away_team,
-                "kickoff": row.kickoff_utc.date().isoformat()}
+        body = {
+            "league": row.league,
+            "home_team": row.home_team,
+            "away_team": row.away_team,
+            "kickoff": row.kickoff_utc.date().isoformat(),
+        }
         if np.isfinite(odds).all():
             body["odds"] = dict(zip(("home", "draw", "away"), map(float, odds), strict=True))
         bodies.append(body)

@@ -60,8 +60,9 @@ def outcome_probs(lam_home: float, lam_away: float) -> np.ndarray:
     return probs / probs.sum()
 
 
-def book_odds(rng: np.random.Generator, probs: np.ndarray, margin: float,
-              noise: float) -> list[float]:
+def book_odds(
+    rng: np.random.Generator, probs: np.ndarray, margin: float, noise: float
+) -> list[float]:
     noisy = probs * np.exp(rng.normal(0.0, noise, 3))
     noisy = noisy / noisy.sum()
     return [round(max(1.01, 1.0 / (p * (1.0 + margin))), 2) for p in noisy]
@@ -81,8 +82,17 @@ def simulate_match(rng: np.random.Generator, home: Team, away: Team) -> dict[str
     hst = min(hs, hg + int(rng.poisson(1.5 * lam_h + 1)))
     ast = min(as_, ag + int(rng.poisson(1.5 * lam_a + 1)))
     row: dict[str, object] = {
-        "FTHG": hg, "FTAG": ag, "FTR": _result(hg, ag), "HTHG": hthg, "HTAG": htag,
-        "HTR": _result(hthg, htag), "HS": hs, "AS": as_, "HST": hst, "AST": ast}
+        "FTHG": hg,
+        "FTAG": ag,
+        "FTR": _result(hg, ag),
+        "HTHG": hthg,
+        "HTAG": htag,
+        "HTR": _result(hthg, htag),
+        "HS": hs,
+        "AS": as_,
+        "HST": hst,
+        "AST": ast,
+    }
     for book, margin, noise in _BOOKS:
         row[book] = book_odds(rng, probs, margin, noise)
     return row | market_extras(probs, lam_h, lam_a)
@@ -96,53 +106,117 @@ def market_extras(probs: np.ndarray, lam_h: float, lam_a: float) -> dict[str, ob
     """
     total = lam_h + lam_a
     p_under = float(np.exp(-total) * (1 + total + total**2 / 2))
-    fair = [round(max(1.01, 1.0 / (p * m)), 2) for p, m in
-            ((1 - p_under, 1.05), (p_under, 1.05))]
-    return {"MAX": [round(max(1.01, 1.0 / (p * 0.99)), 2) for p in probs],
-            "BW": [round(max(1.01, 1.0 / (p * 1.06)), 2) for p in probs],
-            "Avg_2_5": fair[0], "Avg_2_5_1": fair[1],
-            "AHh": round(-(lam_h - lam_a) * 4) / 4, "AvgAHH": 1.92, "AvgAHA": 1.92}
+    fair = [round(max(1.01, 1.0 / (p * m)), 2) for p, m in ((1 - p_under, 1.05), (p_under, 1.05))]
+    return {
+        "MAX": [round(max(1.01, 1.0 / (p * 0.99)), 2) for p in probs],
+        "BW": [round(max(1.01, 1.0 / (p * 1.06)), 2) for p in probs],
+        "Avg_2_5": fair[0],
+        "Avg_2_5_1": fair[1],
+        "AHh": round(-(lam_h - lam_a) * 4) / 4,
+        "AvgAHH": 1.92,
+        "AvgAHA": 1.92,
+    }
 
 
 def header(season: str) -> list[str]:
     """Time only from 2019-20; Betbrain average up to 2018-19, Avg afterwards."""
     modern = int(season[:4]) >= 2019
     avg, mx, ah = ("Avg", "Max", "") if modern else ("BbAv", "BbMx", "Bb")
-    return (["Div", "Date"] + (["Time"] if modern else [])
-            + ["HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR", "HTHG", "HTAG", "HTR",
-               "HS", "AS", "HST", "AST", "B365H", "B365D", "B365A", "PSH", "PSD", "PSA",
-               f"{avg}H", f"{avg}D", f"{avg}A", "PSCH", "PSCD", "PSCA",
-               f"{mx}H", f"{mx}D", f"{mx}A", "BWH", "BWD", "BWA",
-               f"{avg}_2_5", f"{avg}_2_5_1", f"{ah}AHh", f"{avg}AHH", f"{avg}AHA"])
+    return (
+        ["Div", "Date"]
+        + (["Time"] if modern else [])
+        + [
+            "HomeTeam",
+            "AwayTeam",
+            "FTHG",
+            "FTAG",
+            "FTR",
+            "HTHG",
+            "HTAG",
+            "HTR",
+            "HS",
+            "AS",
+            "HST",
+            "AST",
+            "B365H",
+            "B365D",
+            "B365A",
+            "PSH",
+            "PSD",
+            "PSA",
+            f"{avg}H",
+            f"{avg}D",
+            f"{avg}A",
+            "PSCH",
+            "PSCD",
+            "PSCA",
+            f"{mx}H",
+            f"{mx}D",
+            f"{mx}A",
+            "BWH",
+            "BWD",
+            "BWA",
+            f"{avg}_2_5",
+            f"{avg}_2_5_1",
+            f"{ah}AHh",
+            f"{avg}AHH",
+            f"{avg}AHA",
+        ]
+    )
 
 
-def format_row(league: str, season: str, day: dt.date, kickoff: str, home: str, away: str,
-               sim: dict[str, object]) -> dict[str, object]:
+def format_row(
+    league: str,
+    season: str,
+    day: dt.date,
+    kickoff: str,
+    home: str,
+    away: str,
+    sim: dict[str, object],
+) -> dict[str, object]:
     # dd/mm/yy up to 2017-18, dd/mm/yyyy from 2018-19, as in the shared files
     date_fmt = "%d/%m/%Y" if int(season[:4]) >= 2018 else "%d/%m/%y"
     avg = "Avg" if int(season[:4]) >= 2019 else "BbAv"
-    row = {"Div": league, "Date": day.strftime(date_fmt), "Time": kickoff,
-           "HomeTeam": home, "AwayTeam": away}
-    extras = {"Avg_2_5": f"{avg}_2_5", "Avg_2_5_1": f"{avg}_2_5_1", "AvgAHH": f"{avg}AHH",
-              "AvgAHA": f"{avg}AHA", "AHh": "AHh" if avg == "Avg" else "BbAHh"}
+    row = {
+        "Div": league,
+        "Date": day.strftime(date_fmt),
+        "Time": kickoff,
+        "HomeTeam": home,
+        "AwayTeam": away,
+    }
+    extras = {
+        "Avg_2_5": f"{avg}_2_5",
+        "Avg_2_5_1": f"{avg}_2_5_1",
+        "AvgAHH": f"{avg}AHH",
+        "AvgAHA": f"{avg}AHA",
+        "AHh": "AHh" if avg == "Avg" else "BbAHh",
+    }
     row |= {extras.get(k, k): v for k, v in sim.items() if not isinstance(v, list)}
     mx = "Max" if avg == "Avg" else "BbMx"
-    for book, prefix in (("B365", "B365"), ("PS", "PS"), ("AVG", avg), ("PSC", "PSC"),
-                         ("MAX", mx), ("BW", "BW")):
+    for book, prefix in (
+        ("B365", "B365"),
+        ("PS", "PS"),
+        ("AVG", avg),
+        ("PSC", "PSC"),
+        ("MAX", mx),
+        ("BW", "BW"),
+    ):
         row |= dict(zip((f"{prefix}H", f"{prefix}D", f"{prefix}A"), sim[book], strict=True))
     return row
 
 
-def simulate_season(rng: np.random.Generator, league: str, season: str,
-                    teams: dict[str, Team]) -> list[dict[str, object]]:
+def simulate_season(
+    rng: np.random.Generator, league: str, season: str, teams: dict[str, Team]
+) -> list[dict[str, object]]:
     rounds = round_robin(sorted(teams))
     rows = []
     for saturday, fixtures in zip(round_dates(season, len(rounds)), rounds, strict=True):
         for i, (home, away) in enumerate(fixtures):
             day = saturday + dt.timedelta(days=i % 2)  # split each round over the weekend
             sim = simulate_match(rng, teams[home], teams[away])
-            rows.append(format_row(league, season, day, _KICKOFFS[i % len(_KICKOFFS)],
-                                   home, away, sim))
+            rows.append(
+                format_row(league, season, day, _KICKOFFS[i % len(_KICKOFFS)], home, away, sim)
+            )
     return rows
 
 
@@ -150,8 +224,10 @@ def relegated(rows: list[dict[str, object]], n: int = 2) -> list[str]:
     """The `n` teams with fewest points (goal difference breaks ties)."""
     table: dict[str, list[int]] = {}
     for r in rows:
-        for team, gf, ga in ((r["HomeTeam"], r["FTHG"], r["FTAG"]),
-                             (r["AwayTeam"], r["FTAG"], r["FTHG"])):
+        for team, gf, ga in (
+            (r["HomeTeam"], r["FTHG"], r["FTAG"]),
+            (r["AwayTeam"], r["FTAG"], r["FTHG"]),
+        ):
             pts = 3 if gf > ga else 1 if gf == ga else 0
             entry = table.setdefault(team, [0, 0])
             entry[0] += pts
@@ -162,17 +238,18 @@ def relegated(rows: list[dict[str, object]], n: int = 2) -> list[str]:
 def write_csv(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore",
-                                lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
 
 
-def write_synthetic_football_data(root: Path,
-                                  leagues: tuple[str, ...] = ("E0", "SP1"),
-                                  seasons: tuple[str, ...] = ("2016-2017", "2017-2018",
-                                                              "2018-2019", "2019-2020"),
-                                  teams_per_league: int = 10, seed: int = 0) -> Path:
+def write_synthetic_football_data(
+    root: Path,
+    leagues: tuple[str, ...] = ("E0", "SP1"),
+    seasons: tuple[str, ...] = ("2016-2017", "2017-2018", "2018-2019", "2019-2020"),
+    teams_per_league: int = 10,
+    seed: int = 0,
+) -> Path:
     """Write {root}/{league}/{season}.csv for each league and season; deterministic per seed."""
     root = Path(root)
     rng = np.random.default_rng(seed)

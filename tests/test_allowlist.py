@@ -11,30 +11,36 @@ from soccerpredict.whoscored.browser import within
 BASE = "https://www.whoscored.com"
 
 
-@pytest.mark.parametrize("url", [
-    "https://www.whoscored.com/",
-    "https://www.whoscored.com",
-    "https://WWW.WhoScored.com/Regions/252/Tournaments/2",
-    "https://www.whoscored.com:443/Matches/1/Live?x=1",
-    "https://www.whoscored.com/tournaments/2/data/?d=2022",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.whoscored.com/",
+        "https://www.whoscored.com",
+        "https://WWW.WhoScored.com/Regions/252/Tournaments/2",
+        "https://www.whoscored.com:443/Matches/1/Live?x=1",
+        "https://www.whoscored.com/tournaments/2/data/?d=2022",
+    ],
+)
 def test_the_base_origin_is_allowed(url: str) -> None:
     assert within(url, BASE)
 
 
-@pytest.mark.parametrize("url", [
-    "https://www.whoscored.com.evil.example/",
-    "https://www.whoscored.com.evil.example/Regions/252",
-    "https://www.whoscored.com@evil.example/",
-    "https://user@www.whoscored.com/",
-    "http://www.whoscored.com/",
-    "https://www.whoscored.com:8443/",
-    "https://whoscored.com/",
-    "https://evil.example/https://www.whoscored.com/",
-    "wss://www.whoscored.com/",
-    "https://www.whoscored.com:notaport/",
-    "data:text/html,<p>x</p>",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.whoscored.com.evil.example/",
+        "https://www.whoscored.com.evil.example/Regions/252",
+        "https://www.whoscored.com@evil.example/",
+        "https://user@www.whoscored.com/",
+        "http://www.whoscored.com/",
+        "https://www.whoscored.com:8443/",
+        "https://whoscored.com/",
+        "https://evil.example/https://www.whoscored.com/",
+        "wss://www.whoscored.com/",
+        "https://www.whoscored.com:notaport/",
+        "data:text/html,<p>x</p>",
+    ],
+)
 def test_every_other_origin_is_refused(url: str) -> None:
     assert not within(url, BASE)
 

@@ -56,19 +56,29 @@ def test_resampling_matchdays_widens_the_interval_of_correlated_losses() -> None
     assert hi - lo > 2 * (hi_iid - lo_iid)
 
 
-def _match(p_model: tuple[float, float, float], price: tuple[float, float, float],
-           close: tuple[float, float, float], result: str) -> dict[str, object]:
-    return {"season": "2020-2021", "matchday": "E0/2020-09-12", "result": result,
-            **dict(zip(("m_home", "m_draw", "m_away"), p_model, strict=True)),
-            **dict(zip(("ps_home", "ps_draw", "ps_away"), price, strict=True)),
-            **dict(zip(("psc_home", "psc_draw", "psc_away"), close, strict=True))}
+def _match(
+    p_model: tuple[float, float, float],
+    price: tuple[float, float, float],
+    close: tuple[float, float, float],
+    result: str,
+) -> dict[str, object]:
+    return {
+        "season": "2020-2021",
+        "matchday": "E0/2020-09-12",
+        "result": result,
+        **dict(zip(("m_home", "m_draw", "m_away"), p_model, strict=True)),
+        **dict(zip(("ps_home", "ps_draw", "ps_away"), price, strict=True)),
+        **dict(zip(("psc_home", "psc_draw", "psc_away"), close, strict=True)),
+    }
 
 
 def test_the_rule_bets_only_above_the_edge_and_scores_clv_at_the_close() -> None:
-    frame = pd.DataFrame([
-        _match((0.60, 0.25, 0.15), (2.0, 3.5, 6.0), (1.8, 3.6, 6.5), "H"),   # 0.6*2 = 1.2: bet
-        _match((0.50, 0.30, 0.20), (2.0, 3.2, 5.0), (2.0, 3.2, 5.0), "A"),   # 1.0: no bet
-    ])
+    frame = pd.DataFrame(
+        [
+            _match((0.60, 0.25, 0.15), (2.0, 3.5, 6.0), (1.8, 3.6, 6.5), "H"),  # 0.6*2 = 1.2: bet
+            _match((0.50, 0.30, 0.20), (2.0, 3.2, 5.0), (2.0, 3.2, 5.0), "A"),  # 1.0: no bet
+        ]
+    )
     placed = bets(frame, "m", edge=0.05)
     assert len(placed) == 1
     q = (1 / 1.8) / (1 / 1.8 + 1 / 3.6 + 1 / 6.5)  # proportional de-vig of the close
@@ -79,8 +89,11 @@ def test_the_rule_bets_only_above_the_edge_and_scores_clv_at_the_close() -> None
 def test_a_challenger_worse_on_any_tier_is_refused() -> None:
     gates = PromotionParams(max_logloss=1.1, max_ece=0.1, max_rps=0.25, rps_tolerance=0.0)
     good = {"rps": 0.19, "log_loss": 0.97, "ece": 0.01}
-    champion = {"test/model/rps": 0.198, "validation/ratings_only/rps": 0.195,
-                "backtest/with_market-market_baseline/rps": -0.0001}
+    champion = {
+        "test/model/rps": 0.198,
+        "validation/ratings_only/rps": 0.195,
+        "backtest/with_market-market_baseline/rps": -0.0001,
+    }
     better = {k: v - 0.001 for k, v in champion.items()}
     assert registry.decide(good, gates, None, better, champion).promote
     worse_backtest = better | {"backtest/with_market-market_baseline/rps": 0.0002}
@@ -91,27 +104,41 @@ def test_a_challenger_worse_on_any_tier_is_refused() -> None:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_two_folds_on_ray_score_every_forecaster(synthetic_data_dir: Path, tmp_path: Path,
-                                                 ray_address: str) -> None:
-    raw = pd.concat([read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(),
-                                            lg, s)
-                     for lg in ("E0", "SP1") for s in ("2016-2017", "2017-2018", "2018-2019",
-                                                       "2019-2020")], ignore_index=True)
+def test_two_folds_on_ray_score_every_forecaster(
+    synthetic_data_dir: Path, tmp_path: Path, ray_address: str
+) -> None:
+    raw = pd.concat(
+        [
+            read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(), lg, s)
+            for lg in ("E0", "SP1")
+            for s in ("2016-2017", "2017-2018", "2018-2019", "2019-2020")
+        ],
+        ignore_index=True,
+    )
     build_features(raw, FeatureParams()).to_parquet(tmp_path / "features.parquet")
     cfg = load_config(ROOT / "params.yaml", ROOT / "conf/runtime.yaml", env={})
-    paths = cfg.runtime.paths.model_copy(update={
-        "features": tmp_path / "features.parquet", "reports": tmp_path / "reports",
-        "backtest_forecasts": tmp_path / "forecasts.parquet",
-        "backtest_references": tmp_path / "references.parquet"})
-    backtest = cfg.params.backtest.model_copy(update={"first_season": "2016-2017",
-                                                      "max_folds": 2, "bootstrap": 200})
-    cfg = cfg.model_copy(update={
-        "runtime": cfg.runtime.model_copy(update={"paths": paths}),
-        "params": cfg.params.model_copy(update={"backtest": backtest})})
+    paths = cfg.runtime.paths.model_copy(
+        update={
+            "features": tmp_path / "features.parquet",
+            "reports": tmp_path / "reports",
+            "backtest_forecasts": tmp_path / "forecasts.parquet",
+            "backtest_references": tmp_path / "references.parquet",
+        }
+    )
+    backtest = cfg.params.backtest.model_copy(
+        update={"first_season": "2016-2017", "max_folds": 2, "bootstrap": 200}
+    )
+    cfg = cfg.model_copy(
+        update={
+            "runtime": cfg.runtime.model_copy(update={"paths": paths}),
+            "params": cfg.params.model_copy(update={"backtest": backtest}),
+        }
+    )
     report = run(cfg)
     assert report["folds"] == ["2018-2019", "2019-2020"]
-    assert json.loads((tmp_path / "reports" / "backtest.json").read_text())["folds"] == \
-        report["folds"]
+    assert (
+        json.loads((tmp_path / "reports" / "backtest.json").read_text())["folds"] == report["folds"]
+    )
     assert (tmp_path / "reports" / "plots" / "backtest.png").stat().st_size > 0
     forecasts = pd.read_parquet(tmp_path / "forecasts.parquet")
     assert sorted(forecasts["season"].unique()) == report["folds"]
@@ -120,8 +147,14 @@ def test_two_folds_on_ray_score_every_forecaster(synthetic_data_dir: Path, tmp_p
     assert sorted(references["fold_season"].unique()) == report["folds"]
     assert references[["model_home", "model_draw", "model_away"]].sum(axis=1).round(6).eq(1).all()
     season = report["by_season"][0]
-    for name in ("model", "with_market", "ratings_only", "market_baseline",
-                 "pinnacle_closing", "elo_only"):
+    for name in (
+        "model",
+        "with_market",
+        "ratings_only",
+        "market_baseline",
+        "pinnacle_closing",
+        "elo_only",
+    ):
         assert 0.1 < season[name]["rps"] < 0.3
     diff = report["overall"]["all"]["differences"]["with_market-market_baseline"]["rps"]
     assert diff["low"] <= diff["mean"] <= diff["high"]
@@ -130,20 +163,26 @@ def test_two_folds_on_ray_score_every_forecaster(synthetic_data_dir: Path, tmp_p
 
 def test_a_fold_never_learns_from_its_season_or_later(synthetic_data_dir: Path) -> None:
     """Scramble every result from the fold's season on: its forecasts must not move."""
-    raw = pd.concat([read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(),
-                                            lg, s)
-                     for lg in ("E0", "SP1") for s in ("2016-2017", "2017-2018", "2018-2019",
-                                                       "2019-2020")], ignore_index=True)
+    raw = pd.concat(
+        [
+            read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(), lg, s)
+            for lg in ("E0", "SP1")
+            for s in ("2016-2017", "2017-2018", "2018-2019", "2019-2020")
+        ],
+        ignore_index=True,
+    )
     table = build_features(raw, FeatureParams())
-    fold = make_folds(table["season"].unique().tolist(),
-                      PARAMS.model_copy(update={"first_season": "2016-2017"}))[-2]
+    fold = make_folds(
+        table["season"].unique().tolist(), PARAMS.model_copy(update={"first_season": "2016-2017"})
+    )[-2]
     assert fold.season == "2018-2019"
     fast = ModelParams(learning_rate=0.1, n_estimators=100, early_stopping_rounds=10)
     params = ForecasterParams(ratings_only=fast, with_market=fast)
     later = table["season"] >= fold.season
     scrambled = table.copy()
     scrambled.loc[later, "result"] = np.random.default_rng(0).permutation(
-        scrambled.loc[later, "result"].to_numpy())
+        scrambled.loc[later, "result"].to_numpy()
+    )
     before = fold_forecasts(table, fold, params, nthread=1)
     after = fold_forecasts(scrambled, fold, params, nthread=1)
     names = [c for c in before.columns if c.endswith(("_home", "_draw", "_away"))]

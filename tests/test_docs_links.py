@@ -15,9 +15,13 @@ FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 
 
 def markdown_files() -> list[Path]:
-    names = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
-                            "*.md"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    names = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return [ROOT / n for n in names if (ROOT / n).is_file()]
 
 
@@ -55,6 +59,8 @@ def test_relative_links_resolve(path: Path) -> None:
 
 def test_the_checker_sees_a_broken_file_and_a_broken_anchor(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    page.write_text("# Title here\n[ok](#title-here) [gone](missing.md) [bad](#nowhere)\n"
-                    "```\n[in code](ignored.md)\n```\n[web](https://example.com)\n")
+    page.write_text(
+        "# Title here\n[ok](#title-here) [gone](missing.md) [bad](#nowhere)\n"
+        "```\n[in code](ignored.md)\n```\n[web](https://example.com)\n"
+    )
     assert broken(page) == ["missing.md: no such file", "#nowhere: no heading #nowhere in page.md"]

@@ -34,8 +34,9 @@ INPUTS = DriftParams(columns=[c for c in DEFAULT_COLUMNS if c not in OUTPUT_COLU
 REFERENCE, CURRENT = "2018-2019", "2019-2020"
 
 
-def window(n: int, season: str, seed: int, home_rate: float = 0.46,
-           market_shift: float = 0.0) -> pd.DataFrame:
+def window(
+    n: int, season: str, seed: int, home_rate: float = 0.46, market_shift: float = 0.0
+) -> pd.DataFrame:
     """Generated played matches of one season: features, result, ids and kickoffs."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(rng.normal(size=(n, len(FEATURE_COLUMNS))), columns=FEATURE_COLUMNS)
@@ -55,8 +56,9 @@ def test_noise_is_not_flagged_and_a_fall_in_home_advantage_is() -> None:
     reference = window(2000, REFERENCE, seed=1)
     same, _ = drift_report(reference, window(600, CURRENT, seed=2), SMALL_PARAMS)
     assert same["drifted_columns"] == [] and not same["drifted"]
-    moved, _ = drift_report(reference, window(600, CURRENT, seed=2, home_rate=0.36,
-                                              market_shift=-0.04), SMALL_PARAMS)
+    moved, _ = drift_report(
+        reference, window(600, CURRENT, seed=2, home_rate=0.36, market_shift=-0.04), SMALL_PARAMS
+    )
     assert moved["drifted_columns"] == ["market_prob_home", "result"]
     assert moved["columns"]["result"]["test"] == "chisquare_2sample"
     assert moved["columns"]["market_prob_home"]["test"] == "ks"
@@ -67,7 +69,8 @@ def test_noise_is_not_flagged_and_a_fall_in_home_advantage_is() -> None:
 def test_two_sample_chi_square_is_symmetric_and_calm_on_one_category() -> None:
     a, b = pd.Series(list("HHHDA") * 40), pd.Series(list("HDDAA") * 30)
     assert _chi2_two_sample(a, b, None, 0.01)[0] == pytest.approx(
-        _chi2_two_sample(b, a, None, 0.01)[0])
+        _chi2_two_sample(b, a, None, 0.01)[0]
+    )
     assert _chi2_two_sample(a, a, None, 0.01) == (pytest.approx(1.0), False)
     assert _chi2_two_sample(pd.Series(["H"] * 9), pd.Series(["H"] * 5), None, 0.01) == (1.0, False)
 
@@ -75,16 +78,24 @@ def test_two_sample_chi_square_is_symmetric_and_calm_on_one_category() -> None:
 def test_default_columns_are_what_the_model_reads_its_output_and_the_result() -> None:
     assert DEFAULT_COLUMNS[-1] == "result" and "market_prob_home" in DEFAULT_COLUMNS
     assert {"elo_diff", "model_home", "sot_lambda_diff"} <= set(DEFAULT_COLUMNS)
-    assert not {"h2h_n", "market_overround", "rest_days_home", "form_n_away", "elo_home",
-                "pi_home", "form_sot_home"} & set(DEFAULT_COLUMNS)
+    assert not {
+        "h2h_n",
+        "market_overround",
+        "rest_days_home",
+        "form_n_away",
+        "elo_home",
+        "pi_home",
+        "form_sot_home",
+    } & set(DEFAULT_COLUMNS)
 
 
 def _repeat(values: list[Any], n: int) -> np.ndarray:
     return np.array((values * n)[:n], dtype=object)
 
 
-def spoil(case: str, reference: pd.DataFrame, current: pd.DataFrame
-          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def spoil(
+    case: str, reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reference and current window with one thing wrong."""
     match case:
         case "empty current":
@@ -141,9 +152,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # endpoints come from the environment first
     monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
     argv = ["--params", str(tmp_path / "params.yaml"), "--conf", str(tmp_path / "runtime.yaml")]
-    yield {"argv": argv, "uri": uri, "features": features, "model": runtime["mlflow"]["model_name"],
-           "experiment": runtime["mlflow"]["experiment"],
-           "summary": Path(runtime["paths"]["drift_reports"]) / "summary.json"}
+    yield {
+        "argv": argv,
+        "uri": uri,
+        "features": features,
+        "model": runtime["mlflow"]["model_name"],
+        "experiment": runtime["mlflow"]["experiment"],
+        "summary": Path(runtime["paths"]["drift_reports"]) / "summary.json",
+    }
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # leave no URI for later tests
 
 
@@ -154,8 +170,15 @@ def test_a_run_writes_the_report_the_summary_and_an_mlflow_run(project: dict[str
 
     main([*project["argv"], "--reference-seasons", REFERENCE])
     summary = json.loads(project["summary"].read_text())
-    assert {"drift_share", "drifted", "drifted_columns", "generated_at", "as_of",
-            "n_columns", "columns"} <= set(summary)
+    assert {
+        "drift_share",
+        "drifted",
+        "drifted_columns",
+        "generated_at",
+        "as_of",
+        "n_columns",
+        "columns",
+    } <= set(summary)
     assert set(summary["columns"]) == set(SMALL)
     assert all({"p_value", "drifted"} <= set(v) for v in summary["columns"].values())
     assert summary["reference"]["rows"] == 400 and summary["current"]["rows"] == 300
@@ -182,8 +205,9 @@ def test_the_champions_snapshot_is_the_default_reference(project: dict[str, Any]
     name = project["model"]
     reference = project["features"].query("season == @REFERENCE")
     with mlflow.start_run() as run:
-        registry.log_artifact_frame(registry.reference_snapshot(reference, SMALL[:-1], n=350),
-                                    "features.parquet")
+        registry.log_artifact_frame(
+            registry.reference_snapshot(reference, SMALL[:-1], n=350), "features.parquet"
+        )
     client = MlflowClient(project["uri"])
     client.create_registered_model(name)
     version = client.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id)
@@ -196,17 +220,27 @@ def test_the_champions_snapshot_is_the_default_reference(project: dict[str, Any]
 
 BAD_JOBS = [
     ("no champion", [], "no champion for model 'soccer-match-outcome'"),
-    ("empty current window", ["--reference-seasons", REFERENCE, "--current-seasons", "2030-2031"],
-     "the current window is empty: no played matches in seasons 2030-2031"),
-    ("too few matches", ["--reference-seasons", REFERENCE, "--as-of", "2019-08-20"],
-     "fewer than min_rows 50"),
+    (
+        "empty current window",
+        ["--reference-seasons", REFERENCE, "--current-seasons", "2030-2031"],
+        "the current window is empty: no played matches in seasons 2030-2031",
+    ),
+    (
+        "too few matches",
+        ["--reference-seasons", REFERENCE, "--as-of", "2019-08-20"],
+        "fewer than min_rows 50",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "args", "reason"), BAD_JOBS, ids=[b[0] for b in BAD_JOBS])
 def test_bad_input_exits_1_and_leaves_the_summary_as_it_was(
-        project: dict[str, Any], capsys: pytest.CaptureFixture[str],
-        case: str, args: list[str], reason: str) -> None:
+    project: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    args: list[str],
+    reason: str,
+) -> None:
     project["summary"].parent.mkdir(parents=True)
     previous = b'{"drift_share": 0.1, "drifted": false}\n'
     project["summary"].write_bytes(previous)
@@ -218,8 +252,9 @@ def test_bad_input_exits_1_and_leaves_the_summary_as_it_was(
     assert not project["summary"].with_name("report.html").exists()
 
 
-def test_a_table_without_the_columns_exits_1(project: dict[str, Any],
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_table_without_the_columns_exits_1(
+    project: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     path = Path(project["argv"][3]).with_name("features.parquet")
     project["features"].drop(columns="market_prob_home").to_parquet(path, index=False)
     with pytest.raises(SystemExit):
@@ -228,8 +263,9 @@ def test_a_table_without_the_columns_exits_1(project: dict[str, Any],
     assert not project["summary"].exists()
 
 
-def test_output_drift_without_a_champion_exits_1(project: dict[str, Any],
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_drift_without_a_champion_exits_1(
+    project: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     params_path = Path(project["argv"][1])
     params = yaml.safe_load(params_path.read_text())
     params["drift"]["columns"] = [*SMALL, "model_home"]
@@ -237,8 +273,10 @@ def test_output_drift_without_a_champion_exits_1(project: dict[str, Any],
     with pytest.raises(SystemExit) as stopped:
         main([*project["argv"], "--reference-seasons", REFERENCE])
     assert stopped.value.code == 1
-    assert "no champion for model 'soccer-match-outcome': its output cannot be compared" in \
-        capsys.readouterr().err
+    assert (
+        "no champion for model 'soccer-match-outcome': its output cannot be compared"
+        in capsys.readouterr().err
+    )
     assert not project["summary"].exists()
 
 
@@ -290,8 +328,10 @@ def reference(real_features: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_2020_21_loss_of_home_advantage_is_flagged(
-        real_features: pd.DataFrame, reference: pd.DataFrame,
-        record_property: Callable[[str, object], None]) -> None:
+    real_features: pd.DataFrame,
+    reference: pd.DataFrame,
+    record_property: Callable[[str, object], None],
+) -> None:
     current = reference_window(real_features, ["2020-2021"], AS_OF)
     summary, _ = drift_report(reference, current, INPUTS)
     columns, home = summary["columns"], summary["home_advantage"]
@@ -307,7 +347,8 @@ def test_2020_21_loss_of_home_advantage_is_flagged(
 
 @pytest.mark.slow
 def test_a_window_drawn_from_the_reference_is_not_flagged(
-        reference: pd.DataFrame, record_property: Callable[[str, object], None]) -> None:
+    reference: pd.DataFrame, record_property: Callable[[str, object], None]
+) -> None:
     """A season-sized window of reference rows against the rest, no row in both: the windows
     differ only by sampling, so any flag would be a false alarm."""
     drawn = reference.sample(n=1826, random_state=0)
@@ -319,8 +360,8 @@ def test_a_window_drawn_from_the_reference_is_not_flagged(
 @pytest.mark.slow
 @pytest.mark.parametrize("season", REFERENCE_SEASONS)
 def test_no_reference_season_moves_home_advantage_like_2020_21(
-        reference: pd.DataFrame, season: str,
-        record_property: Callable[[str, object], None]) -> None:
+    reference: pd.DataFrame, season: str, record_property: Callable[[str, object], None]
+) -> None:
     """Each reference season against the other three: ordinary year-to-year movement of home
     wins and home prices, tested on these two columns alone (a laxer threshold, 0.005)."""
     held_out = reference["season"] == season
@@ -333,7 +374,8 @@ def test_no_reference_season_moves_home_advantage_like_2020_21(
 
 @pytest.mark.slow
 def test_evidently_defaults_miss_the_result_shift(
-        real_features: pd.DataFrame, reference: pd.DataFrame) -> None:
+    real_features: pd.DataFrame, reference: pd.DataFrame
+) -> None:
     """Why the tests are chosen here: above 1,000 reference rows Evidently measures distances
     against fixed thresholds, and the 2020-21 results are 0.046 Jensen-Shannon away (< 0.1)."""
     from evidently import DataDefinition, Dataset, Report
@@ -342,10 +384,15 @@ def test_evidently_defaults_miss_the_result_shift(
     current = reference_window(real_features, ["2020-2021"], AS_OF)
     columns = ["market_prob_home", "result"]
     definition = DataDefinition(numerical_columns=columns[:1], categorical_columns=columns[1:])
-    data = [Dataset.from_pandas(w[columns].copy(), data_definition=definition)
-            for w in (current, reference)]
+    data = [
+        Dataset.from_pandas(w[columns].copy(), data_definition=definition)
+        for w in (current, reference)
+    ]
     metrics = Report([DataDriftPreset(columns=columns)]).run(*data).dict()["metrics"]
-    drift = {m["config"]["column"]: (m["config"]["method"], m["value"], m["config"]["threshold"])
-             for m in metrics if m["config"]["type"].endswith(":ValueDrift")}
+    drift = {
+        m["config"]["column"]: (m["config"]["method"], m["value"], m["config"]["threshold"])
+        for m in metrics
+        if m["config"]["type"].endswith(":ValueDrift")
+    }
     method, distance, threshold = drift["result"]
     assert method == "Jensen-Shannon distance" and 0.03 < distance < threshold == 0.1

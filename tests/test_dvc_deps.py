@@ -43,8 +43,11 @@ def test_the_closure_follows_function_level_and_package_imports() -> None:
     assert "soccerpredict/metrics/scoring.py" in closure  # RPS itself
     assert "ray_jobs/runtime.py" not in closure or "ray_jobs/evaluate.py" in closure
     assert not {p for p in closure if p.endswith("__init__.py")} - {
-        "soccerpredict/__init__.py", "soccerpredict/metrics/__init__.py",
-        "soccerpredict/models/__init__.py", "soccerpredict/validation/__init__.py"}
+        "soccerpredict/__init__.py",
+        "soccerpredict/metrics/__init__.py",
+        "soccerpredict/models/__init__.py",
+        "soccerpredict/validation/__init__.py",
+    }
 
 
 def _under(key: str, section: str) -> bool:
@@ -83,4 +86,6 @@ def test_params_reads_are_recorded_key_by_key_and_whole_when_handed_on() -> None
     dict(cfg.params.tune.space)  # iterated
     assert reads == {"model.seed", "features", "split", "tune.space"}
     assert params_mismatch(["model", "as_of", "tune"], sorted(reads)) == (
-        ["features", "split"], ["as_of"])
+        ["features", "split"],
+        ["as_of"],
+    )

@@ -17,15 +17,25 @@ from soccerpredict.models.market import candidates, choose_market_baseline
 from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Predictor
 
 SEASONS = ("2016-2017", "2017-2018", "2018-2019", "2019-2020")
-FAST = ModelParams(learning_rate=0.1, n_estimators=200, early_stopping_rounds=20,
-                   min_child_weight=5.0, calibration_methods=["none", "temperature"])
+FAST = ModelParams(
+    learning_rate=0.1,
+    n_estimators=200,
+    early_stopping_rounds=20,
+    min_child_weight=5.0,
+    calibration_methods=["none", "temperature"],
+)
 
 
 @pytest.fixture(scope="module")
 def table(synthetic_data_dir: Path) -> pd.DataFrame:
-    raw = pd.concat([read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(),
-                                            lg, s) for lg in ("E0", "SP1") for s in SEASONS],
-                    ignore_index=True)
+    raw = pd.concat(
+        [
+            read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(), lg, s)
+            for lg in ("E0", "SP1")
+            for s in SEASONS
+        ],
+        ignore_index=True,
+    )
     return build_features(raw, FeatureParams())
 
 
@@ -33,8 +43,11 @@ def table(synthetic_data_dir: Path) -> pd.DataFrame:
 def fitted(table: pd.DataFrame) -> tuple[Predictor, dict[str, object], pd.DataFrame]:
     train = table[table["season"] < "2018-2019"]
     validation = table[table["season"] == "2018-2019"]
-    predictor, summary = fit_predictor(train, validation, ForecasterParams(
-        ratings_only=FAST, with_market=FAST.model_copy(update={"max_depth": 2})))
+    predictor, summary = fit_predictor(
+        train,
+        validation,
+        ForecasterParams(ratings_only=FAST, with_market=FAST.model_copy(update={"max_depth": 2})),
+    )
     return predictor, summary, table[table["season"] == "2019-2020"].reset_index(drop=True)
 
 
@@ -67,7 +80,8 @@ def test_rows_without_prices_get_ratings_only(fitted) -> None:  # type: ignore[n
     probs = predictor.predict_proba(mixed)
     np.testing.assert_allclose(probs[without], _ratings(predictor, mixed[without]))
     np.testing.assert_allclose(
-        probs[~without], predictor.forecasters[WITH_MARKET].predict_proba(mixed[~without]))
+        probs[~without], predictor.forecasters[WITH_MARKET].predict_proba(mixed[~without])
+    )
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
 
 

@@ -31,12 +31,25 @@ def valid_matches(n: int = 20) -> pd.DataFrame:
         home, away = TEAMS[i % 6], TEAMS[(i + 1 + i // 6) % 6]
         hg, ag = (int(x) for x in rng.integers(0, 4, size=2))
         row = dict.fromkeys(MATCH_COLUMNS)
-        row.update(match_id=f"E0-{i:03d}", source_id=str(i), source="football-data",
-                   league="E0", season="2023-24", kickoff_utc=start + timedelta(days=7 * i),
-                   home_team=home, away_team=away, home_goals=hg, away_goals=ag,
-                   result=_result(hg, ag), ht_home_goals=min(hg, 1), ht_away_goals=0,
-                   home_shots=12.0, away_shots=9.0, home_shots_on_target=5.0,
-                   away_shots_on_target=3.0)
+        row.update(
+            match_id=f"E0-{i:03d}",
+            source_id=str(i),
+            source="football-data",
+            league="E0",
+            season="2023-24",
+            kickoff_utc=start + timedelta(days=7 * i),
+            home_team=home,
+            away_team=away,
+            home_goals=hg,
+            away_goals=ag,
+            result=_result(hg, ag),
+            ht_home_goals=min(hg, 1),
+            ht_away_goals=0,
+            home_shots=12.0,
+            away_shots=9.0,
+            home_shots_on_target=5.0,
+            away_shots_on_target=3.0,
+        )
         row.update({c: 2.0 + (i % 5) / 10 for c in ODDS_COLUMNS})
         rows.append(row)
     df = pd.DataFrame(rows, columns=MATCH_COLUMNS)
@@ -47,17 +60,31 @@ def valid_matches(n: int = 20) -> pd.DataFrame:
 def valid_features(n: int = 20) -> pd.DataFrame:
     rng = np.random.default_rng(3)
     probs = rng.dirichlet([4, 3, 3], size=n)
-    return pd.DataFrame({
-        "match_id": [f"E0-{i:03d}" for i in range(n)],
-        "elo_home": rng.normal(1500, 80, n), "elo_away": rng.normal(1500, 80, n),
-        "elo_diff": rng.normal(0, 100, n), "elo_expected_home": rng.uniform(0.2, 0.8, n),
-        "market_prob_home": probs[:, 0], "market_prob_draw": probs[:, 1],
-        "market_prob_away": probs[:, 2], "market_overround": np.full(n, 1.05),
-    })
+    return pd.DataFrame(
+        {
+            "match_id": [f"E0-{i:03d}" for i in range(n)],
+            "elo_home": rng.normal(1500, 80, n),
+            "elo_away": rng.normal(1500, 80, n),
+            "elo_diff": rng.normal(0, 100, n),
+            "elo_expected_home": rng.uniform(0.2, 0.8, n),
+            "market_prob_home": probs[:, 0],
+            "market_prob_draw": probs[:, 1],
+            "market_prob_away": probs[:, 2],
+            "market_overround": np.full(n, 1.05),
+        }
+    )
 
 
-FEATURES = ["elo_home", "elo_away", "elo_diff", "elo_expected_home", "market_prob_home",
-            "market_prob_draw", "market_prob_away", "market_overround"]
+FEATURES = [
+    "elo_home",
+    "elo_away",
+    "elo_diff",
+    "elo_expected_home",
+    "market_prob_home",
+    "market_prob_draw",
+    "market_prob_away",
+    "market_overround",
+]
 
 
 def _fails(gate: str, df: pd.DataFrame, tmp_path: Path, **kw) -> GateFailed:
@@ -77,7 +104,9 @@ def test_valid_table_conforms_and_passes(tmp_path: Path) -> None:
     report = json.loads(result.report_path.read_text())
     assert report["success"] and report["statistics"]["unsuccessful"] == 0
     assert {e["expectation"] for e in report["expectations"]} >= {
-        "expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+        "expect_column_values_to_be_unique",
+        "expect_compound_columns_to_be_unique",
+    }
     assert not (tmp_path / "validation_raw.md").exists()
 
 

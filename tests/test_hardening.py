@@ -37,8 +37,9 @@ OUR_TAG = re.compile(r"^\d+\.\d+\.\d+-[0-9a-f]{7,40}$")
 def rendered() -> list[Obj]:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl (kustomize) not installed")
-    out = subprocess.run(["kubectl", "kustomize", str(d.DEV)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(d.DEV)], capture_output=True, text=True, check=True
+    ).stdout
     return [o for o in yaml.safe_load_all(out) if o]
 
 
@@ -55,16 +56,22 @@ def test_every_pod_runs_unprivileged(rendered: list[Obj]) -> None:
     for obj, path, template in pods(rendered):
         spec, name = template["spec"], who(obj, template)
         pod = spec.get("securityContext") or {}
-        if not (pod.get("runAsNonRoot") and pod.get("seccompProfile") == {"type": "RuntimeDefault"}):
+        if not (
+            pod.get("runAsNonRoot") and pod.get("seccompProfile") == {"type": "RuntimeDefault"}
+        ):
             problems.append(f"{name} {path}: pod securityContext {pod}")
         if spec.get("automountServiceAccountToken") is not (name in API_CLIENTS):
-            problems.append(f"{name}: automountServiceAccountToken {spec.get('automountServiceAccountToken')}")
+            problems.append(
+                f"{name}: automountServiceAccountToken {spec.get('automountServiceAccountToken')}"
+            )
         for c in spec["containers"]:
             sc = c.get("securityContext") or {}
             read_only = (name, c["name"]) not in WRITABLE_ROOT
-            if (sc.get("allowPrivilegeEscalation") is not False
-                    or sc.get("capabilities") != {"drop": ["ALL"]}
-                    or sc.get("readOnlyRootFilesystem") is not read_only):
+            if (
+                sc.get("allowPrivilegeEscalation") is not False
+                or sc.get("capabilities") != {"drop": ["ALL"]}
+                or sc.get("readOnlyRootFilesystem") is not read_only
+            ):
                 problems.append(f"{name}/{c['name']}: container securityContext {sc}")
     assert problems == []
 
@@ -73,13 +80,21 @@ def test_no_password_is_on_a_command_line(rendered: list[Obj]) -> None:
     for obj, _, template in pods(rendered):
         for c in template["spec"]["containers"]:
             line = " ".join(c.get("command", []) + c.get("args", []))
-            assert not re.search(r"requirepass|PASSWORD\)|--password", line), (who(obj, template), line)
+            assert not re.search(r"requirepass|PASSWORD\)|--password", line), (
+                who(obj, template),
+                line,
+            )
 
 
 def test_every_pod_is_behind_a_network_policy(rendered: list[Obj]) -> None:
     policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
-    deny = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]
-            and "egress" not in p["spec"]]
+    deny = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {}
+        and "ingress" not in p["spec"]
+        and "egress" not in p["spec"]
+    ]
     assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
     def selects(policy: Obj, labels: dict[str, str]) -> bool:
@@ -87,16 +102,20 @@ def test_every_pod_is_behind_a_network_policy(rendered: list[Obj]) -> None:
         if not selector:
             return False
         match = all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
-        return match and all(labels.get(e["key"]) in e["values"]
-                             for e in selector.get("matchExpressions", []))
+        return match and all(
+            labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", [])
+        )
 
     for obj, _, template in pods(rendered):
         labels = template["metadata"]["labels"]
-        assert any(selects(p, labels) for p in policies), f"{who(obj, template)}: no policy opens it"
+        assert any(selects(p, labels) for p in policies), (
+            f"{who(obj, template)}: no policy opens it"
+        )
     for policy in policies:
         if policy["spec"]["podSelector"]:
-            assert any(selects(policy, t["metadata"]["labels"]) for _, _, t in pods(rendered)), \
+            assert any(selects(policy, t["metadata"]["labels"]) for _, _, t in pods(rendered)), (
                 policy["metadata"]["name"]
+            )
 
 
 def test_images_have_immutable_tags(rendered: list[Obj]) -> None:
@@ -148,10 +167,12 @@ def test_the_requests_fit_the_node(rendered: list[Obj]) -> None:
     print(f"dev overlay requests: {cpu:.0f}m CPU, {mem:.0f} MiB")
 
 
-@pytest.mark.parametrize(("instance", "policy", "aof"), [("cache", "allkeys-lru", "no"),
-                                                         ("state", "noeviction", "yes")])
-def test_the_redis_configs_run_as_written(tmp_path: Path, instance: str, policy: str,
-                                          aof: str) -> None:
+@pytest.mark.parametrize(
+    ("instance", "policy", "aof"), [("cache", "allkeys-lru", "no"), ("state", "noeviction", "yes")]
+)
+def test_the_redis_configs_run_as_written(
+    tmp_path: Path, instance: str, policy: str, aof: str
+) -> None:
     """kuberay/base/redis/<instance>.conf in a real redis-server, only the port, address and
     paths changed: the password comes from the included file and the policies hold."""
     import redis
@@ -163,9 +184,13 @@ def test_the_redis_configs_run_as_written(tmp_path: Path, instance: str, policy:
     text = text.replace("/etc/redis/secret/auth.conf", str(tmp_path / "auth.conf"))
     text = text.replace("dir /data", f"dir {tmp_path}")
     conf = tmp_path / "redis.conf"
-    conf.write_text(text)   # the cache's working directory is the cwd below
-    proc = subprocess.Popen(["redis-server", str(conf)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf.write_text(text)  # the cache's working directory is the cwd below
+    proc = subprocess.Popen(
+        ["redis-server", str(conf)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         with pytest.raises(redis.AuthenticationError):
@@ -186,6 +211,6 @@ def test_the_code_in_the_images_is_not_writable_by_its_user() -> None:
     assert "--chown" not in dockerfile
     stages = dockerfile.split("\nFROM ")
     for stage in stages:
-        if "COPY . /app" in stage:   # root's files, then the unprivileged user
+        if "COPY . /app" in stage:  # root's files, then the unprivileged user
             assert stage.index("COPY . /app") < stage.index("USER 1000")
             assert "chown -R 1000:1000 /app\n" not in stage

@@ -52,9 +52,11 @@ def predictors() -> dict[str, Predictor]:
         tier = Forecaster(RATINGS_ONLY, booster, calibrator, list(FEATURE_COLUMNS))
         return Predictor({RATINGS_ONLY: tier}, contract)
 
-    return {"1": one_tier(Calibrator("temperature", {"temperature": 1.0}), contract),
-            "2": one_tier(Calibrator("temperature", {"temperature": 3.0}), contract),
-            "3": one_tier(Calibrator(), {**contract, "schema_version": "other"})}
+    return {
+        "1": one_tier(Calibrator("temperature", {"temperature": 1.0}), contract),
+        "2": one_tier(Calibrator("temperature", {"temperature": 3.0}), contract),
+        "3": one_tier(Calibrator(), {**contract, "schema_version": "other"}),
+    }
 
 
 @dataclass
@@ -65,8 +67,7 @@ class Registry:
     aliases: dict[str, str]
 
     def load(self, version: str) -> LoadedModel:
-        return LoadedModel(self.predictors[version], version, "2022-04-30T00:00:00+00:00",
-                           None, {})
+        return LoadedModel(self.predictors[version], version, "2022-04-30T00:00:00+00:00", None, {})
 
     def service(self, alias: str) -> ModelService:
         return ModelService(self.load, self.aliases.__getitem__, alias)
@@ -77,15 +78,26 @@ def settings(tmp_path: Path, redis_port: int) -> ServeSettings:
     state = LeagueState(FeatureParams())
     state.start_season("2021-2022", {"A", "B", "Bees"})
     state.elo = {"A": 1600.0, "B": 1500.0, "Bees": 1450.0}
-    write_json(snapshot({"L1": state}, FeatureParams(), date(2022, 4, 30)),
-               tmp_path / "team_state.json")
-    serving = ServingConf(redis_url=f"redis://127.0.0.1:{redis_port}/3", rate_limit_per_minute=5,
-                          max_batch_fixtures=3, api_keys_file=tmp_path / "keys.json")
-    return ServeSettings(alias="champion", model_name="m", tracking_uri="sqlite:///unused.db",
-                         serving=serving, team_state=tmp_path / "team_state.json",
-                         predictions=tmp_path / "none.parquet",
-                         drift_summary=tmp_path / "none.json", quality=tmp_path / "none.json",
-                         promotion_history=tmp_path / "none.json")
+    write_json(
+        snapshot({"L1": state}, FeatureParams(), date(2022, 4, 30)), tmp_path / "team_state.json"
+    )
+    serving = ServingConf(
+        redis_url=f"redis://127.0.0.1:{redis_port}/3",
+        rate_limit_per_minute=5,
+        max_batch_fixtures=3,
+        api_keys_file=tmp_path / "keys.json",
+    )
+    return ServeSettings(
+        alias="champion",
+        model_name="m",
+        tracking_uri="sqlite:///unused.db",
+        serving=serving,
+        team_state=tmp_path / "team_state.json",
+        predictions=tmp_path / "none.parquet",
+        drift_summary=tmp_path / "none.json",
+        quality=tmp_path / "none.json",
+        promotion_history=tmp_path / "none.json",
+    )
 
 
 @dataclass
@@ -97,18 +109,30 @@ class Deployed:
     http: httpx.AsyncClient
 
 
-async def deploy(settings: ServeSettings, registry: Registry,
-                 clock: Callable[[], float] = time.time) -> Deployed:
+async def deploy(
+    settings: ServeSettings, registry: Registry, clock: Callable[[], float] = time.time
+) -> Deployed:
     """What `build_app` wires in the cluster, in this process: both get the same settings."""
     metrics = AppMetrics()
-    model = ServedModel(registry.service(settings.alias), settings, None,
-                        RedisState(settings.serving.redis_url), metrics, "model-1")
+    model = ServedModel(
+        registry.service(settings.alias),
+        settings,
+        None,
+        RedisState(settings.serving.redis_url),
+        metrics,
+        "model-1",
+    )
     await model.refresh()  # loads the alias's version and publishes it
-    ingress = Ingress(model, settings, features=FeatureService(settings.team_state, 60, 400),
-                      redis=RedisState(settings.serving.redis_url, clock=clock),
-                      keys=KeyStore(settings.serving.api_keys_file),
-                      upcoming=UpcomingPredictions(settings.predictions, 60), metrics=metrics,
-                      clock=clock)
+    ingress = Ingress(
+        model,
+        settings,
+        features=FeatureService(settings.team_state, 60, 400),
+        redis=RedisState(settings.serving.redis_url, clock=clock),
+        keys=KeyStore(settings.serving.api_keys_file),
+        upcoming=UpcomingPredictions(settings.predictions, 60),
+        metrics=metrics,
+        clock=clock,
+    )
     transport = httpx.ASGITransport(app=build_api(ingress, lambda: ""))
     return Deployed(model, ingress, httpx.AsyncClient(transport=transport, base_url="http://app"))
 
@@ -116,6 +140,7 @@ async def deploy(settings: ServeSettings, registry: Registry,
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """The scenario, then the apps' background tasks (housekeeping, jobs) stopped and awaited,
     as a replica's end would."""
+
     async def main() -> None:
         await scenario()
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -144,7 +169,8 @@ def _empty_redis(settings: ServeSettings) -> Iterator[None]:
 
 
 def test_a_deploy_under_another_alias_serves_that_alias_not_the_old_cache(
-        settings: ServeSettings, predictors: dict[str, Predictor], key: str) -> None:
+    settings: ServeSettings, predictors: dict[str, Predictor], key: str
+) -> None:
     """The Model publishes the version it serves under its alias and the Ingress reads it under
     its own: when they differed (the Ingress always read `champion`), a deploy serving
     `challenger` kept answering from the stale `model:champion:version` and its cache."""
@@ -152,8 +178,10 @@ def test_a_deploy_under_another_alias_serves_that_alias_not_the_old_cache(
 
     async def scenario() -> None:
         first = await deploy(settings, registry)
-        answers = [(await first.http.post("/predict", json=BODY, headers={"X-API-Key": key}))
-                   .json() for _ in range(2)]
+        answers = [
+            (await first.http.post("/predict", json=BODY, headers={"X-API-Key": key})).json()
+            for _ in range(2)
+        ]
         assert [(a["model_version"], a["cached"]) for a in answers] == [("1", False), ("1", True)]
         second = await deploy(settings.model_copy(update={"alias": "challenger"}), registry)
         answer = (await second.http.post("/predict", json=BODY, headers={"X-API-Key": key})).json()
@@ -165,8 +193,9 @@ def test_a_deploy_under_another_alias_serves_that_alias_not_the_old_cache(
     run(scenario)
 
 
-def test_keys_rate_limits_and_open_routes(settings: ServeSettings,
-                                          predictors: dict[str, Predictor], key: str) -> None:
+def test_keys_rate_limits_and_open_routes(
+    settings: ServeSettings, predictors: dict[str, Predictor], key: str
+) -> None:
     async def scenario() -> None:
         app = await deploy(settings, Registry(predictors, {"champion": "1"}), clock=lambda: NOW)
         assert (await app.http.post("/predict", json=BODY)).status_code == 401
@@ -181,18 +210,19 @@ def test_keys_rate_limits_and_open_routes(settings: ServeSettings,
     run(scenario)
 
 
-def test_bad_input_and_the_batch_limit(settings: ServeSettings,
-                                       predictors: dict[str, Predictor], key: str) -> None:
+def test_bad_input_and_the_batch_limit(
+    settings: ServeSettings, predictors: dict[str, Predictor], key: str
+) -> None:
     async def scenario() -> None:
         app = await deploy(settings, Registry(predictors, {"champion": "1"}))
         headers = {"X-API-Key": key}
-        unknown = await app.http.post("/predict", json=BODY | {"home_team": "Bee"},
-                                      headers=headers)
+        unknown = await app.http.post("/predict", json=BODY | {"home_team": "Bee"}, headers=headers)
         assert unknown.status_code == 422 and "Bees" in unknown.json()["suggestions"]
         missing = await app.http.post("/predict", json={"league": "L1"}, headers=headers)
         assert missing.status_code == 422 and "home_team" in missing.json()["detail"]
-        batch = await app.http.post("/predict/batch", json={"fixtures": [BODY] * 4},
-                                    headers=headers)
+        batch = await app.http.post(
+            "/predict/batch", json={"fixtures": [BODY] * 4}, headers=headers
+        )
         assert batch.status_code == 413 and "at most 3" in batch.json()["detail"]
         ok = await app.http.post("/predict/batch", json={"fixtures": [BODY] * 3}, headers=headers)
         assert [p["model_version"] for p in ok.json()["predictions"]] == ["1"] * 3
@@ -201,8 +231,9 @@ def test_bad_input_and_the_batch_limit(settings: ServeSettings,
     run(scenario)
 
 
-def test_an_async_job_is_done_through_redis(settings: ServeSettings,
-                                            predictors: dict[str, Predictor], key: str) -> None:
+def test_an_async_job_is_done_through_redis(
+    settings: ServeSettings, predictors: dict[str, Predictor], key: str
+) -> None:
     async def scenario() -> None:
         app = await deploy(settings, Registry(predictors, {"champion": "1"}))
         headers = {"X-API-Key": key}
@@ -222,7 +253,8 @@ def test_an_async_job_is_done_through_redis(settings: ServeSettings,
 
 
 def test_a_version_with_another_contract_is_refused_and_the_loaded_one_serves(
-        settings: ServeSettings, predictors: dict[str, Predictor]) -> None:
+    settings: ServeSettings, predictors: dict[str, Predictor]
+) -> None:
     registry = Registry(predictors, {"champion": "1"})
 
     async def scenario() -> None:
@@ -254,14 +286,16 @@ def test_the_settings_come_from_the_apps_config_files_once() -> None:
     assert os.fspath(settings.promotion_history).endswith("promotion_history.json")
 
 
-def test_every_answer_names_its_forecaster(settings: ServeSettings,
-                                           predictors: dict[str, Predictor], key: str) -> None:
+def test_every_answer_names_its_forecaster(
+    settings: ServeSettings, predictors: dict[str, Predictor], key: str
+) -> None:
     async def scenario() -> None:
         app = await deploy(settings, Registry(predictors, {"champion": "1"}))
         headers = {"X-API-Key": key}
         one = (await app.http.post("/predict", json=BODY | {"odds": None}, headers=headers)).json()
-        batch = await app.http.post("/predict/batch", json={"fixtures": [BODY] * 2},
-                                    headers=headers)
+        batch = await app.http.post(
+            "/predict/batch", json={"fixtures": [BODY] * 2}, headers=headers
+        )
         info = (await app.http.get("/model", headers=headers)).json()
         assert one["forecaster"] == RATINGS_ONLY
         assert [p["forecaster"] for p in batch.json()["predictions"]] == [RATINGS_ONLY] * 2

@@ -24,16 +24,24 @@ from tests.k8s_checks import check_objects
 from tests.kuberay_schema import CRD_DIR, CRD_FILES, REPO, validate_file, validate_resource
 
 # docker/ is no package (and `docker` is the Docker SDK's name): load the script by its path
-_spec = importlib.util.spec_from_file_location("image_requirements", REPO / "docker/requirements.py")
+_spec = importlib.util.spec_from_file_location(
+    "image_requirements", REPO / "docker/requirements.py"
+)
 assert _spec is not None and _spec.loader is not None
 images = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(images)
-TRAINING_ONLY, image_requirements, name_of = (images.TRAINING_ONLY, images.image_requirements,
-                                              images.name_of)
+TRAINING_ONLY, image_requirements, name_of = (
+    images.TRAINING_ONLY,
+    images.image_requirements,
+    images.name_of,
+)
 WORKDIR = re.findall(r"^WORKDIR (\S+)", (REPO / "Dockerfile").read_text(), re.MULTILINE)[-1]
 MANIFESTS = sorted({*d.resource_files(d.DEV), *d.JOBS.glob("*.yaml")})
-RAY_FILES = [f for f in MANIFESTS if any(doc.get("apiVersion", "").startswith("ray.io/")
-                                          for doc in d.documents(f))]
+RAY_FILES = [
+    f
+    for f in MANIFESTS
+    if any(doc.get("apiVersion", "").startswith("ray.io/") for doc in d.documents(f))
+]
 Obj = dict[str, Any]
 
 
@@ -63,6 +71,7 @@ def ray_jobs() -> list[tuple[str, Obj]]:
 
 # -- against the CRDs --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", RAY_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_kuberay_manifest_validates(crds: None, path: Path) -> None:
     results = validate_file(path)
@@ -72,24 +81,46 @@ def test_every_kuberay_manifest_validates(crds: None, path: Path) -> None:
 def test_every_yaml_under_kuberay_is_applied_generated_or_a_one_off() -> None:
     used = {*MANIFESTS, *d.generator_files(d.DEV), d.SECRETS}
     used |= {f / "kustomization.yaml" for f in (d.BASE, d.DEV)}
-    used |= {(f / c).resolve() for f in (d.BASE, d.DEV)
-             for c in d.kustomization(f).get("configurations", [])}
+    used |= {
+        (f / c).resolve()
+        for f in (d.BASE, d.DEV)
+        for c in d.kustomization(f).get("configurations", [])
+    }
     assert sorted(set(d.KUBERAY.rglob("*.yaml")) - used) == []
     assert d.SECRETS not in d.resource_files(d.DEV)  # kubectl cannot decrypt it
 
 
-@pytest.mark.parametrize(("path", "value", "message"), [
-    ("spec.headGroupSpec.rayStartParam", {}, ("spec.headGroupSpec.rayStartParam: unknown field "
-     "'rayStartParam' (did you mean 'rayStartParams'?)")),
-    ("spec.workerGroupSpecs.0.replicas", "1",
-     "spec.workerGroupSpecs[0].replicas: expected integer, found string '1'"),
-    ("spec.authOptions.mode", "Token",
-     "spec.authOptions.mode: expected one of ['disabled', 'token'], found string 'Token'"),
-    ("spec.headGroupSpec.template.spec.containers.0.ports.0.containerPort", "6379",
-     "spec.headGroupSpec.template.spec.containers[0].ports[0].containerPort: expected integer"),
-])
-def test_broken_copies_of_the_cluster_are_refused(crds: None, cluster: Obj, path: str,
-                                                   value: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            "spec.headGroupSpec.rayStartParam",
+            {},
+            (
+                "spec.headGroupSpec.rayStartParam: unknown field "
+                "'rayStartParam' (did you mean 'rayStartParams'?)"
+            ),
+        ),
+        (
+            "spec.workerGroupSpecs.0.replicas",
+            "1",
+            "spec.workerGroupSpecs[0].replicas: expected integer, found string '1'",
+        ),
+        (
+            "spec.authOptions.mode",
+            "Token",
+            "spec.authOptions.mode: expected one of ['disabled', 'token'], found string 'Token'",
+        ),
+        (
+            "spec.headGroupSpec.template.spec.containers.0.ports.0.containerPort",
+            "6379",
+            "spec.headGroupSpec.template.spec.containers[0].ports[0].containerPort: expected integer",
+        ),
+    ],
+)
+def test_broken_copies_of_the_cluster_are_refused(
+    crds: None, cluster: Obj, path: str, value: Any, message: str
+) -> None:
     *parents, last = path.split(".")
     node: Any = cluster
     for key in parents:
@@ -100,13 +131,17 @@ def test_broken_copies_of_the_cluster_are_refused(crds: None, cluster: Obj, path
 
 
 def test_a_rayservice_without_its_cluster_is_refused(crds: None) -> None:
-    service = {"apiVersion": "ray.io/v1", "kind": "RayService",
-               "metadata": {"name": "soccerpredict"},
-               "spec": {"serveConfigV2": (REPO / "conf/serve.yaml").read_text()}}
+    service = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": {"name": "soccerpredict"},
+        "spec": {"serveConfigV2": (REPO / "conf/serve.yaml").read_text()},
+    }
     assert validate_resource(service) == ["spec.rayClusterConfig: required field is missing"]
 
 
 # -- core Kubernetes objects, the kustomize build -----------------------------------------------
+
 
 def test_core_objects_are_well_formed_and_linked() -> None:
     objects = d.objects(d.resource_files(d.DEV))
@@ -115,40 +150,60 @@ def test_core_objects_are_well_formed_and_linked() -> None:
 
 def test_the_checks_catch_broken_links() -> None:
     objects = d.objects(d.resource_files(d.DEV))
-    svc = next(o for o in objects if o["kind"] == "Service"
-               and o["metadata"]["name"] == "redis-state")
+    svc = next(
+        o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "redis-state"
+    )
     svc["spec"]["selector"] = {"app.kubernetes.io/name": "rediss"}
-    redis = next(o for o in objects if o["kind"] == "Deployment"
-                 and o["metadata"]["name"] == "redis-state")
+    redis = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "redis-state"
+    )
     container = redis["spec"]["template"]["spec"]["containers"][0]
     container["ports"].append({"containerPort": 6380, "name": "redis"})
-    mlflow = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow")
+    mlflow = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow"
+    )
     mlflow["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"][
-        "key"] = "PASSWORD"
+        "key"
+    ] = "PASSWORD"
     assert check_objects(objects, d.generated_configmaps(d.DEV), d.secret_keys()) == [
-        ("Deployment/mlflow: spec.template.spec.containers[0]: Secret 'soccerpredict-mlflow' has "
-         "no key 'PASSWORD'"),
-        ("Deployment/redis-state: spec.template.spec.containers[0].ports: duplicate port name "
-         "'redis'"),
-        ("Service/redis-state: spec.selector {'app.kubernetes.io/name': 'rediss'} matches no pod "
-         "template")]
+        (
+            "Deployment/mlflow: spec.template.spec.containers[0]: Secret 'soccerpredict-mlflow' has "
+            "no key 'PASSWORD'"
+        ),
+        (
+            "Deployment/redis-state: spec.template.spec.containers[0].ports: duplicate port name "
+            "'redis'"
+        ),
+        (
+            "Service/redis-state: spec.selector {'app.kubernetes.io/name': 'rediss'} matches no pod "
+            "template"
+        ),
+    ]
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
 def test_the_dev_overlay_builds_and_validates(crds: None, tmp_path: Path) -> None:
-    out = subprocess.run(["kubectl", "kustomize", str(d.DEV)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(d.DEV)], capture_output=True, text=True, check=True
+    ).stdout
     built = [o for o in yaml.safe_load_all(out) if o]
     assert {o["metadata"].get("namespace") for o in built if o["kind"] != "Namespace"} == {
-        "soccerpredict-dev"}
+        "soccerpredict-dev"
+    }
     rendered = tmp_path / "dev.yaml"
     rendered.write_text(out)
     assert all(errors == [] for errors in validate_file(rendered).values())
     images = {c["image"] for o in built for c in containers(o)}
     ours = {i.split(":")[0] for i in images if i.startswith("soccerpredict-")}
     assert ours == {"soccerpredict-serve", "soccerpredict-jobs", "soccerpredict-mlflow"}
-    assert check_objects(built, {o["metadata"]["name"] for o in built if o["kind"] == "ConfigMap"},
-                         d.secret_keys()) == []
+    assert (
+        check_objects(
+            built,
+            {o["metadata"]["name"] for o in built if o["kind"] == "ConfigMap"},
+            d.secret_keys(),
+        )
+        == []
+    )
 
 
 def containers(obj: Obj) -> list[Obj]:
@@ -158,23 +213,34 @@ def containers(obj: Obj) -> list[Obj]:
 
 
 def test_conf_rules_and_dashboards_are_all_given_to_the_cluster() -> None:
-    listed = {Path(f).name for gen in d.kustomization(REPO / "conf")["configMapGenerator"]
-              for f in gen["files"] if "rules/" in f}
+    listed = {
+        Path(f).name
+        for gen in d.kustomization(REPO / "conf")["configMapGenerator"]
+        for f in gen["files"]
+        if "rules/" in f
+    }
     assert listed == {p.name for p in (REPO / "conf/prometheus/rules").glob("*.yml")}
-    dashboards = {Path(f).name for gen in d.kustomization(REPO / "conf")["configMapGenerator"]
-                  for f in gen["files"] if "dashboards/" in f}
+    dashboards = {
+        Path(f).name
+        for gen in d.kustomization(REPO / "conf")["configMapGenerator"]
+        for f in gen["files"]
+        if "dashboards/" in f
+    }
     assert dashboards == {p.name for p in (REPO / "conf/grafana/dashboards").glob("*.json")}
-    uid = yaml.safe_load((REPO / "conf/grafana/provisioning/datasources/prometheus.yml")
-                         .read_text())["datasources"][0]["uid"]
+    uid = yaml.safe_load(
+        (REPO / "conf/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]["uid"]
     cluster_sources = yaml.safe_load((d.BASE / "monitoring/grafana-datasources.yaml").read_text())
     assert cluster_sources["datasources"][0]["uid"] == uid
     local = yaml.safe_load((REPO / "conf/prometheus/prometheus.yml").read_text())
     cluster = yaml.safe_load((d.BASE / "monitoring/prometheus.yml").read_text())
     assert [j["job_name"] for j in cluster["scrape_configs"]] == [
-        j["job_name"] for j in local["scrape_configs"]]
+        j["job_name"] for j in local["scrape_configs"]
+    ]
 
 
 # -- Serve on the shared cluster: config, auth, isolation -------------------------------------
+
 
 def test_the_deployed_serve_config_is_conf_serve_yaml_with_the_pod_host() -> None:
     local = yaml.safe_load((REPO / "conf/serve.yaml").read_text())
@@ -182,7 +248,8 @@ def test_the_deployed_serve_config_is_conf_serve_yaml_with_the_pod_host() -> Non
     assert local["http_options"]["host"] == "127.0.0.1"
     assert deployed["http_options"] == {**local["http_options"], "host": "0.0.0.0"}
     assert {k: v for k, v in deployed.items() if k != "http_options"} == {
-        k: v for k, v in local.items() if k != "http_options"}
+        k: v for k, v in local.items() if k != "http_options"
+    }
 
 
 def test_the_cluster_needs_a_token_and_keeps_the_dashboard_inside(cluster: Obj) -> None:
@@ -199,16 +266,21 @@ def test_the_cluster_needs_a_token_and_keeps_the_dashboard_inside(cluster: Obj) 
 def serve_demand(config: Obj) -> float:
     """`serve` units the app needs at its largest, plus one replica being replaced."""
     deployments = config["applications"][0]["deployments"]
-    per = [(dep["ray_actor_options"]["resources"]["serve"],
-            dep.get("autoscaling_config", {}).get("max_replicas", dep.get("num_replicas", 1)))
-           for dep in deployments]
+    per = [
+        (
+            dep["ray_actor_options"]["resources"]["serve"],
+            dep.get("autoscaling_config", {}).get("max_replicas", dep.get("num_replicas", 1)),
+        )
+        for dep in deployments
+    ]
     return sum(units * n for units, n in per) + max(units for units, _ in per)
 
 
 def start_params(group: Obj) -> tuple[float, dict[str, float]]:
     params = group["rayStartParams"]
-    return float(params["num-cpus"]), yaml.safe_load(params.get("resources", '"{}"').strip('"')
-                                                     .replace('\\"', '"')) or {}
+    return float(params["num-cpus"]), yaml.safe_load(
+        params.get("resources", '"{}"').strip('"').replace('\\"', '"')
+    ) or {}
 
 
 def test_serve_replicas_take_the_serve_pool_and_leave_the_cpus(cluster: Obj) -> None:
@@ -237,8 +309,11 @@ def test_jobs_run_on_the_batch_worker_beside_a_full_search(cluster: Obj) -> None
     for label, job in jobs:
         assert job["clusterSelector"] == {"ray.io/cluster": "soccerpredict"}, label
         assert job["submissionMode"] == "HTTPMode" and "rayClusterSpec" not in job, label
-        assert (job["shutdownAfterJobFinishes"], job["ttlSecondsAfterFinished"],
-                job["backoffLimit"]) == (False, 0, 0), label
+        assert (
+            job["shutdownAfterJobFinishes"],
+            job["ttlSecondsAfterFinished"],
+            job["backoffLimit"],
+        ) == (False, 0, 0), label
         assert 0 < job["entrypointNumCpus"] <= 1 and job["activeDeadlineSeconds"] > 0, label
         # a driver does not start in the image's WORKDIR: scripts by absolute path, modules
         # through PYTHONPATH (job_config finds params.yaml and conf/ from there)
@@ -249,6 +324,7 @@ def test_jobs_run_on_the_batch_worker_beside_a_full_search(cluster: Obj) -> None
 
 # -- images: what the Dockerfile and the manifests name exists --------------------------------
 
+
 def named_files() -> set[str]:
     """Repository files named by the RayJobs' entrypoints, the head's command, the Dockerfile
     and the scripts those run."""
@@ -258,24 +334,47 @@ def named_files() -> set[str]:
     names: set[str] = set()
     for _ in range(2):  # the scripts named, then what they name
         for text in texts:
-            names |= {m.replace(".", "/") + ".py" for m in re.findall(r"python -m ([\w.]+)", text)
-                      if m.split(".")[0] not in sys.stdlib_module_names}
+            names |= {
+                m.replace(".", "/") + ".py"
+                for m in re.findall(r"python -m ([\w.]+)", text)
+                if m.split(".")[0] not in sys.stdlib_module_names
+            }
             names |= set(re.findall(r"\b((?:scripts|conf|docker)/[\w./-]+\.(?:sh|ya?ml|py))", text))
         texts = [(REPO / n).read_text() for n in names if n.endswith(".sh")]
-    return names | {"pyproject.toml", "params.yaml", "dvc.yaml", "dvc.lock", ".dvc/config",
-                    "conf/runtime.yaml", "conf/serve.yaml"}
+    return names | {
+        "pyproject.toml",
+        "params.yaml",
+        "dvc.yaml",
+        "dvc.lock",
+        ".dvc/config",
+        "conf/runtime.yaml",
+        "conf/serve.yaml",
+    }
 
 
 def test_every_named_file_exists_and_is_in_the_build_context() -> None:
     names = named_files()
-    assert {"scripts/cluster_pipeline.sh", "scripts/serve_deploy.sh", "ray_jobs/drift.py",
-            "ray_jobs/scrape.py", "serve_app/deploy_config.py", "docker/requirements.py"} <= names
+    assert {
+        "scripts/cluster_pipeline.sh",
+        "scripts/serve_deploy.sh",
+        "ray_jobs/drift.py",
+        "ray_jobs/scrape.py",
+        "serve_app/deploy_config.py",
+        "docker/requirements.py",
+    } <= names
     patterns = d.dockerignore_patterns()
     for name in sorted(names):
         assert (REPO / name).is_file(), name
         assert not d.docker_excluded(name, patterns), f"{name} is excluded by .dockerignore"
-    for private in (".git/HEAD", ".venv/bin/python", "data/raw/matches.parquet", "mlflow.db",
-                    "kuberay/overlays/dev/secrets.enc.yaml", "var/api_keys.json", "tests/x.py"):
+    for private in (
+        ".git/HEAD",
+        ".venv/bin/python",
+        "data/raw/matches.parquet",
+        "mlflow.db",
+        "kuberay/overlays/dev/secrets.enc.yaml",
+        "var/api_keys.json",
+        "tests/x.py",
+    ):
         assert d.docker_excluded(private, patterns), private
 
 
@@ -317,10 +416,14 @@ def test_the_clusters_artifact_uri_reaches_mlflow_unchanged(tmp_path: Path) -> N
     from soccerpredict.config import load_config
 
     worker = next(o for o in d.documents(d.BASE / "ray-cluster.yaml") if o["kind"] == "RayCluster")[
-        "spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+        "spec"
+    ]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     uri = next(e["value"] for e in worker["env"] if e["name"] == "MLFLOW_ARTIFACT_ROOT")
-    cfg = load_config(REPO / "params.yaml", REPO / "conf/runtime.yaml", env={
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_ARTIFACT_ROOT": uri})
+    cfg = load_config(
+        REPO / "params.yaml",
+        REPO / "conf/runtime.yaml",
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_ARTIFACT_ROOT": uri},
+    )
     cfg = cfg.rooted(tmp_path)
     client = registry.tracking_client(cfg)
     assert client.get_experiment(registry.experiment_id(client, cfg)).artifact_location == uri

@@ -27,7 +27,8 @@ def test_the_lock_was_made_from_the_current_pins(lock: str) -> None:
     header = re.search(r"^# inputs-sha256: ([0-9a-f]{64})$", text, re.MULTILINE)
     assert header, f"{lock}: no inputs-sha256 line"
     assert header[1] == images.inputs_sha256(lock, PYPROJECT), (
-        f"{lock} is older than pyproject.toml: run scripts/lock.sh")
+        f"{lock} is older than pyproject.toml: run scripts/lock.sh"
+    )
 
 
 @pytest.mark.parametrize("lock", LOCKS)
@@ -38,7 +39,8 @@ def test_every_input_is_locked_at_a_version_it_allows(lock: str) -> None:
         name = images.name_of(requirement.name)
         assert name in versions, f"{lock}: {name} is not locked"
         assert requirement.specifier.contains(versions[name], prereleases=True), (
-            f"{lock}: {name}=={versions[name]} does not satisfy {text}")
+            f"{lock}: {name}=={versions[name]} does not satisfy {text}"
+        )
 
 
 @pytest.mark.parametrize("lock", LOCKS)
@@ -53,9 +55,9 @@ def test_each_ray_image_gets_a_closed_part_of_the_one_lock() -> None:
     entries = images.lock_entries(text)
     serve = locked_versions(images.locked("serve", text, PYPROJECT))
     jobs = locked_versions(images.locked("jobs", text, PYPROJECT))
-    assert serve.items() <= jobs.items()           # the same versions on every Ray node
+    assert serve.items() <= jobs.items()  # the same versions on every Ray node
     assert serve["ray"] == jobs["ray"] == "2.60.0"
-    for part in (serve, jobs):   # closed: what a package of the part needs is in the part
+    for part in (serve, jobs):  # closed: what a package of the part needs is in the part
         for name, (_, needed_by) in entries.items():
             assert not needed_by & set(part) or name in part, name
     assert {"dvc", "dvc-s3", "great-expectations", "optuna", "playwright"} <= set(jobs)

@@ -52,8 +52,10 @@ def test_rps_matches_hand_formula_random():
 
 def test_rps_is_ordered():
     # predicting a draw is less wrong than predicting an away win when home wins
-    assert rps(np.array([[0, 1, 0.0]]), np.array([0]))[0] < rps(np.array([[0, 0, 1.0]]),
-                                                                   np.array([0]))[0]
+    assert (
+        rps(np.array([[0, 1, 0.0]]), np.array([0]))[0]
+        < rps(np.array([[0, 0, 1.0]]), np.array([0]))[0]
+    )
 
 
 def test_outcome_index():
@@ -108,8 +110,7 @@ def test_calibration_table_and_score_all():
     rng = np.random.default_rng(2)
     p, y = _synthetic(500, rng)
     table = calibration_table(p, y, n_bins=5)
-    assert list(table.columns) == ["class", "bin", "mean_predicted", "observed_frequency",
-                                   "count"]
+    assert list(table.columns) == ["class", "bin", "mean_predicted", "observed_frequency", "count"]
     assert set(table["class"]) == {"H", "D", "A"}
     assert (table.groupby("class")["count"].sum() == 500).all()
     assert table["bin"].between(0, 4).all()
@@ -134,15 +135,17 @@ def test_devig_proportional_known():
 
 @pytest.mark.parametrize("method", ["proportional", "power", "shin"])
 def test_devig_sums_to_one_and_nan_rows(method):
-    odds = np.array([
-        [2.0, 3.5, 4.0],
-        [1.25, 6.0, 12.0],
-        [np.nan, 3.2, 3.0],
-        [2.5, 1.0, 3.0],
-        [3.1, 3.3, 2.4],
-        [2.1, 3.6, 4.2],  # slight under-round (booksum < 1): still a valid distribution
-        [1.001, 200.0, 500.0],
-    ])
+    odds = np.array(
+        [
+            [2.0, 3.5, 4.0],
+            [1.25, 6.0, 12.0],
+            [np.nan, 3.2, 3.0],
+            [2.5, 1.0, 3.0],
+            [3.1, 3.3, 2.4],
+            [2.1, 3.6, 4.2],  # slight under-round (booksum < 1): still a valid distribution
+            [1.001, 200.0, 500.0],
+        ]
+    )
     p = devig(odds, method=method)
     assert p.shape == odds.shape
     ok = [0, 1, 4, 5, 6]

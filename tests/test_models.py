@@ -19,8 +19,9 @@ from soccerpredict.models import (
     train_booster,
 )
 
-FAST = ModelParams(learning_rate=0.1, n_estimators=300, early_stopping_rounds=20,
-                   min_child_weight=5.0)
+FAST = ModelParams(
+    learning_rate=0.1, n_estimators=300, early_stopping_rounds=20, min_child_weight=5.0
+)
 
 
 def _softmax(z):
@@ -36,18 +37,26 @@ def _sample(p, rng):
 def _problem(n, seed=0):
     """Strength difference drives H vs A, |diff| small raises draws; one noise column."""
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"diff": rng.normal(size=n), "noise": rng.normal(size=n),
-                      "other": rng.normal(size=n)})
-    logits = np.column_stack([1.5 * X["diff"], 0.3 - 0.8 * X["diff"].abs(),
-                              -1.5 * X["diff"] + 0.2 * X["other"]])
+    X = pd.DataFrame(
+        {"diff": rng.normal(size=n), "noise": rng.normal(size=n), "other": rng.normal(size=n)}
+    )
+    logits = np.column_stack(
+        [1.5 * X["diff"], 0.3 - 0.8 * X["diff"].abs(), -1.5 * X["diff"] + 0.2 * X["other"]]
+    )
     return X, _sample(_softmax(logits), rng)
 
 
 @pytest.fixture(scope="module")
 def trained():
     X, y = _problem(3000)
-    Xtr, ytr, Xva, yva, Xte, yte = X[:2000], y[:2000], X[2000:2500], y[2000:2500], X[2500:], \
-        y[2500:]
+    Xtr, ytr, Xva, yva, Xte, yte = (
+        X[:2000],
+        y[:2000],
+        X[2000:2500],
+        y[2000:2500],
+        X[2500:],
+        y[2500:],
+    )
     start = time.perf_counter()
     booster = train_booster(Xtr, ytr, Xva, yva, FAST)
     elapsed = time.perf_counter() - start
@@ -109,8 +118,7 @@ def test_nan_features_and_callbacks():
             return False
 
     rec = Recorder()
-    booster = train_booster(X[:900], y[:900], X[900:], y[900:], FAST, nthread=1,
-                            callbacks=[rec])
+    booster = train_booster(X[:900], y[:900], X[900:], y[900:], FAST, nthread=1, callbacks=[rec])
     assert len(rec.rounds) == booster.num_boosted_rounds()
     assert [r for r, _ in rec.rounds] == list(range(len(rec.rounds)))
     probs = predict_proba(booster, X[900:])
@@ -190,8 +198,10 @@ def test_early_stopping_watches_the_named_metric(metric):
     params = FAST.model_copy(update={"early_stopping_metric": metric, "learning_rate": 0.3})
     booster = train_booster(X[:2000], y[:2000], X[2000:], y[2000:], params)
     score = rps_average if metric == "rps" else log_loss
-    per_round = [score(booster.predict(xgb.DMatrix(X[2000:]), iteration_range=(0, it + 1)),
-                       y[2000:]) for it in range(booster.num_boosted_rounds())]
+    per_round = [
+        score(booster.predict(xgb.DMatrix(X[2000:]), iteration_range=(0, it + 1)), y[2000:])
+        for it in range(booster.num_boosted_rounds())
+    ]
     # the best iteration is that metric's minimum over the rounds, wherever the other one lies
     assert booster.best_iteration == int(np.argmin(per_round))
     assert booster.best_score == pytest.approx(min(per_round), rel=1e-4)
@@ -201,8 +211,10 @@ def test_fast_prediction_equals_the_dmatrix_prediction(trained):
     booster, _, (_, _, Xte, _) = trained
 
     def reference(X):
-        raw = booster.predict(xgb.DMatrix(X.astype(np.float64), missing=np.nan),
-                              iteration_range=(0, booster.best_iteration + 1))
+        raw = booster.predict(
+            xgb.DMatrix(X.astype(np.float64), missing=np.nan),
+            iteration_range=(0, booster.best_iteration + 1),
+        )
         raw = np.asarray(raw, dtype=np.float64)
         return raw / raw.sum(axis=1, keepdims=True)
 

@@ -28,8 +28,11 @@ NOT_YET_INCREMENTED = {"ray_soccerpredict_redis_errors_total"}
 def _node_targets() -> list[str]:
     import ray
 
-    return [f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}" for n in ray.nodes()
-            if n.get("Alive") and n.get("MetricsExportPort")]
+    return [
+        f"{n['NodeManagerAddress']}:{n['MetricsExportPort']}"
+        for n in ray.nodes()
+        if n.get("Alive") and n.get("MetricsExportPort")
+    ]
 
 
 def _ray_exposition() -> str:
@@ -54,10 +57,16 @@ def prometheus(app: App, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         job["static_configs"] = [{"targets": targets}]
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    proc = subprocess.Popen([binary, f"--config.file={work / 'prometheus.yml'}",
-                             f"--web.listen-address=127.0.0.1:{port}",
-                             f"--storage.tsdb.path={work / 'data'}"],
-                            stdout=subprocess.DEVNULL, stderr=(work / "log").open("w"))
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={work / 'data'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "log").open("w"),
+    )
     try:
         wait_for_port(port, 30)
         yield f"http://127.0.0.1:{port}"
@@ -73,20 +82,34 @@ def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
 
 
 def test_prometheus_scrapes_every_replica_with_the_expected_labels(
-        app: App, key: str, prometheus: str) -> None:
+    app: App, key: str, prometheus: str
+) -> None:
     _, bodies = upcoming_requests(app)
     with app.client(key) as http:
         for body in bodies[:30]:
             assert http.post("/predict", json=body).status_code == 200
         http.get("/model")
-    wait_until(lambda: sum(float(r["value"][1]) for r in _query(
-        prometheus, 'ray_soccerpredict_http_requests_total{route="/predict",status="200"}')) >= 30,
-               90)
+    wait_until(
+        lambda: (
+            sum(
+                float(r["value"][1])
+                for r in _query(
+                    prometheus,
+                    'ray_soccerpredict_http_requests_total{route="/predict",status="200"}',
+                )
+            )
+            >= 30
+        ),
+        90,
+    )
     series = _query(prometheus, 'ray_soccerpredict_http_requests_total{route="/predict"}')
     labels = series[0]["metric"]
     assert {"route", "status", "method", "WorkerId", "job"} <= set(labels)
     assert labels["job"] == "ray"  # from Ray's metrics agent, not the app's re-export
-    assert _query(prometheus, 'count(ray_soccerpredict_http_requests_total{job="soccerpredict-app"})') == []
+    assert (
+        _query(prometheus, 'count(ray_soccerpredict_http_requests_total{job="soccerpredict-app"})')
+        == []
+    )
     assert _query(prometheus, 'up{job="soccerpredict-app"}')[0]["value"][1] == "1"
     versions = _query(prometheus, "ray_soccerpredict_model_version_info == 1")
     assert versions and "version" in versions[0]["metric"]
@@ -108,19 +131,26 @@ def test_served_predictions_are_scored_once_their_results_arrive(app: App, key: 
         served = [http.post("/predict", json=b).json() for b in bodies[:40]]
     assert all("probabilities" in s for s in served)
     time.sleep(2.5)  # the log is flushed to Redis once a second
-    cfg = load_config(app.work / "params.yaml", app.work / "conf/runtime.yaml",
-                      env={}).rooted(app.work)
+    cfg = load_config(app.work / "params.yaml", app.work / "conf/runtime.yaml", env={}).rooted(
+        app.work
+    )
     arrived = app.work / "arrived.parquet"
     pd.read_parquet(app.work / "data/raw/matches.parquet").to_parquet(arrived)
-    runtime = cfg.runtime.model_copy(update={"paths": cfg.runtime.paths.model_copy(
-        update={"interim": arrived})})
+    runtime = cfg.runtime.model_copy(
+        update={"paths": cfg.runtime.paths.model_copy(update={"interim": arrived})}
+    )
     report = run(cfg.model_copy(update={"runtime": runtime}))
     assert report["scored_matches"] >= 40  # the 40 served (and the batch stage's) have results
     rolling = report["windows"]["rolling"]["all"]["forecasters"]
     assert set(rolling) == {"model", "pinnacle_closing", "pre_closing_market"}
     assert 0.1 < rolling["model"]["rps"] < 0.3
-    wait_until(lambda: 'ray_soccerpredict_quality_rps{' in _ray_exposition()
-               and 'window="rolling"' in _ray_exposition(), 60)
+    wait_until(
+        lambda: (
+            "ray_soccerpredict_quality_rps{" in _ray_exposition()
+            and 'window="rolling"' in _ray_exposition()
+        ),
+        60,
+    )
 
 
 def test_the_dashboard_and_the_rules_name_only_exported_metrics(app: App, key: str) -> None:
@@ -133,14 +163,22 @@ def test_the_dashboard_and_the_rules_name_only_exported_metrics(app: App, key: s
         job = http.post("/predict/async", json=bodies[0]).json()["job_id"]  # an async job
         wait_until(lambda: http.get(f"/predict/async/{job}").json()["status"] == "done", 60)
     recorded = {name for name, expr in rule_exprs(PROMETHEUS / "rules") if ":" in name}
-    used = {(where, name) for where, expr in [*dashboard_exprs(
-        ROOT / "conf/grafana/dashboards/soccerpredict.json"), *rule_exprs(PROMETHEUS / "rules")]
-        for name in promql_metric_names(expr)}
+    used = {
+        (where, name)
+        for where, expr in [
+            *dashboard_exprs(ROOT / "conf/grafana/dashboards/soccerpredict.json"),
+            *rule_exprs(PROMETHEUS / "rules"),
+        ]
+        for name in promql_metric_names(expr)
+    }
 
     def missing() -> list[str]:
         # Redis errors are provoked by the outage test of test_serve.py, which reads them by name
         exported = exported_names(_ray_exposition()) | {"up", *NOT_YET_INCREMENTED} | recorded
         return sorted({f"{name} (in {where})" for where, name in used if name not in exported})
 
-    wait_until(lambda: not missing(), 60,
-               lambda: "not exported by the running app or Ray:\n" + "\n".join(missing()))
+    wait_until(
+        lambda: not missing(),
+        60,
+        lambda: "not exported by the running app or Ray:\n" + "\n".join(missing()),
+    )

@@ -115,8 +115,11 @@ def test_dashboard_structure() -> None:
     for panel in dashboard["panels"]:
         grid = panel["gridPos"]
         assert {"h", "w", "x", "y"} <= set(grid) and grid["x"] + grid["w"] <= 24, panel["title"]
-        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
-                for y in range(grid["y"], grid["y"] + grid["h"])}
+        area = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
         assert not cells & area, f"panel {panel['title']!r} overlaps another"
         cells |= area
     for panel in panels:
@@ -127,16 +130,18 @@ def test_dashboard_structure() -> None:
             assert target.get("datasource", panel["datasource"]) == panel["datasource"]
     rows_in_order = [p for p in dashboard["panels"] if p["type"] == "row"]
     assert [p["gridPos"]["y"] for p in rows_in_order] == sorted(
-        p["gridPos"]["y"] for p in rows_in_order)
+        p["gridPos"]["y"] for p in rows_in_order
+    )
 
 
 def test_ml_quality_row_has_a_drift_gauge_and_a_model_age_stat() -> None:
     quality = _rows(_dashboard())["ML quality"]
     exprs = {(p["type"], t["expr"]) for p in quality for t in p["targets"]}
-    assert any(kind == "gauge" and "ray_soccerpredict_drift_share" in expr
-               for kind, expr in exprs)
-    assert any(kind == "stat" and "ray_soccerpredict_model_registered_timestamp_seconds" in expr
-               for kind, expr in exprs)
+    assert any(kind == "gauge" and "ray_soccerpredict_drift_share" in expr for kind, expr in exprs)
+    assert any(
+        kind == "stat" and "ray_soccerpredict_model_registered_timestamp_seconds" in expr
+        for kind, expr in exprs
+    )
 
 
 def test_grafana_provisioning() -> None:
@@ -155,8 +160,11 @@ def test_dashboard_and_rules_name_only_exported_metrics() -> None:
     rules = rule_exprs(PROMETHEUS / "rules")
     recorded = {name for name, _ in rules if ":" in name}
     exported = exported_names(EXPORTED.read_text()) | {"up"} | recorded
-    used = {(where, name) for where, expr in [*dashboard_exprs(DASHBOARD), *rules]
-            for name in promql_metric_names(expr)}
+    used = {
+        (where, name)
+        for where, expr in [*dashboard_exprs(DASHBOARD), *rules]
+        for name in promql_metric_names(expr)
+    }
     assert len(used) > 30
     missing = sorted({f"{name} (in {where})" for where, name in used if name not in exported})
     assert not missing, f"not in {EXPORTED.name}:\n" + "\n".join(missing)
@@ -177,29 +185,37 @@ def test_every_app_metric_is_in_the_exported_list(monkeypatch: pytest.MonkeyPatc
     AppMetrics()
     exported = exported_names(EXPORTED.read_text())
     suffix = {"counter": "_total", "gauge": "", "histogram": "_bucket"}
-    missing = [f"ray_{name}{suffix[label]}" for name, label in made
-               if f"ray_{name}{suffix[label]}" not in exported]
+    missing = [
+        f"ray_{name}{suffix[label]}"
+        for name, label in made
+        if f"ray_{name}{suffix[label]}" not in exported
+    ]
     assert len(made) > 20 and not missing, missing
 
 
-@pytest.mark.parametrize(("expr", "names"), [
-    ('sum by (route, status) (rate(ray_soccerpredict_http_requests_total{route!~"/metrics|/x"}[5m]))',
-     {"ray_soccerpredict_http_requests_total"}),
-    ("histogram_quantile(0.95, sum by (le) (rate(a_bucket[$__rate_interval])))", {"a_bucket"}),
-    ('(sum(x{status=~"5.."}) or vector(0)) / sum(x)', {"x"}),
-    ("time() - max(drift_ts) > 2 * 86400", {"drift_ts"}),
-    ("a / on () group_left sum(b) > 0.2 and on () sum(c) * 300 >= 20", {"a", "b", "c"}),
-    ("a * on (job, instance) group_left (version, node) b", {"a", "b"}),
-    ("sum without (instance) (c) unless ignoring (le) d offset 15m", {"c", "d"}),
-    ("x == bool 1 or y offset -1h30m", {"x", "y"}),
-    ("max_over_time(deriv(rec:rule:rate5m[1h:5m])[2h:]) @ start()", {"rec:rule:rate5m"}),
-    ('label_replace(up{job="a b"}, "dst", "$1", "src", "(by|on) (x)")', {"up"}),
-    ('count_values("version", m) and topk(3, n)', {"m", "n"}),
-    ('{__name__="from_matcher", le="+Inf"} > Inf or NaN < 1e-3 + 0x1F', {"from_matcher"}),
-    ("sum(rate(z[5m])) by (le) # by (comment) w", {"z"}),
-    ('max(q{window="$window", league=~"${league:regex}"}) > $threshold', {"q"}),
-    ("absent(ray_x)", {"ray_x"}),
-])
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        (
+            'sum by (route, status) (rate(ray_soccerpredict_http_requests_total{route!~"/metrics|/x"}[5m]))',
+            {"ray_soccerpredict_http_requests_total"},
+        ),
+        ("histogram_quantile(0.95, sum by (le) (rate(a_bucket[$__rate_interval])))", {"a_bucket"}),
+        ('(sum(x{status=~"5.."}) or vector(0)) / sum(x)', {"x"}),
+        ("time() - max(drift_ts) > 2 * 86400", {"drift_ts"}),
+        ("a / on () group_left sum(b) > 0.2 and on () sum(c) * 300 >= 20", {"a", "b", "c"}),
+        ("a * on (job, instance) group_left (version, node) b", {"a", "b"}),
+        ("sum without (instance) (c) unless ignoring (le) d offset 15m", {"c", "d"}),
+        ("x == bool 1 or y offset -1h30m", {"x", "y"}),
+        ("max_over_time(deriv(rec:rule:rate5m[1h:5m])[2h:]) @ start()", {"rec:rule:rate5m"}),
+        ('label_replace(up{job="a b"}, "dst", "$1", "src", "(by|on) (x)")', {"up"}),
+        ('count_values("version", m) and topk(3, n)', {"m", "n"}),
+        ('{__name__="from_matcher", le="+Inf"} > Inf or NaN < 1e-3 + 0x1F', {"from_matcher"}),
+        ("sum(rate(z[5m])) by (le) # by (comment) w", {"z"}),
+        ('max(q{window="$window", league=~"${league:regex}"}) > $threshold', {"q"}),
+        ("absent(ray_x)", {"ray_x"}),
+    ],
+)
 def test_promql_metric_names(expr: str, names: set[str]) -> None:
     assert promql_metric_names(expr) == names
 
@@ -218,5 +234,13 @@ up{job="ray"} 1
 # EOF
 """
     assert exported_names(text) == {
-        "ray_a_total", "ray_h", "ray_h_bucket", "ray_h_sum", "ray_h_count", "om_counter",
-        "om_counter_total", "g", "up"}
+        "ray_a_total",
+        "ray_h",
+        "ray_h_bucket",
+        "ray_h_sum",
+        "ray_h_count",
+        "om_counter",
+        "om_counter_total",
+        "g",
+        "up",
+    }

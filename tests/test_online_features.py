@@ -28,8 +28,13 @@ SEASONS = ["2017-2018", "2018-2019", "2019-2020"]
 
 @pytest.fixture(scope="module")
 def published(football_data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, TeamState]:
-    raw = pd.concat([read_football_data_csv((football_data_dir / lg / f"{s}.csv").read_bytes(),
-                                            lg, s) for lg in ("E0", "SP1") for s in SEASONS])
+    raw = pd.concat(
+        [
+            read_football_data_csv((football_data_dir / lg / f"{s}.csv").read_bytes(), lg, s)
+            for lg in ("E0", "SP1")
+            for s in SEASONS
+        ]
+    )
     interim = to_interim(raw, ["E0", "SP1"], SEASONS, AS_OF)
     params = FeatureParams()
     table, states = build_features_and_states(interim, params)
@@ -43,9 +48,16 @@ def test_every_upcoming_fixture_gets_the_offline_vector(published) -> None:  # t
     assert len(upcoming) >= 40  # 50 in the generated data, 200 in the real
     rows = interim.set_index("match_id").loc[upcoming["match_id"]].reset_index()
     odds = pre_closing_odds(rows)  # the prices the offline table used, as a client would send
-    fixtures = [Fixture(r.league, r.home_team, r.away_team, r.kickoff_utc.date(),
-                        tuple(o) if np.isfinite(o).all() else None)
-                for r, o in zip(rows.itertuples(), odds, strict=True)]
+    fixtures = [
+        Fixture(
+            r.league,
+            r.home_team,
+            r.away_team,
+            r.kickoff_utc.date(),
+            tuple(o) if np.isfinite(o).all() else None,
+        )
+        for r, o in zip(rows.itertuples(), odds, strict=True)
+    ]
     online = state.features(fixtures)
     # a request carries one 1X2 price set: the ratings and that set's market values match the
     # offline table, every other market input is missing (the 1X2 tier's input)
@@ -63,19 +75,30 @@ def test_the_snapshot_version_follows_its_content(published) -> None:  # type: i
     assert changed != state.version
 
 
-@pytest.mark.parametrize("change, field, text", [
-    ({"home_team": "misspelt"}, "home_team", "closest known"),
-    ({"away_team": "home"}, "away_team", "same"),
-    ({"league": "XX"}, "league", "E0"),
-    ({"kickoff": date(2019, 3, 7)}, "kickoff", "latest result"),
-    ({"kickoff": date(2031, 3, 7)}, "kickoff", "400 days"),
-])
-def test_fixtures_the_state_cannot_answer_are_named(published, change: dict[str, object],  # type: ignore[no-untyped-def]
-                                                    field: str, text: str) -> None:
+@pytest.mark.parametrize(
+    "change, field, text",
+    [
+        ({"home_team": "misspelt"}, "home_team", "closest known"),
+        ({"away_team": "home"}, "away_team", "same"),
+        ({"league": "XX"}, "league", "E0"),
+        ({"kickoff": date(2019, 3, 7)}, "kickoff", "latest result"),
+        ({"kickoff": date(2031, 3, 7)}, "kickoff", "400 days"),
+    ],
+)
+def test_fixtures_the_state_cannot_answer_are_named(
+    published,
+    change: dict[str, object],  # type: ignore[no-untyped-def]
+    field: str,
+    text: str,
+) -> None:
     _, _, state = published
     home, away = state.teams("E0")[:2]
-    values: dict[str, object] = {"league": "E0", "home_team": home, "away_team": away,
-                                 "kickoff": date(2020, 3, 7)}
+    values: dict[str, object] = {
+        "league": "E0",
+        "home_team": home,
+        "away_team": away,
+        "kickoff": date(2020, 3, 7),
+    }
     values |= change
     if change.get("home_team") == "misspelt":
         values["home_team"] = home[:-1]  # one letter short of a real name

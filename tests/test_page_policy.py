@@ -23,6 +23,7 @@ def test_forms_post_and_the_policy_blocks_every_form_target() -> None:
     assert parser.forms, "the page has its key and fixture forms"
     # a submit before app.js binds would otherwise GET the page with the key in the query
     assert all((f.get("method") or "").lower() == "post" for f in parser.forms), parser.forms
-    directives = dict(d.strip().split(" ", 1) for d in
-                      PAGE_HEADERS["Content-Security-Policy"].split(";"))
+    directives = dict(
+        d.strip().split(" ", 1) for d in PAGE_HEADERS["Content-Security-Policy"].split(";")
+    )
     assert directives["form-action"] == "'none'" and directives["default-src"] == "'self'"

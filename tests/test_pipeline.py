@@ -20,10 +20,10 @@ from tests.test_dvc_deps import check_params_reads
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path,
-            ray_address: str) -> tuple[Path, dict[str, str]]:
+def project(
+    tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path, ray_address: str
+) -> tuple[Path, dict[str, str]]:
     """A git + DVC copy of the project with small params, wired to the shared Ray instance."""
     work = tmp_path_factory.mktemp("project")
     return work, make_project(work, football_data_dir, ray_address)
@@ -51,16 +51,30 @@ def test_repro_trains_evaluates_and_registers_a_champion(reproduced) -> None:  #
     work, env = reproduced
     metrics = json.loads((work / "reports/metrics.json").read_text())
     test = metrics["test"]
-    assert set(test) == {"model", "with_market", "with_market_1x2", "ratings_only",
-                         "market_baseline", "pinnacle_closing", "pre_closing_market",
-                         "elo_only", "base_rates", "uniform"}
+    assert set(test) == {
+        "model",
+        "with_market",
+        "with_market_1x2",
+        "ratings_only",
+        "market_baseline",
+        "pinnacle_closing",
+        "pre_closing_market",
+        "elo_only",
+        "base_rates",
+        "uniform",
+    }
     assert test["model"]["rps"] < test["base_rates"]["rps"] < test["uniform"]["rps"]
     assert test["ratings_only"]["rps"] < test["base_rates"]["rps"]
     backtest = json.loads((work / "reports/backtest.json").read_text())
     assert backtest["folds"] == ["2018-2019", "2019-2020"]  # backtest.max_folds: 2
     assert metrics["n_common"] > 0.9 * metrics["n_test"]
-    for plot in ("calibration", "feature_importance", "rps_by_league", "rps_by_favourite",
-                 "backtest"):
+    for plot in (
+        "calibration",
+        "feature_importance",
+        "rps_by_league",
+        "rps_by_favourite",
+        "backtest",
+    ):
         assert (work / f"reports/plots/{plot}.png").stat().st_size > 1000
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     champion = MlflowClient().get_model_version_by_alias("soccer-match-outcome", "champion")
@@ -75,7 +89,8 @@ def test_repro_trains_evaluates_and_registers_a_champion(reproduced) -> None:  #
 
 
 def test_second_repro_reruns_only_the_checks_and_leaves_git_clean(  # type: ignore[no-untyped-def]
-        reproduced) -> None:
+    reproduced,
+) -> None:
     work, env = reproduced
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-qm", "first run"], work, env)
@@ -86,8 +101,16 @@ def test_second_repro_reruns_only_the_checks_and_leaves_git_clean(  # type: igno
     ran = re.findall(r"Running stage '(\w+)'", out)
     skipped = re.findall(r"Stage '(\w+)' didn't change, skipping", out)
     assert ran == ["resolve", "register", "promote", "quality"], out
-    assert {"ingest", "features", "tune", "train", "evaluate", "backtest", "batch_predict",
-            "drift"} <= set(skipped)
+    assert {
+        "ingest",
+        "features",
+        "tune",
+        "train",
+        "evaluate",
+        "backtest",
+        "batch_predict",
+        "drift",
+    } <= set(skipped)
     assert _versions(env) == versions and _champion(env) == champion  # nothing registered twice
     status = _run(["git", "status", "--porcelain"], work, env).stdout
     assert status == "", status  # run records live outside git; the calendar did not move
@@ -118,7 +141,8 @@ def test_reingest_is_byte_identical(reproduced) -> None:  # type: ignore[no-unty
 
 
 def test_broken_input_fails_the_gate_and_keeps_stored_data(  # type: ignore[no-untyped-def]
-        reproduced, tmp_path: Path) -> None:
+    reproduced, tmp_path: Path
+) -> None:
     work, env = reproduced
     broken = tmp_path / "football-data"
     shutil.copytree(env["DATA_DIR"], broken, ignore=shutil.ignore_patterns("extra_leagues", "raw"))
@@ -130,9 +154,15 @@ def test_broken_input_fails_the_gate_and_keeps_stored_data(  # type: ignore[no-u
     target.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
     raw = work / "data/raw/matches.parquet"
     before = _sha(raw)
-    result = subprocess.run([sys.executable, "-m", "ray_jobs.ingest"], cwd=work,
-                            env=dict(env, DATA_DIR=str(broken)), capture_output=True, text=True,
-                            timeout=600, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ray_jobs.ingest"],
+        cwd=work,
+        env=dict(env, DATA_DIR=str(broken)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode != 0
     assert "gate 'raw' failed" in result.stderr and "home_goals" in result.stderr
     assert _sha(raw) == before
@@ -142,19 +172,29 @@ def test_broken_input_fails_the_gate_and_keeps_stored_data(  # type: ignore[no-u
 
 
 def test_a_failed_features_run_keeps_what_serve_reads(  # type: ignore[no-untyped-def]
-        reproduced) -> None:
+    reproduced,
+) -> None:
     """DVC deletes a stage's outputs before running it, unless they persist: Serve's team state
     and batch predictions must survive a features run that fails half-way."""
     work, env = reproduced
-    served = [work / "data/serving/team_state.json",
-              work / "data/serving/upcoming_predictions.parquet"]
+    served = [
+        work / "data/serving/team_state.json",
+        work / "data/serving/upcoming_predictions.parquet",
+    ]
     before = [_sha(p) for p in served]
     interim = work / "data/interim/matches.parquet"
     kept = interim.read_bytes()
     try:
         interim.write_bytes(b"not parquet")  # the stage fails reading its input
-        result = subprocess.run(["dvc", "repro", "-s", "-f", "features"], cwd=work, env=env,
-                                capture_output=True, text=True, timeout=600, check=False)
+        result = subprocess.run(
+            ["dvc", "repro", "-s", "-f", "features"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert result.returncode != 0
         assert [_sha(p) for p in served] == before
     finally:
@@ -173,11 +213,14 @@ def _champion(env: dict[str, str]) -> str:
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    return str(MlflowClient().get_model_version_by_alias("soccer-match-outcome", "champion").version)
+    return str(
+        MlflowClient().get_model_version_by_alias("soccer-match-outcome", "champion").version
+    )
 
 
 def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: ignore[no-untyped-def]
-        reproduced) -> None:
+    reproduced,
+) -> None:
     work, env = reproduced
     job = [sys.executable, "-m"]
     before = _champion(env)
@@ -192,8 +235,11 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
     history = json.loads((work / "var/runs/promotion_history.json").read_text())
     assert history[-1]["promoted"] is False and "rps" in history[-1]["reasons"][0]
     decision = json.loads((work / "reports/promotion.json").read_text())  # no times, no versions
-    assert decision == {"promoted": False, "reasons": history[-1]["reasons"],
-                        "figures": {k: v for k, v in decision["figures"].items()}}
+    assert decision == {
+        "promoted": False,
+        "reasons": history[-1]["reasons"],
+        "figures": {k: v for k, v in decision["figures"].items()},
+    }
     assert set(decision["figures"]) == {"rps", "log_loss", "ece", "tiers"}
     assert history[-1]["figures"]["champion_rps"] is not None  # judged on the same matches
     assert _champion(env) == before
@@ -206,5 +252,8 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
     _run([*job, "ray_jobs.rollback"], work, env)
     assert _champion(env) == before
     history = json.loads((work / "var/runs/promotion_history.json").read_text())
-    assert history[-1] == history[-1] | {"action": "rollback", "version": before,
-                                         "from_version": promoted}
+    assert history[-1] == history[-1] | {
+        "action": "rollback",
+        "version": before,
+        "from_version": promoted,
+    }

@@ -34,8 +34,9 @@ HEADER = "Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,FTR,HTHG,HTAG,HS,AS,HST,AST,B365H
 ROW = "E0,16/08/14,Arsenal,Crystal Palace,2,1,H,1,1,14,4,6,2,1.25,6.5,15"
 URL = "https://example.test/mmz4281/{code}/{league}.csv"
 EXTRA_URL = "https://example.test/new/{league}.csv"
-EXTRA_HEADER = ("Country,League,Season,Date,Time,Home,Away,HG,AG,Res,PH,PD,PA,"
-                "MaxH,MaxD,MaxA,AvgH,AvgD,AvgA")
+EXTRA_HEADER = (
+    "Country,League,Season,Date,Time,Home,Away,HG,AG,Res,PH,PD,PA,MaxH,MaxD,MaxA,AvgH,AvgD,AvgA"
+)
 
 
 def read(text: str, **kwargs: str) -> pd.DataFrame:
@@ -69,7 +70,11 @@ def test_columns_order_and_schema_cast() -> None:
 def test_values_are_mapped() -> None:
     row = read(f"{HEADER}\n{ROW}\n").iloc[0]
     assert (row.league, row.home_team, row.away_team, row.result) == (
-        "E0", "Arsenal", "Crystal Palace", "H")
+        "E0",
+        "Arsenal",
+        "Crystal Palace",
+        "H",
+    )
     assert (row.home_goals, row.away_goals, row.ht_home_goals, row.ht_away_goals) == (2, 1, 1, 1)
     assert (row.home_shots, row.away_shots_on_target) == (14.0, 2.0)
     assert (row.b365_home, row.b365_draw, row.b365_away) == (1.25, 6.5, 15.0)
@@ -197,8 +202,10 @@ def test_bbav_and_avg_both_map_to_avg() -> None:
 
 
 def test_pinnacle_pre_closing_and_closing() -> None:
-    df = read("Div,Date,HomeTeam,AwayTeam,PSH,PSD,PSA,PSCH,PSCD,PSCA\n"
-              "E0,16/08/14,A,B,1.5,4.0,6.0,1.4,4.2,7.0\n")
+    df = read(
+        "Div,Date,HomeTeam,AwayTeam,PSH,PSD,PSA,PSCH,PSCD,PSCA\n"
+        "E0,16/08/14,A,B,1.5,4.0,6.0,1.4,4.2,7.0\n"
+    )
     assert df.loc[0, ["ps_home", "psc_away"]].tolist() == [1.5, 7.0]
 
 
@@ -221,10 +228,12 @@ def test_unrecognized_header_raises() -> None:
 # ---------------------------------------------------------------- extra leagues
 
 
-EXTRA = (f"{EXTRA_HEADER}\n"
-         "Austria, Tipico Bundesliga ,2012/2013,21/07/2012,15:00,Sturm Graz,Salzburg,0,2,A,"
-         "3.26,3.34,2.4,3.26,3.4,2.5,2.96,3.2,2.33\n"
-         "Norway,Eliteserien,2012,15/01/2012,17:00,Molde,Brann,1,1,D,,,,2.0,3.0,4.0,1.9,2.9,3.9\n")
+EXTRA = (
+    f"{EXTRA_HEADER}\n"
+    "Austria, Tipico Bundesliga ,2012/2013,21/07/2012,15:00,Sturm Graz,Salzburg,0,2,A,"
+    "3.26,3.34,2.4,3.26,3.4,2.5,2.96,3.2,2.33\n"
+    "Norway,Eliteserien,2012,15/01/2012,17:00,Molde,Brann,1,1,D,,,,2.0,3.0,4.0,1.9,2.9,3.9\n"
+)
 
 
 def test_extra_league_detected_and_odds_null() -> None:
@@ -254,7 +263,8 @@ def test_match_id_deterministic() -> None:
     assert len(a) == 16 and int(a, 16) >= 0
     assert a != make_match_id("E0", dt.date(2020, 9, 12), "Arsenal", "Fulham")
     assert read(f"{HEADER}\n{ROW}\n").loc[0, "match_id"] == make_match_id(
-        "E0", dt.date(2014, 8, 16), "Arsenal", "Crystal Palace")
+        "E0", dt.date(2014, 8, 16), "Arsenal", "Crystal Palace"
+    )
 
 
 # ---------------------------------------------------------------- sources
@@ -269,8 +279,10 @@ def test_season_code_and_range() -> None:
 
 def test_list_sources_urls() -> None:
     got = list_sources(["E0"], ["2019-2020"], ["AUT"], None, URL, EXTRA_URL)
-    assert got == [Source("E0", "2019-2020", "https://example.test/mmz4281/1920/E0.csv", "main"),
-                   Source("AUT", None, "https://example.test/new/AUT.csv", "extra")]
+    assert got == [
+        Source("E0", "2019-2020", "https://example.test/mmz4281/1920/E0.csv", "main"),
+        Source("AUT", None, "https://example.test/new/AUT.csv", "extra"),
+    ]
 
 
 def test_list_sources_local(tmp_path: Path) -> None:
@@ -279,8 +291,10 @@ def test_list_sources_local(tmp_path: Path) -> None:
     (tmp_path / "extra_leagues").mkdir()
     (tmp_path / "extra_leagues" / "AUT.csv").write_text(EXTRA)
     got = list_sources(["E0"], ["2019-2020"], ["AUT"], tmp_path, URL, EXTRA_URL)
-    assert [s.location for s in got] == [str(tmp_path / "E0" / "2019-2020.csv"),
-                                         str(tmp_path / "extra_leagues" / "AUT.csv")]
+    assert [s.location for s in got] == [
+        str(tmp_path / "E0" / "2019-2020.csv"),
+        str(tmp_path / "extra_leagues" / "AUT.csv"),
+    ]
     assert fetch_bytes(got[0].location).startswith(b"Div,")
 
 
@@ -296,8 +310,9 @@ def test_fetch_bytes_retries_server_errors() -> None:
         calls.append(1)
         return httpx.Response(503 if len(calls) < 3 else 200, content=b"ok")
 
-    got = fetch_bytes("https://example.test/x.csv", transport=httpx.MockTransport(handler),
-                      sleep=lambda _: None)
+    got = fetch_bytes(
+        "https://example.test/x.csv", transport=httpx.MockTransport(handler), sleep=lambda _: None
+    )
     assert got == b"ok" and len(calls) == 3
 
 
@@ -309,8 +324,11 @@ def test_fetch_bytes_does_not_retry_404() -> None:
         return httpx.Response(404)
 
     with pytest.raises(httpx.HTTPStatusError):
-        fetch_bytes("https://example.test/x.csv", transport=httpx.MockTransport(handler),
-                    sleep=lambda _: None)
+        fetch_bytes(
+            "https://example.test/x.csv",
+            transport=httpx.MockTransport(handler),
+            sleep=lambda _: None,
+        )
     assert len(calls) == 1
 
 
@@ -320,11 +338,16 @@ def test_fetch_bytes_does_not_retry_404() -> None:
 def test_synthetic_reads_back_sensibly(synthetic_data_dir: Path) -> None:
     files = sorted(synthetic_data_dir.glob("*/*.csv"))
     assert [f.relative_to(synthetic_data_dir).as_posix() for f in files][:2] == [
-        "E0/2016-2017.csv", "E0/2017-2018.csv"]
+        "E0/2016-2017.csv",
+        "E0/2017-2018.csv",
+    ]
     df = pd.concat([read_football_data_csv(f.read_bytes(), season=f.stem) for f in files])
     assert len(df) == 8 * 90 and df["match_id"].is_unique
-    assert not df[["kickoff_utc", "home_goals", "b365_home", "avg_home", "psc_home"]].isna().any(
-        axis=None)
+    assert (
+        not df[["kickoff_utc", "home_goals", "b365_home", "avg_home", "psc_home"]]
+        .isna()
+        .any(axis=None)
+    )
     overround = (1 / df[["b365_home", "b365_draw", "b365_away"]]).sum(axis=1)
     assert overround.between(1.02, 1.09).all()
     favourite = np.where(df["b365_home"] < df["b365_away"], "H", "A")
@@ -338,8 +361,9 @@ def test_synthetic_is_deterministic_and_relegates(tmp_path: Path) -> None:
     b = write_synthetic_football_data(tmp_path / "b", leagues=("E0",), seed=3)
     for f in sorted(a.glob("*/*.csv")):
         assert f.read_bytes() == (b / f.relative_to(a)).read_bytes()
-    teams = [set(read_football_data_csv(f.read_bytes())["home_team"])
-             for f in sorted(a.glob("E0/*.csv"))]
+    teams = [
+        set(read_football_data_csv(f.read_bytes())["home_team"]) for f in sorted(a.glob("E0/*.csv"))
+    ]
     assert all(len(t) == 10 and len(t - prev) == 2 for prev, t in itertools.pairwise(teams))
 
 
@@ -354,13 +378,16 @@ def test_real_both_header_forms_identical() -> None:
     assert len(provider) == 380 and provider["match_id"].is_unique
 
 
-@pytest.mark.parametrize(("league", "season", "rows"), [
-    ("E0", "2014-2015", 380),  # blank row
-    ("D1", "2010-2011", 306),  # Unnamed__70.. trailing columns
-    ("I1", "2005-2006", 380),  # HS written as floats
-    ("F1", "2019-2020", 279),  # halted season
-    ("E0", "2017-2018", 380),  # dd/mm/yyyy before 2018-19
-])
+@pytest.mark.parametrize(
+    ("league", "season", "rows"),
+    [
+        ("E0", "2014-2015", 380),  # blank row
+        ("D1", "2010-2011", 306),  # Unnamed__70.. trailing columns
+        ("I1", "2005-2006", 380),  # HS written as floats
+        ("F1", "2019-2020", 279),  # halted season
+        ("E0", "2017-2018", 380),  # dd/mm/yyyy before 2018-19
+    ],
+)
 def test_real_quirky_files(league: str, season: str, rows: int) -> None:
     path = shared_dir() / league / f"{season}.csv"
     df = read_football_data_csv(path.read_bytes(), season=season)

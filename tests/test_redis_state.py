@@ -74,8 +74,9 @@ def test_an_outage_is_reported_then_left_alone_until_the_cooldown(tmp_path: Path
     errors: list[str] = []
 
     async def scenario() -> None:
-        state = RedisState(f"redis://127.0.0.1:{port}/0", cooldown_s=0.5,
-                           on_error=lambda op, _: errors.append(op))
+        state = RedisState(
+            f"redis://127.0.0.1:{port}/0", cooldown_s=0.5, on_error=lambda op, _: errors.append(op)
+        )
         assert await state.lookup("champion", ["h"]) == (None, [None])  # down: a miss, no raise
         assert not await state.create_job("j", 60, 5)
         assert errors == ["cache read"]  # the second call did not even try

@@ -18,21 +18,34 @@ from soccerpredict.replay_summary import summarise_replay
 
 COLUMNS = ["elo_diff", "market_prob_home", "model_home", "result"]
 DRIFT = DriftParams(columns=COLUMNS, min_rows=60, window_days=28, min_effect=0.1)
-MONITORING = MonitoringParams(rolling_matches=150, behind_margin_rps=0.005,
-                              baseline="pre_closing_market")
+MONITORING = MonitoringParams(
+    rolling_matches=150, behind_margin_rps=0.005, baseline="pre_closing_market"
+)
 REPLAY = MonitorReplayParams(step_days=7, degraded_rps=0.01, event_season="2020-2021")
 
 
-def matches(n: int, season: str, seed: int, home_rate: float = 0.46, shift: float = 0.0,
-            model_noise: float = 0.0) -> pd.DataFrame:
+def matches(
+    n: int,
+    season: str,
+    seed: int,
+    home_rate: float = 0.46,
+    shift: float = 0.0,
+    model_noise: float = 0.0,
+) -> pd.DataFrame:
     """Generated played matches with features, forecasts and results, 20 a week."""
     rng = np.random.default_rng(seed)
     home = np.clip(rng.beta(4.5, 5.5, n) + shift, 0.05, 0.9)
     draw = np.full(n, 0.26)
-    frame = pd.DataFrame({"match_id": [f"{season}-{i}" for i in range(n)], "season": season,
-                          "league": "E0", "elo_diff": rng.normal(60, 120, n) + 800 * shift,
-                          "market_prob_home": home, "result": rng.choice(
-                              ["H", "D", "A"], size=n, p=[home_rate, 0.26, 0.74 - home_rate])})
+    frame = pd.DataFrame(
+        {
+            "match_id": [f"{season}-{i}" for i in range(n)],
+            "season": season,
+            "league": "E0",
+            "elo_diff": rng.normal(60, 120, n) + 800 * shift,
+            "market_prob_home": home,
+            "result": rng.choice(["H", "D", "A"], size=n, p=[home_rate, 0.26, 0.74 - home_rate]),
+        }
+    )
     start = pd.Timestamp(f"{season[:4]}-08-10 15:00", tz="UTC")
     frame["kickoff_utc"] = start + pd.to_timedelta(np.arange(n) // 20 * 7, unit="D")
     model = np.clip(home + rng.normal(0, model_noise, n), 0.02, 0.72)
@@ -47,15 +60,20 @@ def test_a_tiny_certain_shift_is_not_flagged_and_a_large_one_is() -> None:
     rng = np.random.default_rng(0)
     reference = pd.Series(rng.normal(0, 1, 20000))
     tiny, large = pd.Series(rng.normal(0.07, 1, 20000)), pd.Series(rng.normal(0.5, 1, 2000))
-    stats = {"tiny": column_stat(reference, tiny, False),
-             "large": column_stat(reference, large, False)}
+    stats = {
+        "tiny": column_stat(reference, tiny, False),
+        "large": column_stat(reference, large, False),
+    }
     assert stats["tiny"].p_value < 1e-6 and stats["tiny"].wasserstein < 0.1
     assert decide(stats, DriftParams(min_effect=0.0, drift_share=0.5))["drifted_columns"] == [
-        "tiny", "large"]
+        "tiny",
+        "large",
+    ]
     verdict = decide(stats, DriftParams(min_effect=0.1, drift_share=0.5))
     assert verdict["drifted_columns"] == ["large"] and verdict["drifted"]
     assert decide(stats, DriftParams(effect_size="psi", min_effect=0.1))["drifted_columns"] == [
-        "large"]
+        "large"
+    ]
 
 
 def test_the_result_distance_is_ordinal() -> None:
@@ -73,43 +91,60 @@ def test_window_ends_are_weekly_and_cover_the_season() -> None:
 
 
 def _plan() -> dict[str, Design]:
-    before = Design(DRIFT.model_copy(update={"min_effect": 0.0}),
-                    MONITORING.model_copy(update={"baseline": "pinnacle_closing"}))
+    before = Design(
+        DRIFT.model_copy(update={"min_effect": 0.0}),
+        MONITORING.model_copy(update={"baseline": "pinnacle_closing"}),
+    )
     return {"before": before, "after": Design(DRIFT, MONITORING)}
 
 
 def test_an_ordinary_season_stays_quiet_and_a_shifted_one_fires() -> None:
     reference = matches(2000, "2018-2019", seed=1)
     quiet = replay_season(matches(600, "2019-2020", seed=2), reference, _plan(), REPLAY)
-    assert len(quiet) == 30 and quiet["scored"].sum() == 28   # 20 a week, 60 needed
+    assert len(quiet) == 30 and quiet["scored"].sum() == 28  # 20 a week, 60 needed
     assert not quiet["after_window_drift"].any() and not quiet["after_quality"].any()
-    moved = replay_season(matches(600, "2020-2021", seed=3, home_rate=0.36, shift=-0.08),
-                          reference, _plan(), REPLAY)
+    moved = replay_season(
+        matches(600, "2020-2021", seed=3, home_rate=0.36, shift=-0.08), reference, _plan(), REPLAY
+    )
     assert moved.loc[moved["scored"], "after_window_drift"].mean() > 0.9
     assert "model_home" in moved["after_drifted_columns"].iloc[-2]
 
 
 def test_the_quality_alert_follows_the_model_trailing_its_baseline() -> None:
     reference = matches(2000, "2018-2019", seed=1)
-    noisy = replay_season(matches(600, "2019-2020", seed=2, model_noise=0.15), reference,
-                          _plan(), REPLAY)
+    noisy = replay_season(
+        matches(600, "2019-2020", seed=2, model_noise=0.15), reference, _plan(), REPLAY
+    )
     fired = noisy[noisy["after_quality"]]
     assert len(fired) > len(noisy) / 2 and (fired["after_quality_gap"] > 0.005).all()
     assert noisy.loc[noisy["scored"], "excess_rps"].mean() > 0.005
 
 
 def test_rates_count_false_alarms_detection_and_the_first_week_of_the_event() -> None:
-    rows = pd.DataFrame({
-        "season": ["2019-2020"] * 4 + ["2020-2021"] * 3, "week": [1, 2, 3, 4, 1, 2, 3],
-        "scored": [False, True, True, True, True, True, True],
-        "rps_change": [0.0, 0.0, 0.02, 0.0, 0.0, 0.03, 0.03],
-        "excess_rps": [0.0, 0.0, 0.006, 0.0, 0.0, 0.0, 0.0],
-        **{f"{d}_{a}": [True, True, True, False, False, False, True]
-           for d in ("before", "after") for a in ("window_drift", "column_drift", "quality")}})
+    rows = pd.DataFrame(
+        {
+            "season": ["2019-2020"] * 4 + ["2020-2021"] * 3,
+            "week": [1, 2, 3, 4, 1, 2, 3],
+            "scored": [False, True, True, True, True, True, True],
+            "rps_change": [0.0, 0.0, 0.02, 0.0, 0.0, 0.03, 0.03],
+            "excess_rps": [0.0, 0.0, 0.006, 0.0, 0.0, 0.0, 0.0],
+            **{
+                f"{d}_{a}": [True, True, True, False, False, False, True]
+                for d in ("before", "after")
+                for a in ("window_drift", "column_drift", "quality")
+            },
+        }
+    )
     report = summarise_replay(rows, _plan(), REPLAY)
     rates = report["designs"]["after"]["alerts"]["window_drift"]
-    assert report["counts"] == {"windows": 7, "scored": 6, "degraded": 3, "ordinary": 2,
-                                "behind_before": 1, "behind_after": 1}
+    assert report["counts"] == {
+        "windows": 7,
+        "scored": 6,
+        "degraded": 3,
+        "ordinary": 2,
+        "behind_before": 1,
+        "behind_after": 1,
+    }
     assert rates["false_alarms"] == 0.5 and rates["detection"] == pytest.approx(2 / 3, abs=1e-4)
     assert rates["detection_behind"] == 1.0 and rates["event_first_week"] == 3
 
@@ -120,25 +155,52 @@ def test_a_two_season_replay_through_the_job(ray_address: str, tmp_path: Path) -
     from ray_jobs.monitor_replay import run
     from soccerpredict.config import load_config
 
-    frames = [matches(600, "2019-2020", seed=2), matches(600, "2020-2021", seed=3,
-                                                         home_rate=0.36, shift=-0.08)]
+    frames = [
+        matches(600, "2019-2020", seed=2),
+        matches(600, "2020-2021", seed=3, home_rate=0.36, shift=-0.08),
+    ]
     reference = matches(2000, "2018-2019", seed=1)
     features = pd.concat([*frames, reference], ignore_index=True)
     forecasts = pd.concat(frames, ignore_index=True).assign(model_validation_rps=0.3)  # no decline
-    references = pd.concat([reference.assign(fold_season=s)[
-        ["fold_season", "match_id", "model_home", "model_draw", "model_away"]]
-        for s in ("2019-2020", "2020-2021")], ignore_index=True)
-    paths = {"features": tmp_path / "f.parquet", "backtest_forecasts": tmp_path / "bf.parquet",
-             "backtest_references": tmp_path / "br.parquet", "reports": tmp_path / "reports"}
-    for key, frame in (("features", features), ("backtest_forecasts", forecasts),
-                       ("backtest_references", references)):
+    references = pd.concat(
+        [
+            reference.assign(fold_season=s)[
+                ["fold_season", "match_id", "model_home", "model_draw", "model_away"]
+            ]
+            for s in ("2019-2020", "2020-2021")
+        ],
+        ignore_index=True,
+    )
+    paths = {
+        "features": tmp_path / "f.parquet",
+        "backtest_forecasts": tmp_path / "bf.parquet",
+        "backtest_references": tmp_path / "br.parquet",
+        "reports": tmp_path / "reports",
+    }
+    for key, frame in (
+        ("features", features),
+        ("backtest_forecasts", forecasts),
+        ("backtest_references", references),
+    ):
         frame.to_parquet(paths[key])
     cfg = load_config()
-    params = cfg.params.model_copy(update={
-        "drift": DRIFT, "monitoring": MONITORING, "monitor_replay": REPLAY.model_copy(
-            update={"first_season": "2019-2020", "before": {"drift": {"min_effect": 0.0}}})})
-    cfg = cfg.model_copy(update={"params": params, "runtime": cfg.runtime.model_copy(
-        update={"paths": cfg.runtime.paths.model_copy(update=paths)})})
+    params = cfg.params.model_copy(
+        update={
+            "drift": DRIFT,
+            "monitoring": MONITORING,
+            "monitor_replay": REPLAY.model_copy(
+                update={"first_season": "2019-2020", "before": {"drift": {"min_effect": 0.0}}}
+            ),
+        }
+    )
+    cfg = cfg.model_copy(
+        update={
+            "params": params,
+            "runtime": cfg.runtime.model_copy(
+                update={"paths": cfg.runtime.paths.model_copy(update=paths)}
+            ),
+        }
+    )
     report = run(cfg)
     saved = json.loads((tmp_path / "reports" / "monitor_replay.json").read_text())
     assert saved["seasons"] == report["seasons"] == ["2019-2020", "2020-2021"]
@@ -154,8 +216,9 @@ def test_the_job_without_backtest_forecasts_exits_and_writes_nothing(tmp_path: P
     from soccerpredict.config import load_config
 
     cfg = load_config()
-    paths = cfg.runtime.paths.model_copy(update={
-        "backtest_forecasts": tmp_path / "missing.parquet", "reports": tmp_path / "reports"})
+    paths = cfg.runtime.paths.model_copy(
+        update={"backtest_forecasts": tmp_path / "missing.parquet", "reports": tmp_path / "reports"}
+    )
     cfg = cfg.model_copy(update={"runtime": cfg.runtime.model_copy(update={"paths": paths})})
     with pytest.raises(SystemExit, match="cannot read the backtest's forecasts"):
         run(cfg)

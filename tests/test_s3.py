@@ -68,26 +68,43 @@ def project(root: Path) -> Path:
 
 def test_dvc_push_and_pull_round_trip_through_s3(s3: str, tmp_path: Path) -> None:
     make_bucket(s3, "dvc")
-    env = {**os.environ, **CREDENTIALS, "S3_ENDPOINT_URL": s3, "DVC_BUCKET": "dvc",
-           "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "S3_ENDPOINT_URL": s3,
+        "DVC_BUCKET": "dvc",
+        "DVC_NO_ANALYTICS": "1",
+    }
     first = project(tmp_path / "pod-1")
-    subprocess.run(["bash", "scripts/cluster_pipeline.sh"], cwd=first, env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        ["bash", "scripts/cluster_pipeline.sh"],
+        cwd=first,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     output = sha256(first / "data/out.parquet")
     assert any(key.startswith("files/md5/") for key in object_keys(s3, "dvc"))
-    second = project(tmp_path / "pod-2")   # the state volume's lock, nothing else
+    second = project(tmp_path / "pod-2")  # the state volume's lock, nothing else
     shutil.copy(first / "var/dvc.lock", second / "var/dvc.lock")
     shutil.copy(first / "var/dvc.lock", second / "dvc.lock")
-    subprocess.run(["dvc", "remote", "add", "--local", "--default", "minio", "s3://dvc"],
-                   cwd=second, check=True)
-    subprocess.run(["dvc", "remote", "modify", "--local", "minio", "endpointurl", s3],
-                   cwd=second, check=True)
-    subprocess.run(["dvc", "pull"], cwd=second, env=env, check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        ["dvc", "remote", "add", "--local", "--default", "minio", "s3://dvc"],
+        cwd=second,
+        check=True,
+    )
+    subprocess.run(
+        ["dvc", "remote", "modify", "--local", "minio", "endpointurl", s3], cwd=second, check=True
+    )
+    subprocess.run(
+        ["dvc", "pull"], cwd=second, env=env, check=True, capture_output=True, timeout=300
+    )
     assert sha256(second / "data/out.parquet") == output
     assert (second / "metrics.json").read_text() == (first / "metrics.json").read_text()
-    status = subprocess.run(["dvc", "status"], cwd=second, env=env, check=True,
-                            capture_output=True, text=True).stdout
+    status = subprocess.run(
+        ["dvc", "status"], cwd=second, env=env, check=True, capture_output=True, text=True
+    ).stdout
     assert "up to date" in status.lower(), status
 
 
@@ -99,18 +116,42 @@ def mlflow_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     (home / "basic_auth.ini").write_text(
         "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
         f"database_uri = sqlite:///{home}/auth.db\nadmin_username = admin\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
-    env = {**os.environ, **CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": s3,
-           "MLFLOW_AUTH_CONFIG_PATH": str(home / "basic_auth.ini"),
-           "MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-9",
-           "MLFLOW_FLASK_SERVER_SECRET_KEY": "k" * 32, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "MLFLOW_S3_ENDPOINT_URL": s3,
+        "MLFLOW_AUTH_CONFIG_PATH": str(home / "basic_auth.ini"),
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-9",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "k" * 32,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     port = free_port()
-    proc = subprocess.Popen([str(venv / "bin/mlflow"), "server", "--app-name", "basic-auth",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", f"sqlite:///{home}/mlflow.db",
-                             "--artifacts-destination", "s3://mlflow", "--serve-artifacts"],
-                            cwd=home, env=env, stdout=subprocess.DEVNULL,
-                            stderr=(home / "server.log").open("w"))
+    proc = subprocess.Popen(
+        [
+            str(venv / "bin/mlflow"),
+            "server",
+            "--app-name",
+            "basic-auth",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{home}/mlflow.db",
+            "--artifacts-destination",
+            "s3://mlflow",
+            "--serve-artifacts",
+        ],
+        cwd=home,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(home / "server.log").open("w"),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -143,13 +184,14 @@ def test_mlflow_needs_credentials(mlflow_server: str) -> None:
 
 
 def test_a_model_goes_through_the_artifact_proxy_to_s3_and_loads_back(
-        mlflow_server: str, s3: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    mlflow_server: str, s3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mlflow
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)   # the client holds no S3 credentials
+        monkeypatch.delenv(name, raising=False)  # the client holds no S3 credentials
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "admin-password-9")
     mlflow.set_tracking_uri(mlflow_server)

@@ -19,8 +19,7 @@ from tests.whoscored_data import whoscored_dir
 from tests.whoscored_replica import Replica
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-MONTHS = ["202009", "202010", "202011", "202012", "202101", "202102", "202103", "202104",
-          "202105"]
+MONTHS = ["202009", "202010", "202011", "202012", "202101", "202102", "202103", "202104", "202105"]
 
 
 def month_path(month: str) -> str:
@@ -42,16 +41,27 @@ def scrape_config(tmp: Path, base_url: str, matches: Path | None = None, **scrap
     if matches is not None:  # share a match table, not the page cache
         runtime["paths"]["whoscored_matches"] = str(matches)
     tmp.mkdir(parents=True, exist_ok=True)
-    runtime["scrape"].update({"base_url": base_url, "delay_s": 0.05, "jitter_s": 0.05,
-                              "retries": 2, "backoff_s": 0.1, "timeout_s": 10} | scrape)
+    runtime["scrape"].update(
+        {
+            "base_url": base_url,
+            "delay_s": 0.05,
+            "jitter_s": 0.05,
+            "retries": 2,
+            "backoff_s": 0.1,
+            "timeout_s": 10,
+        }
+        | scrape
+    )
     (tmp / "runtime.yaml").write_text(yaml.safe_dump(runtime))
     return load_config(ROOT / "params.yaml", tmp / "runtime.yaml", env={})
 
 
 # ------------------------------------------------------------------ one browser, no Ray
 
+
 def test_the_browser_talks_only_to_the_base_url_and_is_recreated_when_it_dies(
-        replica: Replica) -> None:
+    replica: Replica,
+) -> None:
     import psutil
 
     from soccerpredict.whoscored.browser import Fetcher
@@ -76,8 +86,9 @@ def test_the_browser_talks_only_to_the_base_url_and_is_recreated_when_it_dies(
 def test_retries_back_off_and_give_up_with_the_reason(replica: Replica) -> None:
     from soccerpredict.whoscored.browser import Fetcher, FetchFailed
 
-    fetcher = Fetcher(replica.url, delay_s=0.0, jitter_s=0.0, retries=2, backoff_s=0.05,
-                      timeout_s=1.5)
+    fetcher = Fetcher(
+        replica.url, delay_s=0.0, jitter_s=0.0, retries=2, backoff_s=0.05, timeout_s=1.5
+    )
     try:
         replica.faults[month_path("202010")] = ["503", "429"]
         assert fetcher.get(month_path("202010"), kind="data").attempts == 3
@@ -94,10 +105,14 @@ def test_retries_back_off_and_give_up_with_the_reason(replica: Replica) -> None:
 
 # ------------------------------------------------------------------ the Ray job
 
+
 @pytest.mark.ray
 def test_a_season_from_the_replica_reconciles_with_football_data(
-        replica: Replica, ray_address: str, tmp_path_factory: pytest.TempPathFactory,
-        football_data_dir: Path) -> None:
+    replica: Replica,
+    ray_address: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    football_data_dir: Path,
+) -> None:
     from ray_jobs.scrape import scrape
     from soccerpredict.data.readers import read_football_data_csv
     from soccerpredict.whoscored.reconcile import reconcile
@@ -128,7 +143,8 @@ def test_a_season_from_the_replica_reconciles_with_football_data(
 
 @pytest.mark.ray
 def test_failed_pages_are_reported_the_rest_completes_and_stored_rows_stay(
-        replica: Replica, ray_address: str, tmp_path: Path) -> None:
+    replica: Replica, ray_address: str, tmp_path: Path
+) -> None:
     from ray_jobs.scrape import scrape
 
     clean = scrape_config(tmp_path / "a", replica.url)
@@ -137,15 +153,18 @@ def test_failed_pages_are_reported_the_rest_completes_and_stored_rows_stay(
     before = pd.read_parquet(matches)
     faulty = scrape_config(tmp_path / "b", replica.url, matches=matches, retries=1)
     replica.faults[month_path("202012")] = ["incapsula"] * 2  # blocked for good
-    replica.faults[month_path("202101")] = ["garbage"]        # its structure "changed"
-    replica.faults[month_path("202102")] = ["503"]            # a hiccup, retried
+    replica.faults[month_path("202101")] = ["garbage"]  # its structure "changed"
+    replica.faults[month_path("202102")] = ["503"]  # a hiccup, retried
     try:
         report = scrape(faulty, "ENG-Premier-League", "2020-2021", ["999"], livescores=False)
     finally:
         replica.faults.clear()
     kinds = {f["path"]: f["kind"] for f in report.failures}
-    assert kinds == {month_path("202012"): "blocked:incapsula",
-                     month_path("202101"): "page-structure", "/Matches/999/Live": "http-404"}
+    assert kinds == {
+        month_path("202012"): "blocked:incapsula",
+        month_path("202101"): "page-structure",
+        "/Matches/999/Live": "http-404",
+    }
     broken = next(f for f in report.failures if f["kind"] == "page-structure")
     assert Path(broken["saved_copy"]).read_text().startswith('{"tournaments": [{"matc')
     assert report.rows_written < 380  # the other months were read and written again
@@ -169,28 +188,45 @@ def test_scraped_rows_join_only_after_football_datas_latest_match() -> None:
     from soccerpredict.data.contract import MATCH_COLUMNS
 
     def rows(spec: list[tuple[str, str, str, str | None]]) -> pd.DataFrame:
-        frame = pd.DataFrame([{c: None for c in MATCH_COLUMNS} | {
-            "match_id": mid, "league": "E0", "season": "2021-2022", "source": "x",
-            "kickoff_utc": datetime.fromisoformat(day).replace(tzinfo=UTC), "home_team": "A",
-            "away_team": "B", "status": status} for mid, day, _, status in spec])
+        frame = pd.DataFrame(
+            [
+                {c: None for c in MATCH_COLUMNS}
+                | {
+                    "match_id": mid,
+                    "league": "E0",
+                    "season": "2021-2022",
+                    "source": "x",
+                    "kickoff_utc": datetime.fromisoformat(day).replace(tzinfo=UTC),
+                    "home_team": "A",
+                    "away_team": "B",
+                    "status": status,
+                }
+                for mid, day, _, status in spec
+            ]
+        )
         frame["kickoff_utc"] = pd.to_datetime(frame["kickoff_utc"], utc=True)
         return frame
 
     raw = rows([("m1", "2022-05-01", "", None)]).drop(columns="status")
-    scraped = rows([("m0", "2022-04-30", "", "finished"),    # football-data's era: not added
-                    ("m1", "2022-05-01", "", "finished"),    # football-data has it
-                    ("m2", "2022-05-08", "", "finished"),    # new: added
-                    ("m3", "2022-05-15", "", "upcoming"),    # a fixture: added
-                    ("m4", "2022-05-15", "", "postponed"),   # kept out of the match table
-                    ("m5", "2022-05-16", "", "cancelled")])
+    scraped = rows(
+        [
+            ("m0", "2022-04-30", "", "finished"),  # football-data's era: not added
+            ("m1", "2022-05-01", "", "finished"),  # football-data has it
+            ("m2", "2022-05-08", "", "finished"),  # new: added
+            ("m3", "2022-05-15", "", "upcoming"),  # a fixture: added
+            ("m4", "2022-05-15", "", "postponed"),  # kept out of the match table
+            ("m5", "2022-05-16", "", "cancelled"),
+        ]
+    )
     merged = with_scraped(raw, scraped)
     assert list(merged["match_id"]) == ["m1", "m2", "m3"]
     assert list(merged.columns) == MATCH_COLUMNS
 
 
 @pytest.mark.ray
-def test_the_legacy_import_reconciles_every_league_stage(ray_address: str, tmp_path: Path,
-                                                         football_data_dir: Path) -> None:
+def test_the_legacy_import_reconciles_every_league_stage(
+    ray_address: str, tmp_path: Path, football_data_dir: Path
+) -> None:
     from ray_jobs.import_legacy import run
     from soccerpredict.data.readers import read_football_data_csv
     from soccerpredict.io import write_parquet
@@ -200,9 +236,13 @@ def test_the_legacy_import_reconciles_every_league_stage(ray_address: str, tmp_p
     if stages is None or not (football_data_dir / "E0/2012-2013.csv").exists():
         pytest.skip("needs the saved WhoScored legacy stages and the real football-data files")
     cfg = scrape_config(tmp_path, "http://127.0.0.1:9")
-    fd = pd.concat([read_football_data_csv(p.read_bytes(), p.parent.name, p.stem)
-                    for lg in ("E0", "SP1", "I1", "D1", "F1")
-                    for p in sorted((football_data_dir / lg).glob("201[2-8]-*.csv"))])
+    fd = pd.concat(
+        [
+            read_football_data_csv(p.read_bytes(), p.parent.name, p.stem)
+            for lg in ("E0", "SP1", "I1", "D1", "F1")
+            for p in sorted((football_data_dir / lg).glob("201[2-8]-*.csv"))
+        ]
+    )
     write_parquet(fd, cfg.runtime.paths.raw)
     summary = run(cfg, stages)
     assert summary["league_stages"] == 29 and summary["compared"] > 10_000

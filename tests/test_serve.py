@@ -27,7 +27,11 @@ def _probs(answer: dict[str, Any]) -> list[float]:
 
 # ------------------------------------------------------------------------------ predictions
 
-@pytest.mark.xfail(reason='issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices', strict=False)
+
+@pytest.mark.xfail(
+    reason="issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices",
+    strict=False,
+)
 def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key: str) -> None:
     predictions, bodies = upcoming_requests(app)
     with app.client(key) as http:
@@ -43,21 +47,29 @@ def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key:
     assert b["cached"] and _probs(b) == _probs(a) and b["model_version"] == a["model_version"]
 
 
-@pytest.mark.xfail(reason='issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices', strict=False)
+@pytest.mark.xfail(
+    reason="issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices",
+    strict=False,
+)
 def test_every_upcoming_fixture_online_gets_the_batch_stages_answer(app: App, key: str) -> None:
     """The batch stage predicts from the offline feature table, the app from the published team
     state: equal answers for every upcoming fixture mean equal feature vectors (the vectors
     themselves are compared in tests/test_online_features.py)."""
     predictions, bodies = upcoming_requests(app)
     with app.client(key) as http:
-        online = [p for start in range(0, len(bodies), 20)
-                  for p in http.post("/predict/batch",
-                                     json={"fixtures": bodies[start:start + 20]}).json()[
-                                         "predictions"]]
+        online = [
+            p
+            for start in range(0, len(bodies), 20)
+            for p in http.post(
+                "/predict/batch", json={"fixtures": bodies[start : start + 20]}
+            ).json()["predictions"]
+        ]
     assert len(online) == len(predictions) > 20
-    np.testing.assert_allclose([_probs(p) for p in online],
-                               predictions[["prob_home", "prob_draw", "prob_away"]].to_numpy(float),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        [_probs(p) for p in online],
+        predictions[["prob_home", "prob_draw", "prob_away"]].to_numpy(float),
+        rtol=1e-12,
+    )
 
 
 def test_batch_route_and_its_limit(app: App, key: str) -> None:
@@ -66,7 +78,9 @@ def test_batch_route_and_its_limit(app: App, key: str) -> None:
         ok = http.post("/predict/batch", json={"fixtures": bodies[:5]})
         too_many = http.post("/predict/batch", json={"fixtures": bodies[:1] * 21})
     assert ok.status_code == 200, ok.text
-    assert [p["home_team"] for p in ok.json()["predictions"]] == [b["home_team"] for b in bodies[:5]]
+    assert [p["home_team"] for p in ok.json()["predictions"]] == [
+        b["home_team"] for b in bodies[:5]
+    ]
     assert too_many.status_code == 413 and "at most 20" in too_many.json()["detail"]
 
 
@@ -98,25 +112,30 @@ def test_model_route_describes_the_champion(app: App, key: str) -> None:
 
 # ------------------------------------------------------------------------------ bad input
 
+
 def _fixture(app: App, **changes: Any) -> dict[str, Any]:
     _, bodies = upcoming_requests(app)
     return {k: v for k, v in (bodies[0] | changes).items() if v is not None}
 
 
-@pytest.mark.parametrize("changes, status, text", [
-    ({"home_team": "Nobody FC"}, 422, "unknown team"),
-    ({"kickoff": "1990-01-01"}, 422, "latest result"),
-    ({"kickoff": "2031-01-01"}, 422, "days after the data ends"),
-    ({"kickoff": "next week"}, 422, "kickoff"),
-    ({"league": None}, 422, "league: Field required"),
-    ({"home_team": 7}, 422, "home_team"),
-    ({"odds": {"home": 0.5, "draw": 3.0, "away": 3.0}}, 422, "odds.home"),
-    ({"odds": {"home": 1.2, "draw": 1.3, "away": 1.4}}, 422, "margin"),
-    ({"odds": {"home": 2.0, "draw": 3.0}}, 422, "odds.away"),
-    ({"colour": "red"}, 422, "colour"),
-])
-def test_bad_input_gets_a_4xx_with_the_reason(app: App, key: str, changes: dict[str, Any],
-                                              status: int, text: str) -> None:
+@pytest.mark.parametrize(
+    "changes, status, text",
+    [
+        ({"home_team": "Nobody FC"}, 422, "unknown team"),
+        ({"kickoff": "1990-01-01"}, 422, "latest result"),
+        ({"kickoff": "2031-01-01"}, 422, "days after the data ends"),
+        ({"kickoff": "next week"}, 422, "kickoff"),
+        ({"league": None}, 422, "league: Field required"),
+        ({"home_team": 7}, 422, "home_team"),
+        ({"odds": {"home": 0.5, "draw": 3.0, "away": 3.0}}, 422, "odds.home"),
+        ({"odds": {"home": 1.2, "draw": 1.3, "away": 1.4}}, 422, "margin"),
+        ({"odds": {"home": 2.0, "draw": 3.0}}, 422, "odds.away"),
+        ({"colour": "red"}, 422, "colour"),
+    ],
+)
+def test_bad_input_gets_a_4xx_with_the_reason(
+    app: App, key: str, changes: dict[str, Any], status: int, text: str
+) -> None:
     with app.client(key) as http:
         response = http.post("/predict", json=_fixture(app, **changes))
     assert response.status_code == status, response.text
@@ -134,19 +153,24 @@ def test_an_unknown_team_names_the_closest_known_ones(app: App, key: str) -> Non
 
 def test_not_json_is_a_422(app: App, key: str) -> None:
     with app.client(key) as http:
-        response = http.post("/predict", content=b"{not json",
-                             headers={"content-type": "application/json"})
+        response = http.post(
+            "/predict", content=b"{not json", headers={"content-type": "application/json"}
+        )
     assert response.status_code == 422 and "JSON" in response.json()["detail"]
 
 
 # ------------------------------------------------------------------------------ keys, limits
 
+
 def test_keys_are_required_and_revocation_needs_no_restart(app: App) -> None:
     store = KeyStore(app.work / "var/api_keys.json")
     key_id, key = store.create("revoked-soon")
     body = _fixture(app)
-    with app.client() as anonymous, app.client("sp_00000000_wrong") as wrong, \
-            app.client(key) as http:
+    with (
+        app.client() as anonymous,
+        app.client("sp_00000000_wrong") as wrong,
+        app.client(key) as http,
+    ):
         assert anonymous.post("/predict", json=body).status_code == 401
         assert wrong.post("/predict", json=body).status_code == 401
         assert anonymous.get("/healthz").status_code == 200  # open
@@ -167,7 +191,10 @@ def test_a_key_over_its_rate_limit_gets_429(app: App, key: str) -> None:
 
 # ------------------------------------------------------------------------------ async jobs
 
-def _poll(http: httpx.Client, job_id: str, until: set[str], timeout_s: float = 20) -> dict[str, Any]:
+
+def _poll(
+    http: httpx.Client, job_id: str, until: set[str], timeout_s: float = 20
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = http.get(f"/predict/async/{job_id}").json()
@@ -180,8 +207,11 @@ def _poll(http: httpx.Client, job_id: str, until: set[str], timeout_s: float = 2
 def _replica_actors(deployment: str) -> list[str]:
     import ray
 
-    return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-            if a["name"].startswith(f"SERVE_REPLICA::soccerpredict#{deployment}#")]
+    return [
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["name"].startswith(f"SERVE_REPLICA::soccerpredict#{deployment}#")
+    ]
 
 
 def test_async_job_survives_an_ingress_restart(app: App, key: str) -> None:
@@ -204,9 +234,11 @@ def test_async_job_survives_an_ingress_restart(app: App, key: str) -> None:
 def test_lost_work_is_failed_after_the_timeout_and_stays_failed(app: App, key: str) -> None:
     import psutil
 
-    frozen = [p for p in psutil.process_iter(["cmdline"])
-              if any("ServeReplica:soccerpredict:Model" in part
-                     for part in (p.info["cmdline"] or []))]
+    frozen = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if any("ServeReplica:soccerpredict:Model" in part for part in (p.info["cmdline"] or []))
+    ]
     assert frozen, "no Model replica process found"
     body = _fixture(app, kickoff="2020-05-30")  # not cached: the Model must answer
     with app.client(key) as http:
@@ -227,6 +259,7 @@ def test_lost_work_is_failed_after_the_timeout_and_stays_failed(app: App, key: s
 
 # ------------------------------------------------------------------------------ hot reload
 
+
 def _registry(app: App) -> Any:
     import mlflow
     from mlflow import MlflowClient
@@ -236,7 +269,8 @@ def _registry(app: App) -> Any:
 
 
 def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
-        app: App, key: str) -> None:
+    app: App, key: str
+) -> None:
     client = _registry(app)
     current = client.get_model_version_by_alias(MODEL, "champion")
     body = _fixture(app, kickoff="2020-06-06")
@@ -255,7 +289,8 @@ def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
 
 
 def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves(
-        app: App, key: str, tmp_path: Path) -> None:
+    app: App, key: str, tmp_path: Path
+) -> None:
     import mlflow
 
     from soccerpredict import registry
@@ -267,9 +302,13 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
     predictor.contract = {"schema_version": "0", "columns": FEATURE_COLUMNS[:-1]}
     predictor.save(tmp_path / "predictor")
     with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
-        info = mlflow.pyfunc.log_model(name="model", python_model=OutcomeModel(),
-                                       artifacts={"predictor": str(tmp_path / "predictor")},
-                                       registered_model_name=MODEL, pip_requirements=[])
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=OutcomeModel(),
+            artifacts={"predictor": str(tmp_path / "predictor")},
+            registered_model_name=MODEL,
+            pip_requirements=[],
+        )
     wrong = str(info.registered_model_version)
     client.set_registered_model_alias(MODEL, "champion", wrong)
     try:
@@ -286,13 +325,22 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
 
 # ------------------------------------------------------------------------------ the schema
 
+
 def test_openapi_describes_the_routes_and_their_answers(app: App, key: str) -> None:
     import jsonschema
 
     schema = httpx.get(f"{app.url}/openapi.json").json()
     paths = schema["paths"]
-    for path in ("/predict", "/predict/batch", "/predict/async", "/predict/async/{job_id}",
-                 "/predict/{match_id}", "/model", "/healthz", "/metrics"):
+    for path in (
+        "/predict",
+        "/predict/batch",
+        "/predict/async",
+        "/predict/async/{job_id}",
+        "/predict/{match_id}",
+        "/model",
+        "/healthz",
+        "/metrics",
+    ):
         assert path in paths, path
     assert paths["/predict/async"]["post"]["responses"].get("202")
     assert "422" in paths["/predict"]["post"]["responses"]
@@ -307,8 +355,10 @@ def test_openapi_describes_the_routes_and_their_answers(app: App, key: str) -> N
 
 # ------------------------------------------------------------------------------ Redis outage
 
+
 def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
-        app: App, key: str) -> None:
+    app: App, key: str
+) -> None:
     body = _fixture(app, kickoff="2020-06-13")
     app.redis.terminate()
     app.redis.wait()
@@ -321,8 +371,9 @@ def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
             assert not first.json()["cached"] and not second.json()["cached"]
             assert refused.status_code == 503 and "Redis" in refused.json()["detail"]
             assert http.get("/healthz").json()["redis"] is False
-            wait_until(lambda: "ray_soccerpredict_redis_errors_total{" in http.get(
-                "/metrics").text, 30)
+            wait_until(
+                lambda: "ray_soccerpredict_redis_errors_total{" in http.get("/metrics").text, 30
+            )
     finally:
         app.redis = start_redis(app.redis_port, app.work)
     with app.client(key) as http:  # back: after the cool-down the cache works again

@@ -43,7 +43,9 @@ def test_a_republished_team_state_is_picked_up_and_a_broken_one_is_not(tmp_path:
     assert version == second != first and table[0, ELO_HOME] == 1650.0
     path.write_text("{not json")  # a half-written or corrupt publish
     table, version = service.vectors([fixture])
-    assert version == second and service.state.error and "could not be loaded" in service.state.error
+    assert (
+        version == second and service.state.error and "could not be loaded" in service.state.error
+    )
 
 
 def test_a_missing_snapshot_is_a_clear_error(tmp_path: Path) -> None:
@@ -62,10 +64,12 @@ def test_file_backed_values_are_looked_at_no_more_than_the_interval(tmp_path: Pa
 
 
 def test_metrics_of_several_nodes_merge_into_valid_exposition() -> None:
-    node = ("# HELP ray_soccerpredict_predictions_total Predictions\n"
-            "# TYPE ray_soccerpredict_predictions_total counter\n"
-            'ray_soccerpredict_predictions_total{{mode="sync",NodeAddress="{ip}"}} 3.0\n'
-            "# HELP ray_other_metric x\n# TYPE ray_other_metric gauge\nray_other_metric 1\n")
+    node = (
+        "# HELP ray_soccerpredict_predictions_total Predictions\n"
+        "# TYPE ray_soccerpredict_predictions_total counter\n"
+        'ray_soccerpredict_predictions_total{{mode="sync",NodeAddress="{ip}"}} 3.0\n'
+        "# HELP ray_other_metric x\n# TYPE ray_other_metric gauge\nray_other_metric 1\n"
+    )
     merged = merge_exposition([node.format(ip="10.0.0.1"), node.format(ip="10.0.0.2")])
     from prometheus_client.parser import text_string_to_metric_families
 

@@ -8,8 +8,9 @@ import pandas as pd
 
 from soccerpredict.time_rules import kickoff_window, known_before_kickoff, played_by
 
-KICKOFFS = pd.Series(pd.to_datetime(["2022-04-30 18:45", "2022-04-30 23:30", "2022-05-01 12:00"],
-                                    utc=True))
+KICKOFFS = pd.Series(
+    pd.to_datetime(["2022-04-30 18:45", "2022-04-30 23:30", "2022-05-01 12:00"], utc=True)
+)
 
 
 def test_a_match_on_the_as_of_day_is_played_and_the_next_day_is_not() -> None:
@@ -23,5 +24,7 @@ def test_a_prediction_counts_only_if_its_knowledge_ends_before_the_kickoff_day()
 
 def test_the_kickoff_window_starts_after_the_latest_result_and_ends_at_the_horizon() -> None:
     assert kickoff_window(date(2022, 4, 30), date(2022, 4, 24), 10) == (
-        date(2022, 4, 25), date(2022, 5, 10))
+        date(2022, 4, 25),
+        date(2022, 5, 10),
+    )
     assert kickoff_window(date(2022, 4, 30), None, 1) == (date(2022, 5, 1), date(2022, 5, 1))

@@ -28,14 +28,17 @@ def tune_params(**changes: object) -> TuneParams:
     return TuneParams.model_validate(base | changes)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"space": SPACE | {"learning_rate": {"low": 0.3, "high": 0.1}}}, "must be below"),
-    ({"space": SPACE | {"reg_lambda": {"low": 0.0, "high": 1.0, "log": True}}}, "positive"),
-    ({"space": SPACE | {"subsample": {"low": 0.5, "high": 1.5}}}, "subsample"),
-    ({"metric": "val_accuracy"}, "val_rps"),
-    ({"num_samples": 0}, "greater than or equal to 1"),
-    ({"time_budget_s": 0}, "greater than 0"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"space": SPACE | {"learning_rate": {"low": 0.3, "high": 0.1}}}, "must be below"),
+        ({"space": SPACE | {"reg_lambda": {"low": 0.0, "high": 1.0, "log": True}}}, "positive"),
+        ({"space": SPACE | {"subsample": {"low": 0.5, "high": 1.5}}}, "subsample"),
+        ({"metric": "val_accuracy"}, "val_rps"),
+        ({"num_samples": 0}, "greater than or equal to 1"),
+        ({"time_budget_s": 0}, "greater than 0"),
+    ],
+)
 def test_bad_search_settings_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         tune_params(**changes)
@@ -77,17 +80,29 @@ def tune_project(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Pa
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     seasons = ["2016-2017", "2017-2018", "2018-2019", "2019-2020"]
     params["split"] = {"validation_seasons": ["2018-2019"], "test_seasons": ["2019-2020"]}
-    params["tune"].update(num_samples=4, max_concurrent_trials=2, grace_period=2, report_every=10,
-                          early_stopping_rounds=20, time_budget_s=300)
+    params["tune"].update(
+        num_samples=4,
+        max_concurrent_trials=2,
+        grace_period=2,
+        report_every=10,
+        early_stopping_rounds=20,
+        time_budget_s=300,
+    )
     params["tune"]["space"]["n_estimators"] = {"low": 60, "high": 120}
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     runtime = yaml.safe_load((ROOT / "conf/runtime.yaml").read_text())
     runtime["paths"] = {k: str(work / v) for k, v in runtime["paths"].items()}
-    runtime["mlflow"].update(tracking_uri=f"sqlite:///{work}/mlflow.db",
-                             artifact_root=str(work / "mlartifacts"))
+    runtime["mlflow"].update(
+        tracking_uri=f"sqlite:///{work}/mlflow.db", artifact_root=str(work / "mlartifacts")
+    )
     (work / "runtime.yaml").write_text(yaml.safe_dump(runtime))
-    frame = pd.concat([read_football_data_csv((football_data_dir / lg / f"{s}.csv").read_bytes(),
-                                              lg, s) for lg in ("E0", "SP1") for s in seasons])
+    frame = pd.concat(
+        [
+            read_football_data_csv((football_data_dir / lg / f"{s}.csv").read_bytes(), lg, s)
+            for lg in ("E0", "SP1")
+            for s in seasons
+        ]
+    )
     cfg = load_config(work / "params.yaml", work / "runtime.yaml", env={})
     parts = temporal_split(build_features(frame, cfg.params.features), cfg.params.split)
     Path(cfg.runtime.paths.splits).mkdir(parents=True)
@@ -99,8 +114,9 @@ def tune_project(tmp_path_factory: pytest.TempPathFactory, football_data_dir: Pa
 
 
 @pytest.mark.slow
-def test_a_table_that_breaks_the_contract_stops_before_any_trial(tune_project: Path,
-                                                                  tmp_path: Path) -> None:
+def test_a_table_that_breaks_the_contract_stops_before_any_trial(
+    tune_project: Path, tmp_path: Path
+) -> None:
     runtime = yaml.safe_load((tune_project / "runtime.yaml").read_text())
     for key in ("splits", "reports", "tune_storage", "best_params"):
         runtime["paths"][key] = str(tmp_path / Path(runtime["paths"][key]).name)
@@ -110,13 +126,26 @@ def test_a_table_that_breaks_the_contract_stops_before_any_trial(tune_project: P
     splits.mkdir()
     source = tune_project / "data/processed/splits"
     pd.read_parquet(source / "train.parquet").drop(columns="elo_diff").to_parquet(
-        splits / "train.parquet")
+        splits / "train.parquet"
+    )
     (splits / "validation.parquet").write_bytes((source / "validation.parquet").read_bytes())
     proc = subprocess.run(
-        [sys.executable, "-m", "ray_jobs.tune", "--params", str(tune_project / "params.yaml"),
-         "--conf", str(tmp_path / "runtime.yaml")], cwd=ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ray_jobs.tune",
+            "--params",
+            str(tune_project / "params.yaml"),
+            "--conf",
+            str(tmp_path / "runtime.yaml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         check=False,
-        env=dict(os.environ, MLFLOW_TRACKING_URI=runtime["mlflow"]["tracking_uri"]), timeout=300)
+        env=dict(os.environ, MLFLOW_TRACKING_URI=runtime["mlflow"]["tracking_uri"]),
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "elo_diff" in proc.stderr and "validation_tune_train.json" in proc.stderr
     report = json.loads((tmp_path / "reports/validation_tune_train.json").read_text())
@@ -126,17 +155,33 @@ def test_a_table_that_breaks_the_contract_stops_before_any_trial(tune_project: P
 
 
 def _driver(work: Path, ray_address: str, *extra: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, RAY_ADDRESS=ray_address, MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlflow.db")
-    return subprocess.Popen([sys.executable, "-m", "ray_jobs.tune", "--params",
-                             str(work / "params.yaml"), "--conf", str(work / "runtime.yaml"),
-                             *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ, RAY_ADDRESS=ray_address, MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlflow.db"
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ray_jobs.tune",
+            "--params",
+            str(work / "params.yaml"),
+            "--conf",
+            str(work / "runtime.yaml"),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_search_nests_every_trial_under_one_mlflow_run(tune_project: Path,
-                                                       ray_address: str) -> None:
+def test_search_nests_every_trial_under_one_mlflow_run(
+    tune_project: Path, ray_address: str
+) -> None:
     import mlflow
     from mlflow import MlflowClient
 
@@ -193,7 +238,9 @@ def test_interrupted_search_resumes_from_storage(tune_project: Path, ray_address
         time.sleep(0.5)
     if _finished_trials(storage) < 2:
         proc.kill()
-        pytest.fail(f"no two trials finished while the search ran:\n{proc.communicate()[0][-4000:]}")
+        pytest.fail(
+            f"no two trials finished while the search ran:\n{proc.communicate()[0][-4000:]}"
+        )
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 130, out[-4000:]
@@ -213,8 +260,11 @@ def _trial_workers() -> list[int]:
     """Ray names a worker process after the actor it runs: `ray::ImplicitFunc.train`."""
     import psutil
 
-    return [p.pid for p in psutil.process_iter(["cmdline"])
-            if any("ImplicitFunc" in part for part in (p.info["cmdline"] or []))]
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if any("ImplicitFunc" in part for part in (p.info["cmdline"] or []))
+    ]
 
 
 def _finished_trials(storage: Path) -> int:

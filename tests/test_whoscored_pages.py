@@ -27,8 +27,17 @@ from soccerpredict.whoscored.teams import canonical
 from tests import whoscored_data as wsd
 from tests.whoscored_data import WhoScoredFiles, whoscored_files
 
-REAL_MONTHS = ["202009", "202010", "202011", "202012", "202101", "202102", "202103",
-               "202104", "202105"]
+REAL_MONTHS = [
+    "202009",
+    "202010",
+    "202011",
+    "202012",
+    "202101",
+    "202102",
+    "202103",
+    "202104",
+    "202105",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +52,35 @@ def month_of(path: Path) -> str:
 
 
 def read_months(root: Path) -> list[ScrapedMatch]:
-    return [m for path in sorted(root.glob(wsd.MONTHS_GLOB))
-            for m in parse_fixtures_json(path.read_text(encoding="utf-8"), str(path))]
+    return [
+        m
+        for path in sorted(root.glob(wsd.MONTHS_GLOB))
+        for m in parse_fixtures_json(path.read_text(encoding="utf-8"), str(path))
+    ]
 
 
 def fixtures_json(matches: list[dict[str, object]], bookmaker: str = "B3") -> str:
-    return json.dumps({"tournaments": [{"stageId": 18685, "matches": matches}],
-                       "bookmakerCode": bookmaker, "bookmakers": ["B3", "SK"]})
+    return json.dumps(
+        {
+            "tournaments": [{"stageId": 18685, "matches": matches}],
+            "bookmakerCode": bookmaker,
+            "bookmakers": ["B3", "SK"],
+        }
+    )
 
 
 def raw_fixture(match_id: int = 1, status: int = 6, **more: object) -> dict[str, object]:
-    return {"id": match_id, "stageId": 18685, "status": status, "homeTeamName": "Burnley",
-            "awayTeamName": "Manchester United", "startTimeUtc": "2021-01-12T20:15:00Z",
-            "homeScore": 0, "awayScore": 1, "bets": None} | more
+    return {
+        "id": match_id,
+        "stageId": 18685,
+        "status": status,
+        "homeTeamName": "Burnley",
+        "awayTeamName": "Manchester United",
+        "startTimeUtc": "2021-01-12T20:15:00Z",
+        "homeScore": 0,
+        "awayScore": 1,
+        "bets": None,
+    } | more
 
 
 # ------------------------------------------------------------------ fixtures JSON
@@ -64,8 +89,10 @@ def raw_fixture(match_id: int = 1, status: int = 6, **more: object) -> dict[str,
 def test_month_files_give_distinct_finished_matches_with_scores(files: WhoScoredFiles) -> None:
     matches = read_months(files.root)
     assert len({m.source_id for m in matches}) == len(matches) > 0
-    assert all(m.status == "finished" and m.home_goals is not None and m.away_goals is not None
-               for m in matches)
+    assert all(
+        m.status == "finished" and m.home_goals is not None and m.away_goals is not None
+        for m in matches
+    )
     assert all(m.kickoff_utc.tzinfo is not None and m.stage_id == 18685 for m in matches)
     if files.real:
         assert len(matches) == 380
@@ -79,16 +106,19 @@ def test_fixtures_start_time_is_uk_local_and_utc_is_utc(files: WhoScoredFiles) -
         for raw in json.loads(path.read_text(encoding="utf-8"))["tournaments"][0]["matches"]:
             utc = datetime.fromisoformat(raw["startTimeUtc"])
             assert datetime.fromisoformat(raw["startTime"]) == utc.astimezone(wsd.UK).replace(
-                tzinfo=None)
+                tzinfo=None
+            )
             offsets.add(utc.astimezone(wsd.UK).utcoffset().total_seconds())
     assert offsets == {0.0, 3600.0}  # both GMT and BST months are covered
 
 
 def test_upcoming_match_with_bets_gives_odds_in_the_assumed_schema() -> None:
     # no saved response has `bets` filled; this is the schema assumed in pages.py
-    bets = {"home": {"oddsDecimal": 1.57, "oddsFractional": "4/7"},
-            "draw": {"oddsDecimal": 4.33, "oddsFractional": "10/3"},
-            "away": {"oddsFractional": "9/2"}}
+    bets = {
+        "home": {"oddsDecimal": 1.57, "oddsFractional": "4/7"},
+        "draw": {"oddsDecimal": 4.33, "oddsFractional": "10/3"},
+        "away": {"oddsFractional": "9/2"},
+    }
     upcoming = raw_fixture(7, status=1, homeScore=None, awayScore=None, bets=bets)
     [match] = parse_fixtures_json(fixtures_json([upcoming]))
     assert (match.status, match.home_goals, match.away_goals) == ("upcoming", None, None)
@@ -111,10 +141,16 @@ def test_empty_month_is_no_fixtures_not_a_block() -> None:
 
 def test_season_page_2020_21(files: WhoScoredFiles) -> None:
     path = files.root / wsd.SEASON_2020
-    page = parse_season_page(path.read_text(encoding="utf-8"),
-                             "https://www.whoscored.com/Regions/252/Tournaments/2/Seasons/8228")
+    page = parse_season_page(
+        path.read_text(encoding="utf-8"),
+        "https://www.whoscored.com/Regions/252/Tournaments/2/Seasons/8228",
+    )
     assert (page.region_id, page.tournament_id, page.season_id, page.stage_id) == (
-        252, 2, 8228, 18685)
+        252,
+        2,
+        8228,
+        18685,
+    )
     assert page.season_label == "2020/2021"
     assert "2020/2021" in page.seasons and "/Seasons/8228/" in page.seasons["2020/2021"]
     assert page.months == sorted(month_of(p) for p in files.root.glob(wsd.MONTHS_GLOB))
@@ -125,22 +161,29 @@ def test_season_page_2020_21(files: WhoScoredFiles) -> None:
 
 
 def test_default_season_page_is_2024_25(files: WhoScoredFiles) -> None:
-    page = parse_season_page((files.root / wsd.SEASON_DEFAULT).read_text(encoding="utf-8"),
-                             "https://www.whoscored.com/Regions/252/Tournaments/2")
+    page = parse_season_page(
+        (files.root / wsd.SEASON_DEFAULT).read_text(encoding="utf-8"),
+        "https://www.whoscored.com/Regions/252/Tournaments/2",
+    )
     assert (page.season_id, page.stage_id, page.season_label) == (10316, 23400, "2024/2025")
     assert page.months == [f"2024{m:02d}" for m in range(8, 13)] + [
-        f"2025{m:02d}" for m in range(1, 6)]
+        f"2025{m:02d}" for m in range(1, 6)
+    ]
     assert page.seasons["2020/2021"].endswith("/Seasons/8228/england-premier-league")
 
 
 def test_season_page_without_calendar_or_fixtures_link_says_what_is_missing() -> None:
-    select = ('<select id="seasons"><option selected="selected" value="/Regions/252/'
-              'Tournaments/2/Seasons/8228/x">2020/2021</option></select>')
+    select = (
+        '<select id="seasons"><option selected="selected" value="/Regions/252/'
+        'Tournaments/2/Seasons/8228/x">2020/2021</option></select>'
+    )
     with pytest.raises(PageStructureError, match="Fixtures link"):
         parse_season_page(select)
     with pytest.raises(PageStructureError, match="wsCalendar"):
-        parse_season_page(select + '<a href="/regions/252/tournaments/2/seasons/8228/stages/'
-                                   '18685/fixtures/x">Fixtures</a>')
+        parse_season_page(
+            select + '<a href="/regions/252/tournaments/2/seasons/8228/stages/'
+            '18685/fixtures/x">Fixtures</a>'
+        )
 
 
 # ------------------------------------------------------------------ match centre
@@ -150,7 +193,10 @@ def test_laliga_raw_html_match_centre(files: WhoScoredFiles) -> None:
     html = gzip.decompress((files.root / wsd.MC_HTML).read_bytes()).decode("utf-8")
     match = parse_match_centre(html, "https://www.whoscored.com/matches/1650630/live")
     assert (match.source_id, match.home_team, match.away_team) == (
-        "1650630", "Barcelona", "Rayo Vallecano")
+        "1650630",
+        "Barcelona",
+        "Rayo Vallecano",
+    )
     assert (match.status, match.home_goals, match.away_goals) == ("finished", 0, 0)
     assert (match.ht_home_goals, match.ht_away_goals) == (0, 0)
     assert len(match.home_lineup) == len(match.away_lineup) == 11
@@ -160,11 +206,16 @@ def test_laliga_raw_html_match_centre(files: WhoScoredFiles) -> None:
 
 
 def test_epl_match_centre_json_and_its_kickoff_against_the_fixtures_json(
-        files: WhoScoredFiles) -> None:
+    files: WhoScoredFiles,
+) -> None:
     data = json.loads((files.root / wsd.MC_EPL).read_text(encoding="utf-8"))
     match = parse_match_centre_data(data, "1485184")
     assert (match.home_team, match.away_team, match.home_goals, match.away_goals) == (
-        "Burnley", "Man Utd", 0, 1)
+        "Burnley",
+        "Man Utd",
+        0,
+        1,
+    )
     assert (match.ht_home_goals, match.ht_away_goals) == (0, 0)
     assert len(match.home_lineup) == len(match.away_lineup) == 11
     [listed] = [m for m in read_months(files.root) if m.source_id == "1485184"]
@@ -177,11 +228,20 @@ def test_serie_a_match_centre_json_agrees_with_the_legacy_api(files: WhoScoredFi
     match = parse_match_centre_data(data)  # socceraction's game_id gives the id
     assert (match.source_id, match.home_team, match.away_team) == ("1005916", "Empoli", "Chievo")
     assert (match.home_goals, match.away_goals, match.ht_home_goals, match.ht_away_goals) == (
-        1, 3, 1, 0)
+        1,
+        3,
+        1,
+        0,
+    )
     legacy = parse_legacy_match(
-        (files.root / wsd.LEGACY / "matches" / "1005916.txt").read_text(encoding="utf-8"))
-    assert (legacy.home_goals, legacy.away_goals, legacy.ht_home_goals,
-            legacy.ht_away_goals) == (1, 3, 1, 0)
+        (files.root / wsd.LEGACY / "matches" / "1005916.txt").read_text(encoding="utf-8")
+    )
+    assert (legacy.home_goals, legacy.away_goals, legacy.ht_home_goals, legacy.ht_away_goals) == (
+        1,
+        3,
+        1,
+        0,
+    )
     # match centre startTime 19:45 is UK local (BST); the API's 18:45Z is the same instant
     assert legacy.kickoff_utc == match.kickoff_utc == datetime(2015, 8, 23, 18, 45, tzinfo=UTC)
 
@@ -203,8 +263,9 @@ def test_old_single_quoted_args_and_a_page_without_match_centre_data() -> None:
 def test_broken_match_centre_json_reports_its_position() -> None:
     page = wsd.match_centre_page(1, wsd.centre(("A", "B"), "2021-01-01T15:00:00", (1, 0), (0, 0)))
     broken = page.replace('"statusCode":6', '"statusCode":6,,')
-    with pytest.raises(PageStructureError,
-                       match=r"value of matchCentreData is not valid JSON: .* at char \d+"):
+    with pytest.raises(
+        PageStructureError, match=r"value of matchCentreData is not valid JSON: .* at char \d+"
+    ):
         parse_match_centre(broken)
 
 
@@ -217,8 +278,9 @@ def test_livescores_odds(files: WhoScoredFiles) -> None:
 
 
 def test_livescores_fractional_prices_and_a_suspended_match() -> None:
-    html = (wsd.livescores_fragment("11", ("4/7", "10/3", "EVS"))
-            + wsd.livescores_fragment("12", ("2.10", "-", "3.00")))
+    html = wsd.livescores_fragment("11", ("4/7", "10/3", "EVS")) + wsd.livescores_fragment(
+        "12", ("2.10", "-", "3.00")
+    )
     assert parse_livescores(html) == {"11": (round(1 + 4 / 7, 4), round(1 + 10 / 3, 4), 2.0)}
 
 
@@ -250,10 +312,11 @@ INCAPSULA = (
     '<html style="height:100%"><head><META NAME="ROBOTS" CONTENT="NOINDEX, NOFOLLOW">'
     '<meta name="format-detection" content="telephone=no"></head><body style="margin:0px;'
     'height:100%"><iframe id="main-iframe" src="/_Incapsula_Resource?CWUDNSAI=24&xinfo=9-'
-    '1234567-0%200NNN%20RT%281700000000000%20111%29&incident_id=123000450012345678-'
+    "1234567-0%200NNN%20RT%281700000000000%20111%29&incident_id=123000450012345678-"
     '98765432109876543&edet=12&cinfo=04000000&rpinfo=0&mth=GET" frameborder=0 width="100%" '
     'height="100%" marginheight="0px" marginwidth="0px">Request unsuccessful. Incapsula '
-    "incident ID: 123000450012345678-98765432109876543</iframe></body></html>")
+    "incident ID: 123000450012345678-98765432109876543</iframe></body></html>"
+)
 CLOUDFLARE = (
     '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title><meta '
     'http-equiv="Content-Type" content="text/html; charset=UTF-8"><meta name="robots" '
@@ -264,7 +327,8 @@ CLOUDFLARE = (
     "_cf_chl_opt={cvId: '3',cZone: 'www.whoscored.com',cType: 'managed'};var cpo=document."
     "createElement('script');cpo.src='/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/"
     "v1?ray=8a1b2c3d4e5f6789';document.getElementsByTagName('head')[0].appendChild(cpo);}());"
-    "</script></body></html>")
+    "</script></body></html>"
+)
 
 
 def test_block_pages_are_blocked_never_parsed() -> None:

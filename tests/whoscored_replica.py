@@ -26,12 +26,16 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
-INCAPSULA = ("<html><head><META NAME=\"robots\" CONTENT=\"noindex,nofollow\"></head><body>"
-             "<iframe id=\"main-iframe\" src=\"/_Incapsula_Resource?SWUDNSAI=31\">Request "
-             "unsuccessful. Incapsula incident ID: 938000130054321987-123456789</iframe></body></html>")
-CLOUDFLARE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
-              "<div id=\"challenge-platform\">Checking your browser before accessing.</div>"
-              "</body></html>")
+INCAPSULA = (
+    '<html><head><META NAME="robots" CONTENT="noindex,nofollow"></head><body>'
+    '<iframe id="main-iframe" src="/_Incapsula_Resource?SWUDNSAI=31">Request '
+    "unsuccessful. Incapsula incident ID: 938000130054321987-123456789</iframe></body></html>"
+)
+CLOUDFLARE = (
+    "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+    '<div id="challenge-platform">Checking your browser before accessing.</div>'
+    "</body></html>"
+)
 HOME = "<!DOCTYPE html><html><head><title>WhoScored replica</title></head><body></body></html>"
 
 
@@ -47,12 +51,16 @@ def _month_files(folder: Path) -> dict[str, Path]:
 
 def match_centre_page(data: dict[str, object], match_id: str) -> str:
     """The page script that carries `matchCentreData` on the site, around the saved object."""
-    return ("<!DOCTYPE html><html><head><title>Match Centre</title>"
-            "<script src=\"https://www.whoscored.com/js/app.js\"></script></head><body>"
-            "<script>require.config.params[\"args\"] = {\n  matchId:" + match_id +
-            ",\n  matchCentreData: " + json.dumps(data) +
-            ",\n  matchCentreEventTypeJson: {},\n  formationIdNameMappings: {}\n};</script>"
-            "</body></html>")
+    return (
+        "<!DOCTYPE html><html><head><title>Match Centre</title>"
+        '<script src="https://www.whoscored.com/js/app.js"></script></head><body>'
+        '<script>require.config.params["args"] = {\n  matchId:'
+        + match_id
+        + ",\n  matchCentreData: "
+        + json.dumps(data)
+        + ",\n  matchCentreEventTypeJson: {},\n  formationIdNameMappings: {}\n};</script>"
+        "</body></html>"
+    )
 
 
 class Replica:
@@ -84,26 +92,43 @@ class Replica:
         if path == "/":
             return 200, "text/html", HOME.encode()
         if path.rstrip("/") == "/Regions/252/Tournaments/2":
-            return 200, "text/html", (f / "season_pages/soccerdata_epl_default-season-2024-25.html"
-                                      ).read_bytes()
+            return (
+                200,
+                "text/html",
+                (f / "season_pages/soccerdata_epl_default-season-2024-25.html").read_bytes(),
+            )
         if path.startswith("/Regions/252/Tournaments/2/Seasons/8228"):
-            return 200, "text/html", (f / "season_pages/soccerdata_epl_season-2020-21.html"
-                                      ).read_bytes()
+            return (
+                200,
+                "text/html",
+                (f / "season_pages/soccerdata_epl_season-2020-21.html").read_bytes(),
+            )
         if path.rstrip("/") == "/tournaments/18685/data":
             month = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("d", "")
             if month in self.months:
                 return 200, "application/json", self.months[month].read_bytes()
         if path == "/Matches/1650630/Live":
-            return 200, "text/html", gzip.decompress((f / "match_centre/raw_html/"
-                "match_1650630_barcelona-rayo_laliga-2022-23_live.html.gz").read_bytes())
-        for match_id, name in (("1485184", "soccerdata_1485184_burnley-manutd_epl-2020-21.json"),
-                               ("1005916", "socceraction_1005916_empoli-chievo_seriea-2015-16.json")):
+            return (
+                200,
+                "text/html",
+                gzip.decompress(
+                    (
+                        f / "match_centre/raw_html/"
+                        "match_1650630_barcelona-rayo_laliga-2022-23_live.html.gz"
+                    ).read_bytes()
+                ),
+            )
+        for match_id, name in (
+            ("1485184", "soccerdata_1485184_burnley-manutd_epl-2020-21.json"),
+            ("1005916", "socceraction_1005916_empoli-chievo_seriea-2015-16.json"),
+        ):
             if path == f"/Matches/{match_id}/Live":
                 data = json.loads((f / "match_centre/json" / name).read_text())
                 return 200, "text/html", match_centre_page(data, match_id).encode()
         if path == "/LiveScores":
-            fragment = (f / "livescores_fragment/zaynvirkk_livescores_epl_fragment_with_1x2_odds.html"
-                        ).read_text()
+            fragment = (
+                f / "livescores_fragment/zaynvirkk_livescores_epl_fragment_with_1x2_odds.html"
+            ).read_text()
             return 200, "text/html", f"<!DOCTYPE html><html><body>{fragment}</body></html>".encode()
         return 404, "text/html", b"<html><body>Not found</body></html>"
 

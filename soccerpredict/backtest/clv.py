@@ -29,18 +29,24 @@ def bets(frame: pd.DataFrame, name: str, edge: float) -> pd.DataFrame:
     price = frame[_PRE].to_numpy(dtype=float)
     closing = devig(frame[_CLOSE].to_numpy(dtype=float), method=CLOSING_DEVIG)
     with np.errstate(invalid="ignore"):
-        value = np.where(np.isfinite(price) & np.isfinite(closing).all(axis=1, keepdims=True),
-                         p * price - 1.0, -np.inf)
+        value = np.where(
+            np.isfinite(price) & np.isfinite(closing).all(axis=1, keepdims=True),
+            p * price - 1.0,
+            -np.inf,
+        )
     pick = value.argmax(axis=1)
     rows = np.arange(len(frame))
     chosen = value[rows, pick] > edge
     won = outcome_index(frame["result"]) == pick
     taken = price[rows, pick]
-    return pd.DataFrame({
-        "season": frame["season"].to_numpy()[chosen],
-        "matchday": frame["matchday"].to_numpy()[chosen],
-        "clv": (taken * closing[rows, pick] - 1.0)[chosen],
-        "profit": np.where(won, taken - 1.0, -1.0)[chosen]})
+    return pd.DataFrame(
+        {
+            "season": frame["season"].to_numpy()[chosen],
+            "matchday": frame["matchday"].to_numpy()[chosen],
+            "clv": (taken * closing[rows, pick] - 1.0)[chosen],
+            "profit": np.where(won, taken - 1.0, -1.0)[chosen],
+        }
+    )
 
 
 def _summary(placed: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Any]:
@@ -48,20 +54,27 @@ def _summary(placed: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Any]:
         return {"bets": 0}
     out: dict[str, Any] = {"bets": len(placed)}
     for column, label in (("clv", "mean_clv"), ("profit", "roi")):
-        mean, lo, hi = cluster_bootstrap(placed[column].to_numpy(), placed["matchday"],
-                                         n_boot, seed)
+        mean, lo, hi = cluster_bootstrap(
+            placed[column].to_numpy(), placed["matchday"], n_boot, seed
+        )
         out[label] = {"mean": mean, "low": lo, "high": hi}
     return out
 
 
-def clv_report(frame: pd.DataFrame, names: tuple[str, ...], edge: float, n_boot: int,
-               seed: int) -> dict[str, Any]:
+def clv_report(
+    frame: pd.DataFrame, names: tuple[str, ...], edge: float, n_boot: int, seed: int
+) -> dict[str, Any]:
     """Per forecaster (the market baseline is the no-model control): per season and overall."""
-    report: dict[str, Any] = {"rule": f"p * Pinnacle pre-closing price > 1 + {edge}",
-                              "closing_devig": CLOSING_DEVIG}
+    report: dict[str, Any] = {
+        "rule": f"p * Pinnacle pre-closing price > 1 + {edge}",
+        "closing_devig": CLOSING_DEVIG,
+    }
     for name in names:
         placed = bets(frame, name, edge)
-        report[name] = {"overall": _summary(placed, n_boot, seed),
-                        "by_season": {s: _summary(g, n_boot, seed)
-                                      for s, g in placed.groupby("season", sort=True)}}
+        report[name] = {
+            "overall": _summary(placed, n_boot, seed),
+            "by_season": {
+                s: _summary(g, n_boot, seed) for s, g in placed.groupby("season", sort=True)
+            },
+        }
     return report

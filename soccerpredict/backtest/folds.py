@@ -40,15 +40,16 @@ def make_folds(seasons: list[str], params: BacktestParams) -> list[Fold]:
         if not params.first_season <= season <= params.last_season:
             continue
         earlier = ordered[:i]
-        val = tuple(earlier[-params.validation_seasons:]) if earlier else ()
+        val = tuple(earlier[-params.validation_seasons :]) if earlier else ()
         train = tuple(earlier[: len(earlier) - len(val)])
         if train and val:
             folds.append(Fold(season, train, val))
-    return folds[-params.max_folds:] if params.max_folds else folds
+    return folds[-params.max_folds :] if params.max_folds else folds
 
 
-def fold_forecasts(table: pd.DataFrame, fold: Fold, params: ForecasterParams,
-                   nthread: int) -> pd.DataFrame:
+def fold_forecasts(
+    table: pd.DataFrame, fold: Fold, params: ForecasterParams, nthread: int
+) -> pd.DataFrame:
     """One row per played match of the fold's season: every forecaster's and baseline's
     probabilities, the result, the matchday and the Pinnacle prices that CLV needs; the model's
     validation RPS, and (attrs) its forecasts on its training snapshot for the monitoring replay."""
@@ -59,11 +60,14 @@ def fold_forecasts(table: pd.DataFrame, fold: Fold, params: ForecasterParams,
     predictor, summary = fit_predictor(train, validation, params, nthread=nthread)
     market = predictor.forecasters[WITH_MARKET]
     assert market.baseline is not None
-    probs = {"model": predictor.predict_proba(test), WITH_MARKET: market.predict_proba(test),
-             RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(test),
-             "market_baseline": market.baseline.predict_proba(test),
-             "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),
-             "elo_only": elo_only(pd.concat([train, validation]), test)}
+    probs = {
+        "model": predictor.predict_proba(test),
+        WITH_MARKET: market.predict_proba(test),
+        RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(test),
+        "market_baseline": market.baseline.predict_proba(test),
+        "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),
+        "elo_only": elo_only(pd.concat([train, validation]), test),
+    }
     out = test[["match_id", "league", "season", "kickoff_utc", "result"]].copy()
     out["matchday"] = out["league"] + "/" + out["kickoff_utc"].dt.strftime("%Y-%m-%d")
     out["market_baseline_choice"] = market.baseline.name

@@ -13,8 +13,12 @@ from soccerpredict.metrics.scoring import ece, log_loss, outcome_index, rps, rps
 
 ALL = FORECASTERS + BASELINES
 # (forecaster, the baseline it must beat)
-PAIRS = (("with_market", "market_baseline"), ("model", "market_baseline"),
-         ("ratings_only", "elo_only"), ("with_market", "pinnacle_closing"))
+PAIRS = (
+    ("with_market", "market_baseline"),
+    ("model", "market_baseline"),
+    ("ratings_only", "elo_only"),
+    ("with_market", "pinnacle_closing"),
+)
 _EPS = 1e-15
 
 
@@ -34,8 +38,10 @@ def _scores(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def by_group(frame: pd.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
-    return [dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-            | _scores(group) for key, group in frame.groupby(keys, sort=True)]
+    return [
+        dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)) | _scores(group)
+        for key, group in frame.groupby(keys, sort=True)
+    ]
 
 
 def losses(frame: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
@@ -45,8 +51,9 @@ def losses(frame: pd.DataFrame, name: str) -> dict[str, np.ndarray]:
     return {"rps": rps(p, y), "log_loss": -np.log(picked)}
 
 
-def cluster_bootstrap(values: np.ndarray, clusters: pd.Series, n_boot: int,
-                      seed: int) -> tuple[float, float, float]:
+def cluster_bootstrap(
+    values: np.ndarray, clusters: pd.Series, n_boot: int, seed: int
+) -> tuple[float, float, float]:
     """Mean of `values` and its 95% interval, resampling whole clusters (matchdays)."""
     codes, _ = pd.factorize(clusters)
     sums = np.bincount(codes, weights=values)
@@ -64,9 +71,15 @@ def paired_differences(frame: pd.DataFrame, n_boot: int, seed: int) -> dict[str,
     for model, base in PAIRS:
         a, b = losses(frame, model), losses(frame, base)
         out[f"{model}-{base}"] = {
-            metric: dict(zip(("mean", "low", "high"), cluster_bootstrap(
-                a[metric] - b[metric], frame["matchday"], n_boot, seed), strict=True))
-            for metric in ("rps", "log_loss")}
+            metric: dict(
+                zip(
+                    ("mean", "low", "high"),
+                    cluster_bootstrap(a[metric] - b[metric], frame["matchday"], n_boot, seed),
+                    strict=True,
+                )
+            )
+            for metric in ("rps", "log_loss")
+        }
     return out
 
 

@@ -11,9 +11,18 @@ from soccerpredict.time_rules import played_by
 
 # Columns that only exist once a match is played: hidden for fixtures after `as_of`.
 RESULT_COLUMNS = [
-    "home_goals", "away_goals", "result", "ht_home_goals", "ht_away_goals",
-    "home_shots", "away_shots", "home_shots_on_target", "away_shots_on_target",
-    "psc_home", "psc_draw", "psc_away",
+    "home_goals",
+    "away_goals",
+    "result",
+    "ht_home_goals",
+    "ht_away_goals",
+    "home_shots",
+    "away_shots",
+    "home_shots_on_target",
+    "away_shots_on_target",
+    "psc_home",
+    "psc_draw",
+    "psc_away",
 ]
 
 # football-data spellings are stable across seasons; other sources map onto them here.
@@ -45,19 +54,23 @@ def with_scraped(raw: pd.DataFrame, scraped: pd.DataFrame) -> pd.DataFrame:
     """
     latest = raw.groupby("league")["kickoff_utc"].max()
     cutoff = scraped["league"].map(latest)
-    usable = scraped[scraped["status"].isin(["finished", "upcoming"])
-                     & (cutoff.isna() | (scraped["kickoff_utc"] > cutoff))]
+    usable = scraped[
+        scraped["status"].isin(["finished", "upcoming"])
+        & (cutoff.isna() | (scraped["kickoff_utc"] > cutoff))
+    ]
     new = usable[~usable["match_id"].isin(raw["match_id"])][MATCH_COLUMNS]
     if new.empty:
         return raw
     return pd.concat([raw, new.astype(raw[MATCH_COLUMNS].dtypes.to_dict())], ignore_index=True)
 
 
-def to_interim(raw: pd.DataFrame, leagues: list[str], seasons: list[str],
-               as_of: date) -> pd.DataFrame:
+def to_interim(
+    raw: pd.DataFrame, leagues: list[str], seasons: list[str], as_of: date
+) -> pd.DataFrame:
     table = raw[raw["league"].isin(leagues) & raw["season"].isin(seasons)].copy()
     for side in ("home_team", "away_team"):
         table[side] = table[side].map(canonical_team)
     table = mask_results_after(table, as_of)
-    return table[MATCH_COLUMNS].sort_values(["kickoff_utc", "league", "match_id"],
-                                            ignore_index=True)
+    return table[MATCH_COLUMNS].sort_values(
+        ["kickoff_utc", "league", "match_id"], ignore_index=True
+    )

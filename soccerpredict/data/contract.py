@@ -67,8 +67,11 @@ MATCH_SCHEMA = pa.schema(
 
 MATCH_COLUMNS: list[str] = MATCH_SCHEMA.names
 CLOSING_ODDS_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
-ODDS_COLUMNS = [n for n in MATCH_COLUMNS if n.endswith(("_home", "_draw", "_away", "25")) and
-                n.split("_")[0] in {"b365", "ps", "avg", "max", "psc", *BOOKS}]
+ODDS_COLUMNS = [
+    n
+    for n in MATCH_COLUMNS
+    if n.endswith(("_home", "_draw", "_away", "25"))
+    and n.split("_")[0] in {"b365", "ps", "avg", "max", "psc", *BOOKS}
+]
 # every price known before the close: what `with_market` may read and `ratings_only` never does
-PRE_CLOSING_PRICE_COLUMNS = [n for n in ODDS_COLUMNS if n not in CLOSING_ODDS_COLUMNS] + [
-    "ah_line"]
+PRE_CLOSING_PRICE_COLUMNS = [n for n in ODDS_COLUMNS if n not in CLOSING_ODDS_COLUMNS] + ["ah_line"]

@@ -6,8 +6,7 @@ import datetime
 import hashlib
 
 
-def make_match_id(league: str, kickoff_date: datetime.date, home_team: str,
-                  away_team: str) -> str:
+def make_match_id(league: str, kickoff_date: datetime.date, home_team: str, away_team: str) -> str:
     """First 16 hex chars of sha1("league|YYYY-MM-DD|home|away").
 
     The date is the provider's (UK local) match date, not the UTC one, so a late kickoff

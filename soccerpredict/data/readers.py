@@ -30,24 +30,44 @@ _EXTRA_MARKERS = {"Country", "League", "Season", "Home", "Away", "Res"}
 # Alternatives in order of preference; the first one present in the header wins.
 _TEAM_ALIASES = {"HomeTeam": ["HomeTeam", "Home", "HT"], "AwayTeam": ["AwayTeam", "Away", "AT"]}
 _FLOAT_COLUMNS = {
-    "home_shots": ["HS"], "away_shots": ["AS"],
-    "home_shots_on_target": ["HST"], "away_shots_on_target": ["AST"],
-    "b365_home": ["B365H"], "b365_draw": ["B365D"], "b365_away": ["B365A"],
-    "ps_home": ["PSH"], "ps_draw": ["PSD"], "ps_away": ["PSA"],
+    "home_shots": ["HS"],
+    "away_shots": ["AS"],
+    "home_shots_on_target": ["HST"],
+    "away_shots_on_target": ["AST"],
+    "b365_home": ["B365H"],
+    "b365_draw": ["B365D"],
+    "b365_away": ["B365A"],
+    "ps_home": ["PSH"],
+    "ps_draw": ["PSD"],
+    "ps_away": ["PSA"],
     # Betbrain average up to 2018-19, the provider's own average from 2019-20 on
-    "avg_home": ["AvgH", "BbAvH"], "avg_draw": ["AvgD", "BbAvD"], "avg_away": ["AvgA", "BbAvA"],
-    "max_home": ["MaxH", "BbMxH"], "max_draw": ["MaxD", "BbMxD"], "max_away": ["MaxA", "BbMxA"],
-    **{f"{book}_{side}": [f"{book.upper()}{side[0].upper()}"]
-       for book in BOOKS for side in ("home", "draw", "away")},
+    "avg_home": ["AvgH", "BbAvH"],
+    "avg_draw": ["AvgD", "BbAvD"],
+    "avg_away": ["AvgA", "BbAvA"],
+    "max_home": ["MaxH", "BbMxH"],
+    "max_draw": ["MaxD", "BbMxD"],
+    "max_away": ["MaxA", "BbMxA"],
+    **{
+        f"{book}_{side}": [f"{book.upper()}{side[0].upper()}"]
+        for book in BOOKS
+        for side in ("home", "draw", "away")
+    },
     # both header forms: the provider's `Avg>2.5` and the shared copies' `Avg_2_5` (`<` -> `_1`)
     "avg_over25": ["Avg>2.5", "Avg_2_5", "BbAv>2.5", "BbAv_2_5"],
     "avg_under25": ["Avg<2.5", "Avg_2_5_1", "BbAv<2.5", "BbAv_2_5_1"],
     "ah_line": ["AHh", "BbAHh"],
-    "avg_ah_home": ["AvgAHH", "BbAvAHH"], "avg_ah_away": ["AvgAHA", "BbAvAHA"],
-    "psc_home": ["PSCH"], "psc_draw": ["PSCD"], "psc_away": ["PSCA"],
+    "avg_ah_home": ["AvgAHH", "BbAvAHH"],
+    "avg_ah_away": ["AvgAHA", "BbAvAHA"],
+    "psc_home": ["PSCH"],
+    "psc_draw": ["PSCD"],
+    "psc_away": ["PSCA"],
 }
-_GOAL_COLUMNS = {"home_goals": ["FTHG"], "away_goals": ["FTAG"],
-                 "ht_home_goals": ["HTHG"], "ht_away_goals": ["HTAG"]}
+_GOAL_COLUMNS = {
+    "home_goals": ["FTHG"],
+    "away_goals": ["FTAG"],
+    "ht_home_goals": ["HTHG"],
+    "ht_away_goals": ["HTAG"],
+}
 
 
 class UnrecognizedFormatError(ValueError):
@@ -114,15 +134,17 @@ def to_text(values: pd.Series) -> pd.Series:
 def parse_dates(values: pd.Series) -> pd.Series:
     """Day-first dates in either dd/mm/yy or dd/mm/yyyy, per cell; anything else -> NaT."""
     text = values.astype(str).str.strip()
-    long = pd.to_datetime(text.where(text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}")),
-                          format="%d/%m/%Y", errors="coerce")
-    short = pd.to_datetime(text.where(text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{2}")),
-                           format="%d/%m/%y", errors="coerce")
+    long = pd.to_datetime(
+        text.where(text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}")), format="%d/%m/%Y", errors="coerce"
+    )
+    short = pd.to_datetime(
+        text.where(text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{2}")), format="%d/%m/%y", errors="coerce"
+    )
     return long.fillna(short)
 
 
 def parse_times(values: pd.Series) -> pd.Series:
-    """"HH:MM" -> timedelta; empty cells take DEFAULT_KICKOFF_TIME, garbage gives NaT."""
+    """ "HH:MM" -> timedelta; empty cells take DEFAULT_KICKOFF_TIME, garbage gives NaT."""
     text = values.astype(str).str.strip().replace("", DEFAULT_KICKOFF_TIME)
     ok = text.str.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?")
     text = text.where(~ok | (text.str.count(":") == 2), text + ":00")
@@ -135,8 +157,9 @@ def uk_local_to_utc(dates: pd.Series, times: pd.Series) -> pd.Series:
     Ambiguous wall times (the October fall-back hour) are read as GMT and nonexistent ones
     (the March spring-forward hour) shifted forward; no match kicks off at those hours.
     """
-    local = (dates + times).dt.tz_localize(UK_TZ, ambiguous=np.zeros(len(dates), dtype=bool),
-                                           nonexistent="shift_forward")
+    local = (dates + times).dt.tz_localize(
+        UK_TZ, ambiguous=np.zeros(len(dates), dtype=bool), nonexistent="shift_forward"
+    )
     return local.dt.tz_convert("UTC").astype("datetime64[s, UTC]")
 
 
@@ -152,13 +175,14 @@ def season_from_date(dates: pd.Series) -> pd.Series:
     return labels.where(dates.notna(), None).astype(object)
 
 
-def match_ids(league: pd.Series, dates: pd.Series, home: pd.Series,
-              away: pd.Series) -> pd.Series:
+def match_ids(league: pd.Series, dates: pd.Series, home: pd.Series, away: pd.Series) -> pd.Series:
     """make_match_id per row; None where the league, date or a team is missing."""
-    ids = [make_match_id(lg, d.date(), h, a)
-           if isinstance(lg, str) and pd.notna(d) and isinstance(h, str) and isinstance(a, str)
-           else None
-           for lg, d, h, a in zip(league, dates, home, away, strict=True)]
+    ids = [
+        make_match_id(lg, d.date(), h, a)
+        if isinstance(lg, str) and pd.notna(d) and isinstance(h, str) and isinstance(a, str)
+        else None
+        for lg, d, h, a in zip(league, dates, home, away, strict=True)
+    ]
     return pd.Series(ids, index=home.index, dtype=object)
 
 
@@ -182,8 +206,9 @@ def _missing(frame: pd.DataFrame, required: list[str]) -> list[str]:
 # ---------------------------------------------------------------- assembling the table
 
 
-def _assemble(core: dict[str, pd.Series], frame: pd.DataFrame, with_stats_and_odds: bool,
-              missing: list[str]) -> pd.DataFrame:
+def _assemble(
+    core: dict[str, pd.Series], frame: pd.DataFrame, with_stats_and_odds: bool, missing: list[str]
+) -> pd.DataFrame:
     """Fill every MATCH_COLUMN (odds/stats from `frame` or null) and fix the column order."""
     n = len(frame)
     out = pd.DataFrame(index=frame.index)
@@ -191,8 +216,11 @@ def _assemble(core: dict[str, pd.Series], frame: pd.DataFrame, with_stats_and_od
         if name in core:
             out[name] = core[name]
         elif name in _FLOAT_COLUMNS:
-            out[name] = (to_float(_pick(frame, _FLOAT_COLUMNS[name])) if with_stats_and_odds
-                         else pd.Series(np.full(n, np.nan), index=frame.index))
+            out[name] = (
+                to_float(_pick(frame, _FLOAT_COLUMNS[name]))
+                if with_stats_and_odds
+                else pd.Series(np.full(n, np.nan), index=frame.index)
+            )
         elif name in _GOAL_COLUMNS:
             out[name] = to_int16(_pick(frame, _GOAL_COLUMNS[name]))
         else:
@@ -202,8 +230,15 @@ def _assemble(core: dict[str, pd.Series], frame: pd.DataFrame, with_stats_and_od
     return out
 
 
-def _core_columns(league: pd.Series, season: pd.Series, dates: pd.Series, times: pd.Series,
-                  home: pd.Series, away: pd.Series, result: pd.Series) -> dict[str, pd.Series]:
+def _core_columns(
+    league: pd.Series,
+    season: pd.Series,
+    dates: pd.Series,
+    times: pd.Series,
+    home: pd.Series,
+    away: pd.Series,
+    result: pd.Series,
+) -> dict[str, pd.Series]:
     return {
         "match_id": match_ids(league, dates, home, away),
         "source": pd.Series([SOURCE] * len(home), index=home.index, dtype=object),
@@ -220,8 +255,9 @@ def _constant(value: str | None, index: pd.Index) -> pd.Series:
     return pd.Series([value] * len(index), index=index, dtype=object)
 
 
-def read_football_data_csv(data: bytes, league: str | None = None,
-                           season: str | None = None) -> pd.DataFrame:
+def read_football_data_csv(
+    data: bytes, league: str | None = None, season: str | None = None
+) -> pd.DataFrame:
     """One football-data CSV (main or extra-leagues format) -> MATCH_COLUMNS frame.
 
     `league` defaults to the Div column; `season` to the July-1 season of each kickoff date.
@@ -235,21 +271,27 @@ def read_football_data_csv(data: bytes, league: str | None = None,
         raise UnrecognizedFormatError(
             "not a football-data CSV: expected a 'Date' and a 'HomeTeam' (or 'Home') column "
             f"(main format) or Country,League,Season,Home,Away,Res (extra leagues); got "
-            f"header {header[:12]}")
+            f"header {header[:12]}"
+        )
     dates = parse_dates(_pick(frame, ["Date"]))
     lg = _constant(league, frame.index) if league else to_text(_pick(frame, ["Div"]))
     sn = _constant(season, frame.index) if season else season_from_date(dates)
-    core = _core_columns(lg, sn, dates, parse_times(_pick(frame, ["Time"])),
-                         to_text(_pick(frame, _TEAM_ALIASES["HomeTeam"])),
-                         to_text(_pick(frame, _TEAM_ALIASES["AwayTeam"])),
-                         to_text(_pick(frame, ["FTR"])))
+    core = _core_columns(
+        lg,
+        sn,
+        dates,
+        parse_times(_pick(frame, ["Time"])),
+        to_text(_pick(frame, _TEAM_ALIASES["HomeTeam"])),
+        to_text(_pick(frame, _TEAM_ALIASES["AwayTeam"])),
+        to_text(_pick(frame, ["FTR"])),
+    )
     goals = {"FTHG": "home_goals", "FTAG": "away_goals"}
     core |= {dst: to_int16(_pick(frame, [src])) for src, dst in goals.items()}
     return _assemble(core, frame, True, _missing(frame, MAIN_REQUIRED))
 
 
 def normalize_extra_season(values: pd.Series) -> pd.Series:
-    """"2012/2013" -> "2012-2013"; calendar-year seasons ("2012") stay as they are."""
+    """ "2012/2013" -> "2012-2013"; calendar-year seasons ("2012") stay as they are."""
     return to_text(values.astype(str).str.replace("/", "-", regex=False))
 
 
@@ -267,15 +309,23 @@ def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.Dat
     if not is_extra_format(list(frame.columns)):
         raise UnrecognizedFormatError(
             "not a football-data extra-leagues CSV: expected columns "
-            f"Country,League,Season,Date,Time,Home,Away,HG,AG,Res; got {list(frame.columns)[:12]}")
+            f"Country,League,Season,Date,Time,Home,Away,HG,AG,Res; got {list(frame.columns)[:12]}"
+        )
     dates = parse_dates(_pick(frame, ["Date"]))
-    lg = (_constant(league_code, frame.index) if league_code
-          else to_text(_pick(frame, ["Country"])))
-    core = _core_columns(lg, normalize_extra_season(_pick(frame, ["Season"])), dates,
-                         parse_times(_pick(frame, ["Time"])), to_text(_pick(frame, ["Home"])),
-                         to_text(_pick(frame, ["Away"])), to_text(_pick(frame, ["Res"])))
-    core |= {"home_goals": to_int16(_pick(frame, ["HG"])),
-             "away_goals": to_int16(_pick(frame, ["AG"]))}
+    lg = _constant(league_code, frame.index) if league_code else to_text(_pick(frame, ["Country"]))
+    core = _core_columns(
+        lg,
+        normalize_extra_season(_pick(frame, ["Season"])),
+        dates,
+        parse_times(_pick(frame, ["Time"])),
+        to_text(_pick(frame, ["Home"])),
+        to_text(_pick(frame, ["Away"])),
+        to_text(_pick(frame, ["Res"])),
+    )
+    core |= {
+        "home_goals": to_int16(_pick(frame, ["HG"])),
+        "away_goals": to_int16(_pick(frame, ["AG"])),
+    }
     out = _assemble(core, frame, False, _missing(frame, EXTRA_REQUIRED))
     # the schema has no competition column; keep the (whitespace-stripped) names for reports
     competitions = to_text(_pick(frame, ["League"])).dropna().unique()
@@ -283,5 +333,9 @@ def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.Dat
     return out
 
 
-__all__ = ["DEFAULT_KICKOFF_TIME", "UnrecognizedFormatError", "read_extra_league_csv",
-           "read_football_data_csv"]
+__all__ = [
+    "DEFAULT_KICKOFF_TIME",
+    "UnrecognizedFormatError",
+    "read_extra_league_csv",
+    "read_football_data_csv",
+]

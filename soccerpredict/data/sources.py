@@ -51,7 +51,8 @@ def _local(path: Path, what: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(
             f"{what}: expected {path} (layout <data_dir>/<league>/<YYYY-YYYY>.csv and "
-            f"<data_dir>/extra_leagues/<CC>.csv); set data.dir/DATA_DIR or fetch the file")
+            f"<data_dir>/extra_leagues/<CC>.csv); set data.dir/DATA_DIR or fetch the file"
+        )
     return str(path)
 
 
@@ -73,14 +74,23 @@ def extra_source(country: str, data_dir: Path | None, extra_url_template: str) -
 
 def fixtures_source(data_dir: Path | None, fixtures_url: str) -> Source:
     """The provider's upcoming fixtures of every league (one file, `Div` names the league)."""
-    location = (fixtures_url if data_dir is None
-                else _local(Path(data_dir) / "fixtures.csv", "upcoming fixtures"))
+    location = (
+        fixtures_url
+        if data_dir is None
+        else _local(Path(data_dir) / "fixtures.csv", "upcoming fixtures")
+    )
     return Source(league="fixtures", season=None, location=location, kind="fixtures")
 
 
-def list_sources(leagues: Iterable[str], seasons: Iterable[str], extra_leagues: Iterable[str],
-                 data_dir: Path | None, url_template: str,
-                 extra_url_template: str, fixtures_url: str | None = None) -> list[Source]:
+def list_sources(
+    leagues: Iterable[str],
+    seasons: Iterable[str],
+    extra_leagues: Iterable[str],
+    data_dir: Path | None,
+    url_template: str,
+    extra_url_template: str,
+    fixtures_url: str | None = None,
+) -> list[Source]:
     """Main files (league x season), extra-league files, then the fixtures file when a season is
     in progress (`fixtures_url` given); local paths are checked to exist."""
     seasons = list(seasons)
@@ -101,9 +111,13 @@ def _retryable(error: Exception) -> bool:
     return isinstance(error, httpx.TransportError)
 
 
-def download(url: str, timeout: float = 30.0, retries: int = 3,
-             transport: httpx.BaseTransport | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> bytes:
+def download(
+    url: str,
+    timeout: float = 30.0,
+    retries: int = 3,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
     """GET with redirects; `retries` extra attempts with 1, 2, 4 ... s backoff."""
     with httpx.Client(timeout=timeout, follow_redirects=True, transport=transport) as client:
         for attempt in range(retries + 1):
@@ -114,13 +128,18 @@ def download(url: str, timeout: float = 30.0, retries: int = 3,
             except (httpx.HTTPStatusError, httpx.TransportError) as error:
                 if attempt == retries or not _retryable(error):
                     raise
-                sleep(2.0 ** attempt)
+                sleep(2.0**attempt)
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def fetch_bytes(location: str, timeout: float = 30.0, *, retries: int = 3,
-                transport: httpx.BaseTransport | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> bytes:
+def fetch_bytes(
+    location: str,
+    timeout: float = 30.0,
+    *,
+    retries: int = 3,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
     """Bytes of a local file or of a URL (see `download` for the retry policy)."""
     if is_url(location):
         return download(location, timeout, retries, transport, sleep)

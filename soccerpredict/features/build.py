@@ -22,20 +22,39 @@ from soccerpredict.features.state import LeagueState
 FEATURE_SCHEMA_VERSION = "2"
 
 STATE_FEATURES: list[str] = [
-    "elo_home", "elo_away", "elo_diff", "elo_expected_home",
-    "pi_home", "pi_away", "pi_expected_gd",
-    "gm_lambda_home", "gm_lambda_away", "gm_prob_home", "gm_prob_draw", "gm_prob_away",
-    "sot_lambda_home", "sot_lambda_away",
-    *[f"form_{name}_{side}" for side in ("home", "away")
-      for name in ("n", "goals_for", "goals_against", "points", "sot")],
-    "rest_days_home", "rest_days_away",
-    "h2h_n", "h2h_points_home", "h2h_goal_diff_home",
+    "elo_home",
+    "elo_away",
+    "elo_diff",
+    "elo_expected_home",
+    "pi_home",
+    "pi_away",
+    "pi_expected_gd",
+    "gm_lambda_home",
+    "gm_lambda_away",
+    "gm_prob_home",
+    "gm_prob_draw",
+    "gm_prob_away",
+    "sot_lambda_home",
+    "sot_lambda_away",
+    *[
+        f"form_{name}_{side}"
+        for side in ("home", "away")
+        for name in ("n", "goals_for", "goals_against", "points", "sot")
+    ],
+    "rest_days_home",
+    "rest_days_away",
+    "h2h_n",
+    "h2h_points_home",
+    "h2h_goal_diff_home",
 ]
 # the pre-closing 1X2 prices the market baseline chooses among (never closing ones)
 BASELINE_BOOKS: tuple[str, ...] = ("ps", "avg", "max")
-PRICE_COLUMNS: list[str] = [f"{book}_{side}" for book in BASELINE_BOOKS
-                            for side in ("home", "draw", "away")]
-FEATURE_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEATURES + PRICE_COLUMNS
+PRICE_COLUMNS: list[str] = [
+    f"{book}_{side}" for book in BASELINE_BOOKS for side in ("home", "draw", "away")
+]
+FEATURE_COLUMNS: list[str] = (
+    STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEATURES + PRICE_COLUMNS
+)
 # what `ratings_only` may read: no price and nothing derived from one
 RATINGS_COLUMNS: list[str] = list(STATE_FEATURES)
 
@@ -48,8 +67,17 @@ def feature_contract() -> dict[str, object]:
     return {"schema_version": FEATURE_SCHEMA_VERSION, "columns": list(FEATURE_COLUMNS)}
 
 
-_REPLAY_COLUMNS = ["match_id", "season", "home_team", "away_team", "result", "home_goals",
-                   "away_goals", "home_shots_on_target", "away_shots_on_target"]
+_REPLAY_COLUMNS = [
+    "match_id",
+    "season",
+    "home_team",
+    "away_team",
+    "result",
+    "home_goals",
+    "away_goals",
+    "home_shots_on_target",
+    "away_shots_on_target",
+]
 
 
 def _records(league: pd.DataFrame) -> list[dict[str, object]]:
@@ -69,10 +97,15 @@ def _float(value: object) -> float:
 def _learn(state: LeagueState, match: dict[str, object]) -> None:
     if match["result"] is None or match["home_goals"] is None:
         return  # upcoming or unfinished: nothing to learn
-    state.update(str(match["home_team"]), str(match["away_team"]), match["day"],  # type: ignore[arg-type]
-                 int(match["home_goals"]), int(match["away_goals"]),  # type: ignore[call-overload]
-                 _float(match.get("home_shots_on_target")),
-                 _float(match.get("away_shots_on_target")))
+    state.update(
+        str(match["home_team"]),
+        str(match["away_team"]),
+        match["day"],  # type: ignore[arg-type]
+        int(match["home_goals"]),
+        int(match["away_goals"]),  # type: ignore[call-overload]
+        _float(match.get("home_shots_on_target")),
+        _float(match.get("away_shots_on_target")),
+    )
 
 
 def replay_league(league: pd.DataFrame, params: FeatureParams) -> tuple[pd.DataFrame, LeagueState]:
@@ -81,15 +114,18 @@ def replay_league(league: pd.DataFrame, params: FeatureParams) -> tuple[pd.DataF
     Learning a whole day only after reading it keeps same-day results out of same-day features.
     """
     teams_by_season = {
-        s: set(g["home_team"]) | set(g["away_team"]) for s, g in league.groupby("season")}
+        s: set(g["home_team"]) | set(g["away_team"]) for s, g in league.groupby("season")
+    }
     state, rows = LeagueState(params), []
     for _, fixtures in groupby(_records(league), key=lambda m: m["day"]):
         day_matches = list(fixtures)
         for match in day_matches:
             if match["season"] != state.season:
                 state.start_season(str(match["season"]), teams_by_season[match["season"]])
-            rows.append({"match_id": match["match_id"]} | state.features(
-                str(match["home_team"]), str(match["away_team"]), match["day"]))  # type: ignore[arg-type]
+            rows.append(
+                {"match_id": match["match_id"]}
+                | state.features(str(match["home_team"]), str(match["away_team"]), match["day"])
+            )  # type: ignore[arg-type]
         for match in day_matches:
             _learn(state, match)
     return pd.DataFrame(rows, columns=["match_id", *STATE_FEATURES]), state
@@ -100,24 +136,35 @@ def build_features(matches: pd.DataFrame, params: FeatureParams) -> pd.DataFrame
     return build_features_and_states(matches, params)[0]
 
 
-def build_features_and_states(matches: pd.DataFrame, params: FeatureParams
-                              ) -> tuple[pd.DataFrame, dict[str, LeagueState]]:
+def build_features_and_states(
+    matches: pd.DataFrame, params: FeatureParams
+) -> tuple[pd.DataFrame, dict[str, LeagueState]]:
     """The feature table and each league's state after its last match (what Serve answers from).
 
     The caller's index is ignored: frames concatenated from several files repeat index labels,
     and the market join must not pair one file's rows with another's.
     """
     matches = matches.reset_index(drop=True)
-    replays = {league: replay_league(group, params)
-               for league, group in matches.groupby("league", sort=True)}
+    replays = {
+        league: replay_league(group, params)
+        for league, group in matches.groupby("league", sort=True)
+    }
     parts = [table for table, _ in replays.values()]
-    state = (pd.concat(parts, ignore_index=True) if parts
-             else pd.DataFrame(columns=["match_id", *STATE_FEATURES]))
+    state = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["match_id", *STATE_FEATURES])
+    )
     base = matches[[c for c in ID_COLUMNS + EVAL_COLUMNS if c in matches.columns]]
     prices = matches.reindex(columns=PRICE_COLUMNS).astype(np.float64)
-    table = (base.join(market_features(matches)).join(extra_market_features(matches))
-             .join(prices).merge(state, on="match_id", how="left"))
+    table = (
+        base.join(market_features(matches))
+        .join(extra_market_features(matches))
+        .join(prices)
+        .merge(state, on="match_id", how="left")
+    )
     table[FEATURE_COLUMNS] = table[FEATURE_COLUMNS].astype(np.float64)
     table = table[[*base.columns, *FEATURE_COLUMNS]].sort_values(
-        ["kickoff_utc", "league", "match_id"], ignore_index=True)
+        ["kickoff_utc", "league", "match_id"], ignore_index=True
+    )
     return table, {league: st for league, (_, st) in replays.items()}

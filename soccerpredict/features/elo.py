@@ -20,12 +20,16 @@ def goal_multiplier(goal_diff: int) -> float:
     return (11.0 + margin) / 8.0
 
 
-def update(r_home: float, r_away: float, home_goals: int, away_goals: int,
-           k: float, home_advantage: float) -> tuple[float, float]:
+def update(
+    r_home: float, r_away: float, home_goals: int, away_goals: int, k: float, home_advantage: float
+) -> tuple[float, float]:
     """Ratings after one match; the exchange is zero-sum."""
     score = 1.0 if home_goals > away_goals else 0.5 if home_goals == away_goals else 0.0
-    delta = k * goal_multiplier(home_goals - away_goals) * (
-        score - expected_home(r_home, r_away, home_advantage))
+    delta = (
+        k
+        * goal_multiplier(home_goals - away_goals)
+        * (score - expected_home(r_home, r_away, home_advantage))
+    )
     return r_home + delta, r_away - delta
 
 

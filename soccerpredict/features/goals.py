@@ -28,7 +28,7 @@ class PoissonRatings:
     rate: float
     log_mean: float
     home: float = 0.25
-    league_rate: float = 0.002   # the league's mean and home advantage move slowly
+    league_rate: float = 0.002  # the league's mean and home advantage move slowly
     attack: dict[str, float] = field(default_factory=dict)
     defence: dict[str, float] = field(default_factory=dict)
 
@@ -56,14 +56,25 @@ class PoissonRatings:
             self.defence.setdefault(team, defence)
 
     def to_dict(self) -> dict[str, object]:
-        return {"rate": self.rate, "log_mean": self.log_mean, "home": self.home,
-                "league_rate": self.league_rate, "attack": self.attack, "defence": self.defence}
+        return {
+            "rate": self.rate,
+            "log_mean": self.log_mean,
+            "home": self.home,
+            "league_rate": self.league_rate,
+            "attack": self.attack,
+            "defence": self.defence,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> PoissonRatings:
-        return cls(rate=float(data["rate"]), log_mean=float(data["log_mean"]),  # type: ignore[arg-type]
-                   home=float(data["home"]), league_rate=float(data["league_rate"]),  # type: ignore[arg-type]
-                   attack=dict(data["attack"]), defence=dict(data["defence"]))  # type: ignore[call-overload]
+        return cls(
+            rate=float(data["rate"]),
+            log_mean=float(data["log_mean"]),  # type: ignore[arg-type]
+            home=float(data["home"]),
+            league_rate=float(data["league_rate"]),  # type: ignore[arg-type]
+            attack=dict(data["attack"]),
+            defence=dict(data["defence"]),
+        )  # type: ignore[call-overload]
 
 
 def outcome_probs(lam_home: float, lam_away: float) -> tuple[float, float, float]:

@@ -38,16 +38,23 @@ def market_values(odds: np.ndarray) -> np.ndarray:
 
 
 def market_features(matches: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(market_values(pre_closing_odds(matches)), columns=MARKET_FEATURES,
-                        index=matches.index)
+    return pd.DataFrame(
+        market_values(pre_closing_odds(matches)), columns=MARKET_FEATURES, index=matches.index
+    )
 
 
 # the books compared for dispersion: every single book the files carry in most seasons
 DISPERSION_BOOKS: tuple[str, ...] = ("b365", "ps", "bw", "iw", "wh", "vc")
 EXTRA_MARKET_FEATURES: list[str] = [
-    "mkt_ps_minus_avg_home", "mkt_ps_minus_avg_away", "mkt_dispersion_home",
-    "mkt_dispersion_away", "mkt_max_booksum", "mkt_prob_over25", "mkt_ah_line",
-    "mkt_ah_prob_home"]
+    "mkt_ps_minus_avg_home",
+    "mkt_ps_minus_avg_away",
+    "mkt_dispersion_home",
+    "mkt_dispersion_away",
+    "mkt_max_booksum",
+    "mkt_prob_over25",
+    "mkt_ah_line",
+    "mkt_ah_prob_home",
+]
 
 
 def _book_probs(matches: pd.DataFrame, book: str) -> np.ndarray:
@@ -88,8 +95,15 @@ def extra_market_features(matches: pd.DataFrame) -> pd.DataFrame:
     max_odds = np.column_stack([_column(matches, f"max_{s}") for s in ("home", "draw", "away")])
     with np.errstate(invalid="ignore", divide="ignore"):
         max_booksum = (1.0 / max_odds).sum(axis=1) - 1.0
-    values = np.column_stack([
-        ps_avg[:, 0], ps_avg[:, 2], _dispersion(matches), max_booksum,
-        _two_way(matches, "avg_over25", "avg_under25"), _column(matches, "ah_line"),
-        _two_way(matches, "avg_ah_home", "avg_ah_away")])
+    values = np.column_stack(
+        [
+            ps_avg[:, 0],
+            ps_avg[:, 2],
+            _dispersion(matches),
+            max_booksum,
+            _two_way(matches, "avg_over25", "avg_under25"),
+            _column(matches, "ah_line"),
+            _two_way(matches, "avg_ah_home", "avg_ah_away"),
+        ]
+    )
     return pd.DataFrame(values, columns=EXTRA_MARKET_FEATURES, index=matches.index)

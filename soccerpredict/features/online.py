@@ -45,9 +45,12 @@ class Fixture:
 
 def snapshot(states: dict[str, LeagueState], params: FeatureParams, as_of: date) -> dict[str, Any]:
     """The published document; its version is a hash of everything a feature depends on."""
-    body = {"schema_version": FEATURE_SCHEMA_VERSION, "as_of": as_of.isoformat(),
-            "feature_params": params.model_dump(mode="json"),
-            "leagues": {league: states[league].to_dict() for league in sorted(states)}}
+    body = {
+        "schema_version": FEATURE_SCHEMA_VERSION,
+        "as_of": as_of.isoformat(),
+        "feature_params": params.model_dump(mode="json"),
+        "leagues": {league: states[league].to_dict() for league in sorted(states)},
+    }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return {"version": digest[:16], **body}
 
@@ -68,8 +71,10 @@ class TeamState:
     @classmethod
     def from_snapshot(cls, data: dict[str, Any]) -> TeamState:
         if data.get("schema_version") != FEATURE_SCHEMA_VERSION:
-            raise ValueError(f"team state has feature schema {data.get('schema_version')}, "
-                             f"this code builds schema {FEATURE_SCHEMA_VERSION}")
+            raise ValueError(
+                f"team state has feature schema {data.get('schema_version')}, "
+                f"this code builds schema {FEATURE_SCHEMA_VERSION}"
+            )
         params = FeatureParams.model_validate(data["feature_params"])
         leagues = {lg: LeagueState.from_dict(st, params) for lg, st in data["leagues"].items()}
         return cls(data["version"], date.fromisoformat(data["as_of"]), params, leagues)
@@ -92,20 +97,29 @@ class TeamState:
         for field, team in (("home_team", fixture.home_team), ("away_team", fixture.away_team)):
             if team not in state.known_teams:
                 suggestions = closest(team, state.known_teams)
-                raise FixtureError(field, f"unknown team {team!r} in {fixture.league}"
-                                   + (f"; closest known: {', '.join(suggestions)}"
-                                      if suggestions else ""), suggestions)
+                raise FixtureError(
+                    field,
+                    f"unknown team {team!r} in {fixture.league}"
+                    + (f"; closest known: {', '.join(suggestions)}" if suggestions else ""),
+                    suggestions,
+                )
         if fixture.home_team == fixture.away_team:
             raise FixtureError("away_team", "home and away team are the same")
         earliest, horizon = self.kickoff_window(fixture.league, max_horizon_days)
         if fixture.kickoff < earliest:
             latest = earliest - timedelta(days=1)
-            raise FixtureError("kickoff", f"kickoff {fixture.kickoff} is not after the latest "
-                               f"result the state knows in {fixture.league} ({latest}); its "
-                               "features would be built from results after kickoff")
+            raise FixtureError(
+                "kickoff",
+                f"kickoff {fixture.kickoff} is not after the latest "
+                f"result the state knows in {fixture.league} ({latest}); its "
+                "features would be built from results after kickoff",
+            )
         if fixture.kickoff > horizon:
-            raise FixtureError("kickoff", f"kickoff {fixture.kickoff} is more than "
-                               f"{max_horizon_days} days after the data ends ({self.as_of})")
+            raise FixtureError(
+                "kickoff",
+                f"kickoff {fixture.kickoff} is more than "
+                f"{max_horizon_days} days after the data ends ({self.as_of})",
+            )
 
     def features(self, fixtures: list[Fixture]) -> pd.DataFrame:
         """One row per fixture, FEATURE_COLUMNS as float64, in the offline table's order."""
@@ -113,17 +127,28 @@ class TeamState:
 
     def feature_matrix(self, fixtures: list[Fixture]) -> np.ndarray:
         """The same as `features`, as a plain (n, len(FEATURE_COLUMNS)) float64 array."""
-        state = np.array([[row[c] for c in STATE_FEATURES] for row in (
-            self._league(f.league).features(f.home_team, f.away_team, f.kickoff)
-            for f in fixtures)], dtype=np.float64).reshape(len(fixtures), len(STATE_FEATURES))
-        odds = np.array([f.odds if f.odds else (np.nan,) * 3 for f in fixtures],
-                        dtype=np.float64).reshape(len(fixtures), 3)
+        state = np.array(
+            [
+                [row[c] for c in STATE_FEATURES]
+                for row in (
+                    self._league(f.league).features(f.home_team, f.away_team, f.kickoff)
+                    for f in fixtures
+                )
+            ],
+            dtype=np.float64,
+        ).reshape(len(fixtures), len(STATE_FEATURES))
+        odds = np.array(
+            [f.odds if f.odds else (np.nan,) * 3 for f in fixtures], dtype=np.float64
+        ).reshape(len(fixtures), 3)
         # a request carries one 1X2 price set: the other market inputs stay missing
         rest = np.full((len(fixtures), len(FEATURE_COLUMNS) - len(STATE_FEATURES) - 4), np.nan)
         return np.hstack([state, market_values(odds), rest])
 
     def _league(self, league: str) -> LeagueState:
         if league not in self.leagues:
-            raise FixtureError("league", f"unknown league {league!r}; known: "
-                               f"{', '.join(sorted(self.leagues))}", sorted(self.leagues))
+            raise FixtureError(
+                "league",
+                f"unknown league {league!r}; known: {', '.join(sorted(self.leagues))}",
+                sorted(self.leagues),
+            )
         return self.leagues[league]

@@ -10,8 +10,15 @@ def expected_goal_diff(rating: float) -> float:
     return math.copysign(10.0 ** (abs(rating) / 3.0) - 1.0, rating)
 
 
-def update(home_of_home: float, away_of_home: float, home_of_away: float, away_of_away: float,
-           goal_diff: int, lam: float, gamma: float) -> tuple[float, float, float, float]:
+def update(
+    home_of_home: float,
+    away_of_home: float,
+    home_of_away: float,
+    away_of_away: float,
+    goal_diff: int,
+    lam: float,
+    gamma: float,
+) -> tuple[float, float, float, float]:
     """Return the four ratings after a match with the observed home-minus-away goal difference.
 
     Ratings: the home team's home and away ratings, then the away team's home and away ratings.

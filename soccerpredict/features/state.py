@@ -75,8 +75,11 @@ class LeagueState:
                 self.pi_home.setdefault(team, seed_home)
                 self.pi_away.setdefault(team, seed_away)
             for model in self.poisson_models:
-                model.seed(newcomers, _mean([model.attack.get(t, 0.0) for t in leavers] or [0.0]),
-                           _mean([model.defence.get(t, 0.0) for t in leavers] or [0.0]))
+                model.seed(
+                    newcomers,
+                    _mean([model.attack.get(t, 0.0) for t in leavers] or [0.0]),
+                    _mean([model.defence.get(t, 0.0) for t in leavers] or [0.0]),
+                )
         self.season, self.teams = season, set(teams)
 
     def _low_elo(self) -> float:
@@ -110,9 +113,15 @@ class LeagueState:
         lam_h, lam_a = goal_model.expected(home, away)
         p_home, p_draw, p_away = goals.outcome_probs(lam_h, lam_a)
         sot_h, sot_a = sot_model.expected(home, away)
-        return {"gm_lambda_home": lam_h, "gm_lambda_away": lam_a, "gm_prob_home": p_home,
-                "gm_prob_draw": p_draw, "gm_prob_away": p_away,
-                "sot_lambda_home": sot_h, "sot_lambda_away": sot_a}
+        return {
+            "gm_lambda_home": lam_h,
+            "gm_lambda_away": lam_a,
+            "gm_prob_home": p_home,
+            "gm_prob_draw": p_draw,
+            "gm_prob_away": p_away,
+            "sot_lambda_home": sot_h,
+            "sot_lambda_away": sot_a,
+        }
 
     def _form(self, team: str, side: str) -> dict[str, float]:
         games = list(self.recent.get(team, ()))
@@ -134,61 +143,110 @@ class LeagueState:
         past = list(self.meetings.get(_pair(home, away), ()))
         points = [_points(hg, ag) if h == home else _points(ag, hg) for h, hg, ag in past]
         diffs = [hg - ag if h == home else ag - hg for h, hg, ag in past]
-        return {"h2h_n": float(len(past)), "h2h_points_home": _mean(points),
-                "h2h_goal_diff_home": _mean(diffs)}
+        return {
+            "h2h_n": float(len(past)),
+            "h2h_points_home": _mean(points),
+            "h2h_goal_diff_home": _mean(diffs),
+        }
 
-    def update(self, home: str, away: str, day: date, home_goals: int, away_goals: int,
-               home_sot: float = math.nan, away_sot: float = math.nan) -> None:
+    def update(
+        self,
+        home: str,
+        away: str,
+        day: date,
+        home_goals: int,
+        away_goals: int,
+        home_sot: float = math.nan,
+        away_sot: float = math.nan,
+    ) -> None:
         """Learn one finished match."""
         p = self.params
         self.elo[home], self.elo[away] = elo.update(
-            self.elo.get(home, p.elo_initial), self.elo.get(away, p.elo_initial),
-            home_goals, away_goals, p.elo_k, p.elo_home_advantage)
-        (self.pi_home[home], self.pi_away[home], self.pi_home[away],
-         self.pi_away[away]) = pi_ratings.update(
-            self.pi_home.get(home, 0.0), self.pi_away.get(home, 0.0),
-            self.pi_home.get(away, 0.0), self.pi_away.get(away, 0.0),
-            home_goals - away_goals, p.pi_lambda, p.pi_gamma)
+            self.elo.get(home, p.elo_initial),
+            self.elo.get(away, p.elo_initial),
+            home_goals,
+            away_goals,
+            p.elo_k,
+            p.elo_home_advantage,
+        )
+        (self.pi_home[home], self.pi_away[home], self.pi_home[away], self.pi_away[away]) = (
+            pi_ratings.update(
+                self.pi_home.get(home, 0.0),
+                self.pi_away.get(home, 0.0),
+                self.pi_home.get(away, 0.0),
+                self.pi_away.get(away, 0.0),
+                home_goals - away_goals,
+                p.pi_lambda,
+                p.pi_gamma,
+            )
+        )
         goal_model, sot_model = self.poisson_models
         goal_model.update(home, away, float(home_goals), float(away_goals))
         sot_model.update(home, away, home_sot, away_sot)
-        for team, gf, ga, sot in ((home, home_goals, away_goals, home_sot),
-                                  (away, away_goals, home_goals, away_sot)):
+        for team, gf, ga, sot in (
+            (home, home_goals, away_goals, home_sot),
+            (away, away_goals, home_goals, away_sot),
+        ):
             self.recent.setdefault(team, deque(maxlen=p.form_window)).append(
-                Played(day, gf, ga, sot))
+                Played(day, gf, ga, sot)
+            )
             self.last_played[team] = day
         self.meetings.setdefault(_pair(home, away), deque(maxlen=p.h2h_window)).append(
-            (home, home_goals, away_goals))
-
+            (home, home_goals, away_goals)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state (params travel separately): what the pipeline publishes."""
         return {
-            "season": self.season, "teams": sorted(self.teams), "elo": self.elo,
-            "pi_home": self.pi_home, "pi_away": self.pi_away,
-            "recent": {t: [[g.day.isoformat(), g.goals_for, g.goals_against, g.shots_on_target]
-                           for g in games] for t, games in self.recent.items()},
+            "season": self.season,
+            "teams": sorted(self.teams),
+            "elo": self.elo,
+            "pi_home": self.pi_home,
+            "pi_away": self.pi_away,
+            "recent": {
+                t: [
+                    [g.day.isoformat(), g.goals_for, g.goals_against, g.shots_on_target]
+                    for g in games
+                ]
+                for t, games in self.recent.items()
+            },
             "last_played": {t: d.isoformat() for t, d in self.last_played.items()},
-            "meetings": [[a, b, [list(m) for m in games]]
-                         for (a, b), games in self.meetings.items()],
+            "meetings": [
+                [a, b, [list(m) for m in games]] for (a, b), games in self.meetings.items()
+            ],
             "goal_model": self.poisson_models[0].to_dict(),
             "sot_model": self.poisson_models[1].to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], params: FeatureParams) -> LeagueState:
-        recent = {t: deque((Played(date.fromisoformat(d), int(gf), int(ga), float(sot))
-                            for d, gf, ga, sot in games), maxlen=params.form_window)
-                  for t, games in data["recent"].items()}
-        meetings = {(a, b): deque(((h, int(hg), int(ag)) for h, hg, ag in games),
-                                  maxlen=params.h2h_window) for a, b, games in data["meetings"]}
-        return cls(params=params, season=data["season"], teams=set(data["teams"]),
-                   elo=dict(data["elo"]), pi_home=dict(data["pi_home"]),
-                   pi_away=dict(data["pi_away"]), recent=recent,
-                   last_played={t: date.fromisoformat(d) for t, d in data["last_played"].items()},
-                   meetings=meetings,
-                   goal_model=goals.PoissonRatings.from_dict(data["goal_model"]),
-                   sot_model=goals.PoissonRatings.from_dict(data["sot_model"]))
+        recent = {
+            t: deque(
+                (
+                    Played(date.fromisoformat(d), int(gf), int(ga), float(sot))
+                    for d, gf, ga, sot in games
+                ),
+                maxlen=params.form_window,
+            )
+            for t, games in data["recent"].items()
+        }
+        meetings = {
+            (a, b): deque(((h, int(hg), int(ag)) for h, hg, ag in games), maxlen=params.h2h_window)
+            for a, b, games in data["meetings"]
+        }
+        return cls(
+            params=params,
+            season=data["season"],
+            teams=set(data["teams"]),
+            elo=dict(data["elo"]),
+            pi_home=dict(data["pi_home"]),
+            pi_away=dict(data["pi_away"]),
+            recent=recent,
+            last_played={t: date.fromisoformat(d) for t, d in data["last_played"].items()},
+            meetings=meetings,
+            goal_model=goals.PoissonRatings.from_dict(data["goal_model"]),
+            sot_model=goals.PoissonRatings.from_dict(data["sot_model"]),
+        )
 
     @property
     def known_teams(self) -> set[str]:

@@ -38,6 +38,7 @@ def _proportional(q: np.ndarray) -> np.ndarray:
 
 def _power_row(q: np.ndarray) -> np.ndarray:
     """Find k with sum(q_i ** k) == 1; the margin is taken more from long shots than favourites."""
+
     def f(k: float) -> float:
         return float(np.sum(q**k) - 1.0)
 
@@ -98,8 +99,9 @@ def _shin_rows(q: np.ndarray) -> np.ndarray:
         zz = z[:, None]
         return (np.sqrt(zz**2 + 4.0 * (1.0 - zz) * q**2 / booksum) - zz) / (2.0 * (1.0 - zz))
 
-    z = _bisect(lambda z: probs(z).sum(axis=1) - 1.0, np.zeros(len(q)),
-                np.full(len(q), 1.0 - 1e-12))
+    z = _bisect(
+        lambda z: probs(z).sum(axis=1) - 1.0, np.zeros(len(q)), np.full(len(q), 1.0 - 1e-12)
+    )
     p = np.where(booksum > 1.0, probs(z), q)
     return p / p.sum(axis=1, keepdims=True)
 

@@ -84,8 +84,11 @@ def calibration_table(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.
     frames = []
     for k, outcome in enumerate(OUTCOMES):
         df = pd.DataFrame({"bin": _bin_ids(p[:, k], n_bins), "pred": p[:, k], "obs": hits[:, k]})
-        g = df.groupby("bin").agg(mean_predicted=("pred", "mean"),
-                                  observed_frequency=("obs", "mean"), count=("obs", "size"))
+        g = df.groupby("bin").agg(
+            mean_predicted=("pred", "mean"),
+            observed_frequency=("obs", "mean"),
+            count=("obs", "size"),
+        )
         frames.append(g.reset_index().assign(**{"class": outcome}))
     columns = ["class", "bin", "mean_predicted", "observed_frequency", "count"]
     if not frames:

@@ -71,8 +71,12 @@ def _temperature_scale(p: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def _fit_temperature(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    res = minimize_scalar(lambda t: log_loss(_temperature_scale(p, t), y),
-                          bounds=_T_BOUNDS, method="bounded", options={"xatol": 1e-5})
+    res = minimize_scalar(
+        lambda t: log_loss(_temperature_scale(p, t), y),
+        bounds=_T_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-5},
+    )
     return {"temperature": float(res.x)}
 
 
@@ -87,8 +91,9 @@ def _fit_isotonic(p: np.ndarray, y: np.ndarray) -> dict[str, list[list[float]]]:
     return {"x": xs, "y": ys}
 
 
-def _isotonic_apply(p: np.ndarray, xs: Sequence[Sequence[float]],
-                    ys: Sequence[Sequence[float]]) -> np.ndarray:
+def _isotonic_apply(
+    p: np.ndarray, xs: Sequence[Sequence[float]], ys: Sequence[Sequence[float]]
+) -> np.ndarray:
     # np.interp clamps outside the fitted range, matching out_of_bounds="clip"
     cols = [np.interp(p[:, k], np.asarray(xs[k]), np.asarray(ys[k])) for k in range(p.shape[1])]
     out = np.clip(np.column_stack(cols), _ISOTONIC_FLOOR, 1.0)
@@ -118,17 +123,26 @@ def _folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-def _cv_log_loss(method: CalibrationMethod, p: np.ndarray, y: np.ndarray,
-                 folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
+def _cv_log_loss(
+    method: CalibrationMethod,
+    p: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> float:
     """Mean held-out log-loss, so isotonic's in-sample overfit does not win by default."""
-    losses = [log_loss(fit_calibrator(method, p[tr], y[tr]).apply(p[te]), y[te])
-              for tr, te in folds]
+    losses = [
+        log_loss(fit_calibrator(method, p[tr], y[tr]).apply(p[te]), y[te]) for tr, te in folds
+    ]
     return float(np.mean(losses))
 
 
-def choose_calibration(methods: Sequence[CalibrationMethod], probs_val: np.ndarray,
-                       y_val: np.ndarray, n_folds: int = 5,
-                       seed: int = 0) -> tuple[Calibrator, dict[CalibrationMethod, float]]:
+def choose_calibration(
+    methods: Sequence[CalibrationMethod],
+    probs_val: np.ndarray,
+    y_val: np.ndarray,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> tuple[Calibrator, dict[CalibrationMethod, float]]:
     """Pick the method with the lowest cross-fitted log-loss on validation, refit it on all of
     validation. Ties go to the earlier method in `methods`. Returns (calibrator, cv scores)."""
     if not methods:

@@ -28,9 +28,15 @@ from soccerpredict.models.xgb import train_booster
 WITH_MARKET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEATURES
 
 
-def fit_forecaster(name: str, columns: list[str], baseline: MarketBaseline | None,
-                   train: pd.DataFrame, validation: pd.DataFrame, params: ModelParams,
-                   nthread: int = 2) -> tuple[Forecaster, dict[str, Any]]:
+def fit_forecaster(
+    name: str,
+    columns: list[str],
+    baseline: MarketBaseline | None,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    params: ModelParams,
+    nthread: int = 2,
+) -> tuple[Forecaster, dict[str, Any]]:
     """Boost on train, early-stop and choose the calibration on validation."""
     shell = Forecaster(name, None, Calibrator(), columns, baseline)  # type: ignore[arg-type]
     train, validation = train[shell.usable(train)], validation[shell.usable(validation)]
@@ -38,27 +44,44 @@ def fit_forecaster(name: str, columns: list[str], baseline: MarketBaseline | Non
     margins = None
     if baseline is not None:
         margins = (shell.margin(train), shell.margin(validation))
-    shell.booster = train_booster(train[columns], y_train, validation[columns], y_val, params,
-                                  nthread=nthread, margins=margins)  # type: ignore[arg-type]
+    shell.booster = train_booster(
+        train[columns],
+        y_train,
+        validation[columns],
+        y_val,
+        params,
+        nthread=nthread,
+        margins=margins,
+    )  # type: ignore[arg-type]
     raw_val = shell.raw_proba(validation)
     shell.calibrator, cv_scores = choose_calibration(params.calibration_methods, raw_val, y_val)
-    return shell, {"best_iteration": int(shell.booster.best_iteration),
-                   "calibration": shell.calibrator.method, "calibration_cv_log_loss": cv_scores,
-                   "validation_uncalibrated": score_all(raw_val, y_val),
-                   "n_train": len(train), "n_validation": len(validation)}
+    return shell, {
+        "best_iteration": int(shell.booster.best_iteration),
+        "calibration": shell.calibrator.method,
+        "calibration_cv_log_loss": cv_scores,
+        "validation_uncalibrated": score_all(raw_val, y_val),
+        "n_train": len(train),
+        "n_validation": len(validation),
+    }
 
 
-def fit_predictor(train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams,
-                  nthread: int = 2) -> tuple[Predictor, dict[str, Any]]:
+def fit_predictor(
+    train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams, nthread: int = 2
+) -> tuple[Predictor, dict[str, Any]]:
     """Both tiers and the market baseline, from these seasons only."""
     train = train[train["result"].notna()]
     validation = validation[validation["result"].notna()]
     baseline, baseline_scores = choose_market_baseline(validation)
-    market, market_summary = fit_forecaster(WITH_MARKET, WITH_MARKET_COLUMNS, baseline, train,
-                                            validation, params.with_market, nthread)
-    ratings, ratings_summary = fit_forecaster(RATINGS_ONLY, RATINGS_COLUMNS, None, train,
-                                              validation, params.ratings_only, nthread)
-    summary = {"market_baseline": baseline.to_dict(),
-               "market_baseline_validation": baseline_scores,
-               WITH_MARKET: market_summary, RATINGS_ONLY: ratings_summary}
+    market, market_summary = fit_forecaster(
+        WITH_MARKET, WITH_MARKET_COLUMNS, baseline, train, validation, params.with_market, nthread
+    )
+    ratings, ratings_summary = fit_forecaster(
+        RATINGS_ONLY, RATINGS_COLUMNS, None, train, validation, params.ratings_only, nthread
+    )
+    summary = {
+        "market_baseline": baseline.to_dict(),
+        "market_baseline_validation": baseline_scores,
+        WITH_MARKET: market_summary,
+        RATINGS_ONLY: ratings_summary,
+    }
     return Predictor({WITH_MARKET: market, RATINGS_ONLY: ratings}, feature_contract()), summary

@@ -55,17 +55,32 @@ def candidates() -> list[MarketBaseline]:
     return [MarketBaseline(b, m) for b, m in product(BASELINE_BOOKS, DEVIG_METHODS)]
 
 
-def choose_market_baseline(validation: pd.DataFrame
-                           ) -> tuple[MarketBaseline, dict[str, dict[str, float]]]:
+def choose_market_baseline(
+    validation: pd.DataFrame,
+) -> tuple[MarketBaseline, dict[str, dict[str, float]]]:
     """The candidate with the lowest validation RPS, judged on the matches every book priced."""
     played = validation[validation["result"].notna()]
-    named = {c.name: (c, devig(played.reindex(columns=[f"{c.book}_{s}" for s in _SIDES])
-                               .to_numpy(dtype=float), method=c.method)) for c in candidates()}
+    named = {
+        c.name: (
+            c,
+            devig(
+                played.reindex(columns=[f"{c.book}_{s}" for s in _SIDES]).to_numpy(dtype=float),
+                method=c.method,
+            ),
+        )
+        for c in candidates()
+    }
     common = np.logical_and.reduce([np.isfinite(p).all(axis=1) for _, p in named.values()])
     if not common.any():
         return MarketBaseline(), {}
     y = outcome_index(played["result"])[common]
-    scores = {name: {"rps": rps_average(p[common], y), "log_loss": log_loss(p[common], y),
-                     "n": float(common.sum())} for name, (_, p) in named.items()}
+    scores = {
+        name: {
+            "rps": rps_average(p[common], y),
+            "log_loss": log_loss(p[common], y),
+            "n": float(common.sum()),
+        }
+        for name, (_, p) in named.items()
+    }
     best = min(scores, key=lambda n: (scores[n]["rps"], scores[n]["log_loss"]))
     return named[best][0], scores

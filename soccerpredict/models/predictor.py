@@ -63,24 +63,35 @@ class Forecaster:
         save_booster(self.booster, directory / "booster.ubj")
         # model state, not a report: exact floats (write_json rounds reports)
         write_json(self.calibrator.to_dict(), directory / "calibrator.json", digits=None)
-        write_json({"name": self.name, "columns": self.columns,
-                    "baseline": None if self.baseline is None else self.baseline.to_dict()},
-                   directory / "forecaster.json", digits=None)
+        write_json(
+            {
+                "name": self.name,
+                "columns": self.columns,
+                "baseline": None if self.baseline is None else self.baseline.to_dict(),
+            },
+            directory / "forecaster.json",
+            digits=None,
+        )
 
     @classmethod
     def load(cls, directory: Path) -> Forecaster:
         meta = json.loads((directory / "forecaster.json").read_text())
-        return cls(name=meta["name"], booster=load_booster(directory / "booster.ubj"),
-                   calibrator=Calibrator.from_dict(
-                       json.loads((directory / "calibrator.json").read_text())),
-                   columns=list(meta["columns"]),
-                   baseline=None if meta["baseline"] is None
-                   else MarketBaseline.from_dict(meta["baseline"]))
+        return cls(
+            name=meta["name"],
+            booster=load_booster(directory / "booster.ubj"),
+            calibrator=Calibrator.from_dict(
+                json.loads((directory / "calibrator.json").read_text())
+            ),
+            columns=list(meta["columns"]),
+            baseline=None
+            if meta["baseline"] is None
+            else MarketBaseline.from_dict(meta["baseline"]),
+        )
 
 
 @dataclass
 class Predictor:
-    forecasters: dict[str, Forecaster]   # tiers in order of preference
+    forecasters: dict[str, Forecaster]  # tiers in order of preference
     contract: dict[str, Any]
 
     @property
@@ -88,11 +99,14 @@ class Predictor:
         return list(self.contract["columns"])
 
     def check_contract(self, expected: dict[str, Any]) -> None:
-        if (expected.get("schema_version") != self.contract.get("schema_version")
-                or list(expected.get("columns", [])) != self.columns):
+        if (
+            expected.get("schema_version") != self.contract.get("schema_version")
+            or list(expected.get("columns", [])) != self.columns
+        ):
             raise ContractMismatch(
                 f"model expects feature schema {self.contract.get('schema_version')} "
-                f"with {len(self.columns)} columns; offered {expected.get('schema_version')}")
+                f"with {len(self.columns)} columns; offered {expected.get('schema_version')}"
+            )
 
     def _checked(self, features: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.columns if c not in features.columns]
@@ -119,8 +133,9 @@ class Predictor:
         return probs
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(self.predict_proba(features), columns=PROBABILITY_COLUMNS,
-                            index=features.index)
+        return pd.DataFrame(
+            self.predict_proba(features), columns=PROBABILITY_COLUMNS, index=features.index
+        )
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -134,5 +149,7 @@ class Predictor:
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
         names = json.loads((directory / "tiers.json").read_text())["tiers"]
-        return cls(forecasters={n: Forecaster.load(directory / n) for n in names},
-                   contract=json.loads((directory / "feature_contract.json").read_text()))
+        return cls(
+            forecasters={n: Forecaster.load(directory / n) for n in names},
+            contract=json.loads((directory / "feature_contract.json").read_text()),
+        )

@@ -41,12 +41,18 @@ def booster_params(params: ModelParams, nthread: int = 2) -> dict[str, Any]:
     }
 
 
-def _dmatrix(X: pd.DataFrame, y: np.ndarray | pd.Series | None = None,
-             base_margin: np.ndarray | None = None) -> xgb.DMatrix:
+def _dmatrix(
+    X: pd.DataFrame, y: np.ndarray | pd.Series | None = None, base_margin: np.ndarray | None = None
+) -> xgb.DMatrix:
     """`base_margin` (n, 3): per-class log-odds the trees add to instead of a constant start."""
     label = None if y is None else np.asarray(y, dtype=np.int64)
-    return xgb.DMatrix(X.astype(np.float64), label=label, missing=np.nan,
-                       feature_names=[str(c) for c in X.columns], base_margin=base_margin)
+    return xgb.DMatrix(
+        X.astype(np.float64),
+        label=label,
+        missing=np.nan,
+        feature_names=[str(c) for c in X.columns],
+        base_margin=base_margin,
+    )
 
 
 def rps_eval(predt: np.ndarray, dmatrix: xgb.DMatrix) -> tuple[str, float]:
@@ -56,11 +62,16 @@ def rps_eval(predt: np.ndarray, dmatrix: xgb.DMatrix) -> tuple[str, float]:
     return "rps", rps_average(probs, labels)
 
 
-def train_booster(X_train: pd.DataFrame, y_train: np.ndarray | pd.Series,
-                  X_val: pd.DataFrame, y_val: np.ndarray | pd.Series, params: ModelParams,
-                  nthread: int = 2,
-                  callbacks: list[xgb.callback.TrainingCallback] | None = None,
-                  margins: tuple[np.ndarray, np.ndarray] | None = None) -> xgb.Booster:
+def train_booster(
+    X_train: pd.DataFrame,
+    y_train: np.ndarray | pd.Series,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray | pd.Series,
+    params: ModelParams,
+    nthread: int = 2,
+    callbacks: list[xgb.callback.TrainingCallback] | None = None,
+    margins: tuple[np.ndarray, np.ndarray] | None = None,
+) -> xgb.Booster:
     """Fit on train, early-stop on `params.early_stopping_metric` of the validation set.
 
     Validation mlogloss and RPS are both logged every round (the set is named "val");
@@ -69,8 +80,12 @@ def train_booster(X_train: pd.DataFrame, y_train: np.ndarray | pd.Series,
     """
     if list(X_train.columns) != list(X_val.columns):
         raise ValueError("train and validation features must have the same columns in order")
-    stop = xgb.callback.EarlyStopping(rounds=params.early_stopping_rounds, data_name="val",
-                                      metric_name=params.early_stopping_metric, maximize=False)
+    stop = xgb.callback.EarlyStopping(
+        rounds=params.early_stopping_rounds,
+        data_name="val",
+        metric_name=params.early_stopping_metric,
+        maximize=False,
+    )
     return xgb.train(
         booster_params(params, nthread),
         _dmatrix(X_train, y_train, None if margins is None else margins[0]),
@@ -90,20 +105,24 @@ def _best_iteration(booster: xgb.Booster) -> int | None:
         return None
 
 
-def predict_proba(booster: xgb.Booster, X: pd.DataFrame,
-                  base_margin: np.ndarray | None = None) -> np.ndarray:
+def predict_proba(
+    booster: xgb.Booster, X: pd.DataFrame, base_margin: np.ndarray | None = None
+) -> np.ndarray:
     """(n, 3) probabilities from the trees up to and including the best iteration.
 
     `inplace_predict` on the float64 values skips building a DMatrix, which is most of the
     cost for the handful of rows Serve predicts at a time; the trees and results are the same.
     """
     if booster.feature_names and list(X.columns) != booster.feature_names:
-        raise ValueError(f"features {list(X.columns)} are not the model's "
-                         f"{booster.feature_names}")
+        raise ValueError(f"features {list(X.columns)} are not the model's {booster.feature_names}")
     best = _best_iteration(booster)
     iteration_range = (0, best + 1) if best is not None else (0, 0)
-    probs = booster.inplace_predict(X.to_numpy(dtype=np.float64), iteration_range=iteration_range,
-                                    missing=np.nan, base_margin=base_margin)
+    probs = booster.inplace_predict(
+        X.to_numpy(dtype=np.float64),
+        iteration_range=iteration_range,
+        missing=np.nan,
+        base_margin=base_margin,
+    )
     probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(OUTCOMES))
     return probs / probs.sum(axis=1, keepdims=True)  # float32 rounding; rows sum to 1 exactly
 

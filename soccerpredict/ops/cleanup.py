@@ -63,12 +63,17 @@ def finished_at(job: Obj) -> datetime | None:
     status = job.get("status") or {}
     if status.get("jobDeploymentStatus") not in FINISHED_DEPLOYMENT:
         return None
-    if status.get("jobStatus") not in TERMINAL and status.get("jobDeploymentStatus") != \
-            "ValidationFailed":
+    if (
+        status.get("jobStatus") not in TERMINAL
+        and status.get("jobDeploymentStatus") != "ValidationFailed"
+    ):
         return None
     meta = job.get("metadata") or {}
-    return _time(status.get("endTime")) or _time(status.get("startTime")) or \
-        _time(meta.get("creationTimestamp"))
+    return (
+        _time(status.get("endTime"))
+        or _time(status.get("startTime"))
+        or _time(meta.get("creationTimestamp"))
+    )
 
 
 def select(jobs: list[Obj], now: datetime, keep_s: float, keep_last: int) -> list[Deletion]:
@@ -101,8 +106,9 @@ class InCluster:
     def _call(self, method: str, path: str) -> Obj:
         url = f"{self.host}/apis/ray.io/v1/namespaces/{self.namespace}/rayjobs{path}"
         token = (self.SA / "token").read_text().strip()  # re-read: the kubelet rotates it
-        request = urllib.request.Request(url, method=method,
-                                         headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            url, method=method, headers={"Authorization": f"Bearer {token}"}
+        )
         with urllib.request.urlopen(request, context=self.context, timeout=30) as answer:
             return json.load(answer)
 
@@ -123,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     client = InCluster()
     chosen = select(client.list(), datetime.now(UTC), args.keep_days * 86400, args.keep_last)
     for deletion in chosen:
-        log.info("%s %s: %s", "would delete" if args.dry_run else "deleting", deletion.name,
-                 deletion.reason)
+        log.info(
+            "%s %s: %s",
+            "would delete" if args.dry_run else "deleting",
+            deletion.name,
+            deletion.reason,
+        )
         if not args.dry_run:
             client.delete(deletion.name)
     log.info("%d RayJob(s) %s", len(chosen), "selected" if args.dry_run else "deleted")

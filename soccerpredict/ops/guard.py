@@ -48,14 +48,16 @@ class RunGuard:
         return [f"run:{self.stage}:lock", f"run:{self.stage}:started"]
 
     def acquire(self, run_id: str, now: float) -> Decision:
-        state, detail = self.redis.eval(ACQUIRE, 2, *self.keys(), run_id, self.hold_s,
-                                        self.min_interval_s, int(now))
+        state, detail = self.redis.eval(
+            ACQUIRE, 2, *self.keys(), run_id, self.hold_s, self.min_interval_s, int(now)
+        )
         if state == "running":
             return Decision(False, f"{self.stage}: run {detail} is still running")
         if state == "recent":
             ago = int(now) - int(detail)
-            return Decision(False, f"{self.stage}: last run started {ago} s ago "
-                                   f"(< {self.min_interval_s} s)")
+            return Decision(
+                False, f"{self.stage}: last run started {ago} s ago (< {self.min_interval_s} s)"
+            )
         return Decision(True, f"{self.stage}: run {run_id} starts")
 
     def release(self, run_id: str) -> bool:

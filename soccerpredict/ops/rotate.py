@@ -50,9 +50,13 @@ def alter_role_sql(role: str, verifier: str) -> str:
 
 def rotate_in_database(psql: list[str], role: str, password: str) -> None:
     """Raises CalledProcessError (the database unchanged) if psql refuses."""
-    subprocess.run([*psql, "-v", "ON_ERROR_STOP=1", "-q", "-f", "-"],
-                   input=alter_role_sql(role, scram_verifier(password)), text=True,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*psql, "-v", "ON_ERROR_STOP=1", "-q", "-f", "-"],
+        input=alter_role_sql(role, scram_verifier(password)),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 def rotated(docs: list[Doc], password: str) -> list[Doc]:
@@ -70,23 +74,36 @@ def rotated(docs: list[Doc], password: str) -> list[Doc]:
 
 def sops(args: list[str], text: str | None = None) -> str:
     binary = os.environ.get("SOPS", "sops")
-    return subprocess.run([binary, *args], input=text, text=True, capture_output=True,
-                          check=True).stdout
+    return subprocess.run(
+        [binary, *args], input=text, text=True, capture_output=True, check=True
+    ).stdout
 
 
 def rotate(secrets_file: Path, psql: list[str], password: str | None = None) -> None:
     docs = [d for d in yaml.safe_load_all(sops(["decrypt", str(secrets_file)])) if d]
-    role = next(d for d in docs if d["metadata"]["name"] == "soccerpredict-postgres")[
-        "stringData"]["POSTGRES_USER"]
+    role = next(d for d in docs if d["metadata"]["name"] == "soccerpredict-postgres")["stringData"][
+        "POSTGRES_USER"
+    ]
     password = password or secrets.token_urlsafe(32)
-    new_docs = rotated(docs, password)        # fails before the database if the file is odd
+    new_docs = rotated(docs, password)  # fails before the database if the file is odd
     rotate_in_database(psql, role, password)  # the database first ...
     plain = yaml.safe_dump_all(new_docs, sort_keys=False)
-    encrypted = sops(["encrypt", "--input-type", "yaml", "--output-type", "yaml",
-                      "--filename-override", str(secrets_file), "/dev/stdin"], plain)
+    encrypted = sops(
+        [
+            "encrypt",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "--filename-override",
+            str(secrets_file),
+            "/dev/stdin",
+        ],
+        plain,
+    )
     tmp = secrets_file.with_suffix(".tmp")
     tmp.write_text(encrypted)
-    tmp.replace(secrets_file)                 # ... then the Secrets
+    tmp.replace(secrets_file)  # ... then the Secrets
 
 
 def main(argv: list[str] | None = None) -> int:

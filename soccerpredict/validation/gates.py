@@ -64,16 +64,21 @@ class GateResult:
 
 # ---------------------------------------------------------------- helper columns (private copy)
 
+
 def _kickoff(df: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(df["kickoff_utc"], utc=True, errors="coerce")
 
 
 def _labels(df: pd.DataFrame, mask: pd.Series) -> pd.Series:
     """match_id of each row where `mask` holds, None elsewhere (object dtype, GX-friendly)."""
-    ids = df["match_id"].astype(str) if "match_id" in df else pd.Series(
-        [f"row {i}" for i in range(len(df))], index=df.index)
-    return pd.Series(np.where(mask.fillna(False).to_numpy(bool), ids, None),
-                     index=df.index, dtype=object)
+    ids = (
+        df["match_id"].astype(str)
+        if "match_id" in df
+        else pd.Series([f"row {i}" for i in range(len(df))], index=df.index)
+    )
+    return pd.Series(
+        np.where(mask.fillna(False).to_numpy(bool), ids, None), index=df.index, dtype=object
+    )
 
 
 def _has(df: pd.DataFrame, *cols: str) -> bool:
@@ -92,19 +97,29 @@ def _result_mismatch(df: pd.DataFrame) -> pd.Series:
     """Result must be null exactly when goals are, and otherwise agree with them."""
     goals_known = df["home_goals"].notna() & df["away_goals"].notna()
     result_known = df["result"].notna()
-    disagrees = result_known & goals_known & (
-        df["result"].astype("string") != _expected_result(df["home_goals"], df["away_goals"]))
+    disagrees = (
+        result_known
+        & goals_known
+        & (df["result"].astype("string") != _expected_result(df["home_goals"], df["away_goals"]))
+    )
     return _labels(df, (result_known != goals_known) | disagrees.fillna(False))
 
 
 def _small_league_seasons(df: pd.DataFrame) -> pd.Series:
     """Label rows of a (league, season) with fewer than MIN_TEAMS_PER_SEASON distinct teams."""
-    teams = pd.concat([df[["league", "season", "home_team"]].set_axis(["l", "s", "t"], axis=1),
-                       df[["league", "season", "away_team"]].set_axis(["l", "s", "t"], axis=1)])
+    teams = pd.concat(
+        [
+            df[["league", "season", "home_team"]].set_axis(["l", "s", "t"], axis=1),
+            df[["league", "season", "away_team"]].set_axis(["l", "s", "t"], axis=1),
+        ]
+    )
     counts = teams.dropna().groupby(["l", "s"])["t"].nunique()
-    n = pd.Series([counts.get((lg, s), 0) for lg, s in zip(df["league"], df["season"])],
-                  index=df.index)
-    label = df["league"].astype(str) + " " + df["season"].astype(str) + " (" + n.astype(str) + " teams)"
+    n = pd.Series(
+        [counts.get((lg, s), 0) for lg, s in zip(df["league"], df["season"])], index=df.index
+    )
+    label = (
+        df["league"].astype(str) + " " + df["season"].astype(str) + " (" + n.astype(str) + " teams)"
+    )
     return pd.Series(np.where(n < MIN_TEAMS_PER_SEASON, label, None), index=df.index, dtype=object)
 
 
@@ -131,8 +146,9 @@ def _infinite_cells(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     numeric = df[[c for c in columns if c in df.columns]].select_dtypes("number")
     inf = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan))
     ids = _labels(df, pd.Series(True, index=df.index))
-    text = [f"{i}: {', '.join(numeric.columns[row])}" if row.any() else None
-            for i, row in zip(ids, inf)]
+    text = [
+        f"{i}: {', '.join(numeric.columns[row])}" if row.any() else None for i, row in zip(ids, inf)
+    ]
     return pd.Series(text, index=df.index, dtype=object)
 
 
@@ -143,6 +159,7 @@ def derive_feature_checks(df: pd.DataFrame, feature_columns: list[str]) -> pd.Da
 
 
 # ---------------------------------------------------------------- suites as plain data
+
 
 def _between(col: str, lo: float | None, hi: float | None) -> Spec:
     return ("ExpectColumnValuesToBeBetween", {"column": col, "min_value": lo, "max_value": hi})
@@ -161,13 +178,20 @@ def raw_specs() -> list[Spec]:
     specs += [_between(c, 0, MAX_GOALS) for c in GOAL_COLUMNS]
     specs.append(("ExpectColumnValuesToBeInSet", {"column": "result", "value_set": list(OUTCOMES)}))
     specs += [_between(c, *ODDS_RANGE) for c in ODDS_COLUMNS]
-    specs.append(("ExpectSelectColumnValuesToBeUniqueWithinRecord",
-                  {"column_list": ["home_team", "away_team"]}))
+    specs.append(
+        (
+            "ExpectSelectColumnValuesToBeUniqueWithinRecord",
+            {"column_list": ["home_team", "away_team"]},
+        )
+    )
     # the same fixture under two ids: one team cannot play twice in a league on one day
-    specs += [("ExpectCompoundColumnsToBeUnique", {"column_list": ["league", "_kickoff_date", side]})
-              for side in ("home_team", "away_team")]
-    specs += [_null(c) for c in ("_played_in_future", "_past_match_without_goals",
-                                 "_result_mismatch")]
+    specs += [
+        ("ExpectCompoundColumnsToBeUnique", {"column_list": ["league", "_kickoff_date", side]})
+        for side in ("home_team", "away_team")
+    ]
+    specs += [
+        _null(c) for c in ("_played_in_future", "_past_match_without_goals", "_result_mismatch")
+    ]
     return specs
 
 
@@ -183,13 +207,15 @@ def _is_elo_rating(col: str) -> bool:
 
 def feature_specs(feature_columns: list[str], columns: list[str]) -> list[Spec]:
     """Feature table: promised columns present, finite, probabilities and ratings in range."""
-    specs: list[Spec] = [("ExpectColumnToExist", {"column": c})
-                         for c in ["match_id", *feature_columns]]
+    specs: list[Spec] = [
+        ("ExpectColumnToExist", {"column": c}) for c in ["match_id", *feature_columns]
+    ]
     specs.append(("ExpectTableRowCountToBeBetween", {"min_value": 1}))
     specs.append(("ExpectColumnValuesToBeUnique", {"column": "match_id"}))
     specs.append(_null("_infinite_values"))
-    specs += [_between(c, 0.0, 1.0) for c in columns
-              if c.startswith(("market_prob_", "elo_expected"))]
+    specs += [
+        _between(c, 0.0, 1.0) for c in columns if c.startswith(("market_prob_", "elo_expected"))
+    ]
     specs += [_between(c, *ELO_RANGE) for c in columns if _is_elo_rating(c)]
     return specs
 
@@ -202,15 +228,22 @@ def _spec_columns(kwargs: dict[str, Any]) -> list[str]:
 def applicable(specs: list[Spec], columns: list[str]) -> list[Spec]:
     """Drop checks on absent columns: their ExpectColumnToExist already fails, once, readably."""
     present = set(columns)
-    return [(name, kw) for name, kw in specs
-            if name == "ExpectColumnToExist" or set(_spec_columns(kw)) <= present]
+    return [
+        (name, kw)
+        for name, kw in specs
+        if name == "ExpectColumnToExist" or set(_spec_columns(kw)) <= present
+    ]
 
 
-def gate_frame_and_specs(gate: str, df: pd.DataFrame, now: datetime,
-                         feature_columns: list[str] | None) -> tuple[pd.DataFrame, list[Spec]]:
+def gate_frame_and_specs(
+    gate: str, df: pd.DataFrame, now: datetime, feature_columns: list[str] | None
+) -> tuple[pd.DataFrame, list[Spec]]:
     if gate == "features":
-        cols = list(feature_columns) if feature_columns is not None else [
-            c for c in df.columns if c != "match_id"]
+        cols = (
+            list(feature_columns)
+            if feature_columns is not None
+            else [c for c in df.columns if c != "match_id"]
+        )
         frame = derive_feature_checks(df, cols)
         specs = feature_specs(cols, list(df.columns))
     elif gate in ("raw", "interim"):
@@ -222,6 +255,7 @@ def gate_frame_and_specs(gate: str, df: pd.DataFrame, now: datetime,
 
 
 # ---------------------------------------------------------------- running GX
+
 
 def _quiet_gx() -> None:
     # GX logs every store/datasource step at INFO; a gate should only speak when it fails
@@ -250,15 +284,20 @@ def run_suite(gate: str, frame: pd.DataFrame, specs: list[Spec]) -> Any:
 
     _quiet_gx()
     context = _ephemeral_context()
-    batch = (context.data_sources.add_pandas(f"{gate}_source")
-             .add_dataframe_asset(f"{gate}_table")
-             .add_batch_definition_whole_dataframe(f"{gate}_batch"))
+    batch = (
+        context.data_sources.add_pandas(f"{gate}_source")
+        .add_dataframe_asset(f"{gate}_table")
+        .add_batch_definition_whole_dataframe(f"{gate}_batch")
+    )
     suite = context.suites.add(gx.ExpectationSuite(name=f"{gate}_suite"))
     for name, kwargs in specs:
         suite.add_expectation(getattr(gx.expectations, name)(**kwargs))
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{gate}_validation", data=batch, suite=suite))
-    return definition.run(batch_parameters={"dataframe": frame}, result_format=_result_format(frame))
+        gx.ValidationDefinition(name=f"{gate}_validation", data=batch, suite=suite)
+    )
+    return definition.run(
+        batch_parameters={"dataframe": frame}, result_format=_result_format(frame)
+    )
 
 
 def _result_format(frame: pd.DataFrame) -> dict[str, Any]:
@@ -270,6 +309,7 @@ def _result_format(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- reports
+
 
 def _jsonable(value: Any) -> Any:
     """Plain JSON types: numpy scalars, timestamps and NaN/inf become numbers, strings or None."""
@@ -288,8 +328,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-_OBSERVED_KEYS = ("observed_value", "element_count", "missing_count", "unexpected_count",
-                  "unexpected_percent", "partial_unexpected_list", "partial_unexpected_index_list")
+_OBSERVED_KEYS = (
+    "observed_value",
+    "element_count",
+    "missing_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "partial_unexpected_list",
+    "partial_unexpected_index_list",
+)
 
 
 def _exception_message(info: Any) -> str | None:
@@ -309,8 +356,15 @@ def summarise(result: Any) -> dict[str, Any]:
     config = result.expectation_config
     observed = {k: result.result[k] for k in _OBSERVED_KEYS if k in (result.result or {})}
     kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
-    return _jsonable({"expectation": config.type, "kwargs": kwargs, "success": bool(result.success),
-                      "observed": observed, "exception": _exception_message(result.exception_info)})
+    return _jsonable(
+        {
+            "expectation": config.type,
+            "kwargs": kwargs,
+            "success": bool(result.success),
+            "observed": observed,
+            "exception": _exception_message(result.exception_info),
+        }
+    )
 
 
 def _target(kwargs: dict[str, Any]) -> str:
@@ -334,8 +388,10 @@ def failure_line(failure: dict[str, Any]) -> str:
         return f"{head}: column missing"
     if "unexpected_count" in obs:
         sample = obs.get("partial_unexpected_list") or []
-        line = (f"{head}: {obs['unexpected_count']} unexpected of {obs.get('element_count')} rows"
-                f", e.g. {sample[:SAMPLE_SIZE]}")
+        line = (
+            f"{head}: {obs['unexpected_count']} unexpected of {obs.get('element_count')} rows"
+            f", e.g. {sample[:SAMPLE_SIZE]}"
+        )
         note = _rows_note(obs.get("partial_unexpected_index_list"))
         return line if note == f" in match_id {sample[:SAMPLE_SIZE]}" else line + note
     if "observed_value" in obs:
@@ -347,31 +403,52 @@ def report_dict(gate: str, df: pd.DataFrame, results: list[dict[str, Any]]) -> d
     """The JSON report: what was checked and found, no time (the same data gives the same
     file, so a re-run leaves git clean; the failure report in Markdown says when)."""
     failed = [r for r in results if not r["success"]]
-    return {"gate": gate, "success": not failed,
-            "n_rows": len(df), "n_columns": df.shape[1],
-            "statistics": {"evaluated": len(results), "successful": len(results) - len(failed),
-                           "unsuccessful": len(failed)},
-            "expectations": results}
+    return {
+        "gate": gate,
+        "success": not failed,
+        "n_rows": len(df),
+        "n_columns": df.shape[1],
+        "statistics": {
+            "evaluated": len(results),
+            "successful": len(results) - len(failed),
+            "unsuccessful": len(failed),
+        },
+        "expectations": results,
+    }
 
 
 def report_markdown(report: dict[str, Any], now: datetime) -> str:
     failed = [r for r in report["expectations"] if not r["success"]]
-    lines = [f"# Validation gate `{report['gate']}` failed", "",
-             (f"{report['n_rows']} rows, {report['n_columns']} columns, validated at "
-              f"{now.isoformat()}; {len(failed)} of {report['statistics']['evaluated']} "
-              "expectations failed."), ""]
+    lines = [
+        f"# Validation gate `{report['gate']}` failed",
+        "",
+        (
+            f"{report['n_rows']} rows, {report['n_columns']} columns, validated at "
+            f"{now.isoformat()}; {len(failed)} of {report['statistics']['evaluated']} "
+            "expectations failed."
+        ),
+        "",
+    ]
     return "\n".join(lines + [f"- {failure_line(r)}" for r in failed]) + "\n"
 
 
 # ---------------------------------------------------------------- entry point
+
 
 def _utc(now: datetime | None) -> datetime:
     now = now or datetime.now(UTC)
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-def run_gate(gate: str, df: pd.DataFrame, report_dir: Path, *, now: datetime | None = None,
-             feature_columns: list[str] | None = None, name: str | None = None) -> GateResult:
+def run_gate(
+    gate: str,
+    df: pd.DataFrame,
+    report_dir: Path,
+    *,
+    now: datetime | None = None,
+    feature_columns: list[str] | None = None,
+    name: str | None = None,
+) -> GateResult:
     """Validate `df` with the `gate` suite; write reports; raise GateFailed if anything failed.
 
     Reports are `validation_<name>.json|md`, `name` defaulting to the gate's (a later stage that

@@ -20,8 +20,14 @@ from soccerpredict.whoscored.pages import BlockedPage, detect_block
 
 log = logging.getLogger(__name__)
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 RETRY_STATUS = {500, 502, 503, 504}  # 401/403/429 are block pages: detect_block
 
 
@@ -73,8 +79,11 @@ class Browser:
     """A Chromium whose context aborts every request outside `base_url`."""
 
     def __init__(self, base_url: str, executable: str = CHROMIUM, timeout_s: float = 30.0) -> None:
-        self.base_url, self.executable, self.timeout_ms = base_url.rstrip("/"), executable, \
-            timeout_s * 1000
+        self.base_url, self.executable, self.timeout_ms = (
+            base_url.rstrip("/"),
+            executable,
+            timeout_s * 1000,
+        )
         self._playwright: Any = None
         self._browser: Any = None
         self._page: Any = None
@@ -84,8 +93,9 @@ class Browser:
         from playwright.sync_api import sync_playwright
 
         self._playwright = sync_playwright().start()
-        self._browser = self._playwright.chromium.launch(executable_path=self.executable,
-                                                         args=CHROMIUM_ARGS)
+        self._browser = self._playwright.chromium.launch(
+            executable_path=self.executable, args=CHROMIUM_ARGS
+        )
         context = self._browser.new_context()
         context.route("**/*", self._only_base_url)
         context.set_default_timeout(self.timeout_ms)
@@ -99,8 +109,10 @@ class Browser:
             route.abort()
 
     def close(self) -> None:
-        for step in (lambda: self._browser and self._browser.close(),
-                     lambda: self._playwright and self._playwright.stop()):
+        for step in (
+            lambda: self._browser and self._browser.close(),
+            lambda: self._playwright and self._playwright.stop(),
+        ):
             try:
                 step()
             except Exception as err:  # noqa: BLE001 - a dead browser cannot be closed politely
@@ -129,7 +141,9 @@ class Browser:
                    if (e.name === "AbortError") return [-1, ""];
                    throw e;
                  } finally { clearTimeout(timer); }
-               }""", [self.base_url + path, self.timeout_ms])
+               }""",
+            [self.base_url + path, self.timeout_ms],
+        )
         if status == -1:
             raise TimeoutError(f"{path}: no answer within {self.timeout_ms / 1000:.0f} s")
         return int(status), str(text)

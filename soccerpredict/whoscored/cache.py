@@ -22,8 +22,9 @@ class PageCache:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         index = self.root / "index.json"
-        self.index: dict[str, dict[str, Any]] = (json.loads(index.read_text())
-                                                 if index.exists() else {})
+        self.index: dict[str, dict[str, Any]] = (
+            json.loads(index.read_text()) if index.exists() else {}
+        )
 
     def final(self, path: str) -> str | None:
         """The stored page if it can no longer change, else None (fetch it)."""
@@ -40,8 +41,11 @@ class PageCache:
         if not blob.exists():
             with atomic_path(blob) as tmp:
                 tmp.write_bytes(gzip.compress(data, mtime=0))  # mtime 0: same page, same bytes
-        self.index[path] = {"sha256": digest, "final": final,
-                            "fetched_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        self.index[path] = {
+            "sha256": digest,
+            "final": final,
+            "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         return digest
 
     def mark_final(self, path: str) -> None:

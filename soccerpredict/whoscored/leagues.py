@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class League:
-    code: str           # football-data division, the project's league code
+    code: str  # football-data division, the project's league code
     region_id: int
     tournament_id: int
 

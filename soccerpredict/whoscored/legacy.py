@@ -26,9 +26,15 @@ from soccerpredict.whoscored.model import (
 
 # (regionCode, tournamentId) -> football-data code, for the five leagues football-data covers
 TOP_LEAGUES: dict[tuple[str, int], str] = {
-    ("gb-eng", 2): "E0", ("es", 4): "SP1", ("it", 5): "I1", ("de", 3): "D1", ("fr", 22): "F1"}
-_STATS_URL_RE = re.compile(r"/Regions/(\d+)/Tournaments/(\d+)/Seasons/(\d+)/Stages/(\d+)",
-                           re.IGNORECASE)
+    ("gb-eng", 2): "E0",
+    ("es", 4): "SP1",
+    ("it", 5): "I1",
+    ("de", 3): "D1",
+    ("fr", 22): "F1",
+}
+_STATS_URL_RE = re.compile(
+    r"/Regions/(\d+)/Tournaments/(\d+)/Seasons/(\d+)/Stages/(\d+)", re.IGNORECASE
+)
 _HALF_TIME_RE = re.compile(r"\bHT\s*(\d+)\s*:\s*(\d+)")
 
 
@@ -65,11 +71,20 @@ def _stage_info(doc: dict[str, Any]) -> dict[str, Any]:
     url = doc.get("wsStatisticsUrl") or ""
     ids = _STATS_URL_RE.search(url)
     if ids is None:
-        raise PageStructureError(None, f"legacy stage: wsStatisticsUrl {url!r} has no "
-                                       "/Regions/{r}/Tournaments/{t}/Seasons/{s}/Stages/{id}")
-    return {"name": doc.get("name"), "regionCode": doc.get("regionCode"),
-            "tournamentId": doc.get("tournamentId"), "regionId": int(ids[1]),
-            "seasonId": int(ids[3]), "stageId": int(ids[4]), "wsStatisticsUrl": url}
+        raise PageStructureError(
+            None,
+            f"legacy stage: wsStatisticsUrl {url!r} has no "
+            "/Regions/{r}/Tournaments/{t}/Seasons/{s}/Stages/{id}",
+        )
+    return {
+        "name": doc.get("name"),
+        "regionCode": doc.get("regionCode"),
+        "tournamentId": doc.get("tournamentId"),
+        "regionId": int(ids[1]),
+        "seasonId": int(ids[3]),
+        "stageId": int(ids[4]),
+        "wsStatisticsUrl": url,
+    }
 
 
 def _fixture(raw: Any, stage_id: int | None) -> ScrapedMatch:
@@ -79,12 +94,15 @@ def _fixture(raw: Any, stage_id: int | None) -> ScrapedMatch:
     played = status == "finished"
     # cancelled fixtures carry 0-0 placeholders: scores count only when finished
     return ScrapedMatch(
-        source_id=mid, stage_id=stage_id,
+        source_id=mid,
+        stage_id=stage_id,
         kickoff_utc=parse_utc(require(raw, "startTimeUtc", str, None, where), None, where),
         home_team=require(raw, "homeName", str, None, where),
-        away_team=require(raw, "awayName", str, None, where), status=status,
+        away_team=require(raw, "awayName", str, None, where),
+        status=status,
         home_goals=require(raw, "homeScore", int, None, where) if played else None,
-        away_goals=require(raw, "awayScore", int, None, where) if played else None)
+        away_goals=require(raw, "awayScore", int, None, where) if played else None,
+    )
 
 
 def _season_label(kickoffs: list[datetime]) -> str | None:

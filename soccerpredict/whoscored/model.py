@@ -13,8 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-STATUS: dict[int, str] = {1: "upcoming", 2: "postponed", 6: "finished", 7: "cancelled",
-                          8: "unknown"}
+STATUS: dict[int, str] = {
+    1: "upcoming",
+    2: "postponed",
+    6: "finished",
+    7: "cancelled",
+    8: "unknown",
+}
 UK_TZ = ZoneInfo("Europe/London")
 
 # Block pages are small; searching only their opening keeps a 1 MB match page cheap and stops
@@ -25,8 +30,14 @@ _BLOCK_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Not a bare "challenge-platform": Cloudflare also injects its passive bot script
     # (/cdn-cgi/challenge-platform/scripts/jsd/main.js) into ordinary pages. The interactive
     # challenge loads /cdn-cgi/challenge-platform/h/... and defines window._cf_chl_opt.
-    ("cloudflare", re.compile(r"<title>\s*Just a moment\.\.\.\s*</title>|cf-browser-verification"
-                              r"|_cf_chl_opt|challenge-platform/h/", re.IGNORECASE)),
+    (
+        "cloudflare",
+        re.compile(
+            r"<title>\s*Just a moment\.\.\.\s*</title>|cf-browser-verification"
+            r"|_cf_chl_opt|challenge-platform/h/",
+            re.IGNORECASE,
+        ),
+    ),
 )
 _BLOCK_STATUSES = {401: "http-401", 403: "http-403", 429: "http-429"}
 _SCORE_RE = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*")
@@ -97,12 +108,14 @@ def load_json(text: str, url: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PageStructureError(url, f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}"
-                                      f" column {exc.colno} (char {exc.pos})") from exc
+        raise PageStructureError(
+            url,
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}"
+            f" column {exc.colno} (char {exc.pos})",
+        ) from exc
 
 
-def require(obj: Any, key: str, kind: type | tuple[type, ...], url: str | None,
-            where: str) -> Any:
+def require(obj: Any, key: str, kind: type | tuple[type, ...], url: str | None, where: str) -> Any:
     """obj[key] checked against `kind`; a precise PageStructureError otherwise."""
     if not isinstance(obj, dict):
         raise PageStructureError(url, f"{where} is {type(obj).__name__}, expected an object")
@@ -114,8 +127,9 @@ def require(obj: Any, key: str, kind: type | tuple[type, ...], url: str | None,
 
 def status_name(code: Any, match_id: str, url: str | None) -> str:
     if isinstance(code, bool) or not isinstance(code, int) or code not in STATUS:
-        raise PageStructureError(url, f"match {match_id}: unknown status code {code!r} "
-                                      f"(known: {sorted(STATUS)})")
+        raise PageStructureError(
+            url, f"match {match_id}: unknown status code {code!r} (known: {sorted(STATUS)})"
+        )
     return STATUS[code]
 
 
@@ -141,7 +155,7 @@ def uk_local_to_utc(text: str, url: str | None, where: str) -> datetime:
 
 
 def parse_score(text: Any, url: str | None, where: str) -> tuple[int, int] | None:
-    """"1 : 3" -> (1, 3); "" or None -> None."""
+    """ "1 : 3" -> (1, 3); "" or None -> None."""
     if text is None or text == "":
         return None
     match = _SCORE_RE.fullmatch(text) if isinstance(text, str) else None

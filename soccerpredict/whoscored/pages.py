@@ -52,8 +52,11 @@ def parse_fixtures_json(text: str, url: str | None = None) -> list[ScrapedMatch]
     tournaments = require(doc, "tournaments", list, url, "fixtures response")
     bookmaker = doc.get("bookmakerCode")
     bookmaker = bookmaker if isinstance(bookmaker, str) and bookmaker else None
-    return [_fixture(raw, bookmaker, url) for tournament in tournaments
-            for raw in require(tournament, "matches", list, url, "tournament")]
+    return [
+        _fixture(raw, bookmaker, url)
+        for tournament in tournaments
+        for raw in require(tournament, "matches", list, url, "tournament")
+    ]
 
 
 def _fixture(raw: Any, bookmaker: str | None, url: str | None) -> ScrapedMatch:
@@ -64,7 +67,8 @@ def _fixture(raw: Any, bookmaker: str | None, url: str | None) -> ScrapedMatch:
     odds = _bets_odds(raw.get("bets"), bookmaker)
     stage = raw.get("stageId")
     return ScrapedMatch(
-        source_id=mid, stage_id=stage if isinstance(stage, int) else None,
+        source_id=mid,
+        stage_id=stage if isinstance(stage, int) else None,
         kickoff_utc=parse_utc(require(raw, "startTimeUtc", str, url, where), url, where),
         home_team=require(raw, "homeTeamName", str, url, where),
         away_team=require(raw, "awayTeamName", str, url, where),
@@ -72,8 +76,11 @@ def _fixture(raw: Any, bookmaker: str | None, url: str | None) -> ScrapedMatch:
         # a finished match without both scores is a broken response, not a missing result
         home_goals=require(raw, "homeScore", int, url, where) if played else None,
         away_goals=require(raw, "awayScore", int, url, where) if played else None,
-        odds_home=odds[0] if odds else None, odds_draw=odds[1] if odds else None,
-        odds_away=odds[2] if odds else None, odds_bookmaker=bookmaker if odds else None)
+        odds_home=odds[0] if odds else None,
+        odds_draw=odds[1] if odds else None,
+        odds_away=odds[2] if odds else None,
+        odds_bookmaker=bookmaker if odds else None,
+    )
 
 
 def _bets_odds(bets: Any, bookmaker: str | None) -> tuple[float, float, float] | None:
@@ -93,8 +100,9 @@ def _price(value: Any) -> float | None:
 
 # ------------------------------------------------------------------ season page
 
-_SEASON_SELECT_RE = re.compile(r'<select\b[^>]*\bid="seasons"[^>]*>(.*?)</select>',
-                               re.DOTALL | re.IGNORECASE)
+_SEASON_SELECT_RE = re.compile(
+    r'<select\b[^>]*\bid="seasons"[^>]*>(.*?)</select>', re.DOTALL | re.IGNORECASE
+)
 _OPTION_RE = re.compile(r"<option\b([^>]*)>(.*?)</option>", re.DOTALL | re.IGNORECASE)
 _VALUE_RE = re.compile(r'\bvalue="([^"]*)"', re.IGNORECASE)
 _SELECTED_RE = re.compile(r"\bselected\b", re.IGNORECASE)
@@ -110,10 +118,15 @@ def parse_season_page(html: str, url: str | None = None) -> SeasonPage:
     options = _season_options(html, url)
     label, path = _chosen_season(options, url)
     region_id, tournament_id, season_id = _season_ids(path, url)
-    return SeasonPage(region_id=region_id, tournament_id=tournament_id, season_id=season_id,
-                      stage_id=_stage_id(html, season_id, url), season_label=label,
-                      months=_calendar_months(html, url),
-                      seasons={name: value for name, value, _ in options})
+    return SeasonPage(
+        region_id=region_id,
+        tournament_id=tournament_id,
+        season_id=season_id,
+        stage_id=_stage_id(html, season_id, url),
+        season_label=label,
+        months=_calendar_months(html, url),
+        seasons={name: value for name, value, _ in options},
+    )
 
 
 def _season_options(html: str, url: str | None) -> list[tuple[str, str, bool]]:
@@ -124,8 +137,13 @@ def _season_options(html: str, url: str | None) -> list[tuple[str, str, bool]]:
     for attrs, text in _OPTION_RE.findall(select[1]):
         value = _VALUE_RE.search(attrs)
         if value:
-            options.append((html_lib.unescape(text).strip(), html_lib.unescape(value[1]),
-                            bool(_SELECTED_RE.search(attrs))))
+            options.append(
+                (
+                    html_lib.unescape(text).strip(),
+                    html_lib.unescape(value[1]),
+                    bool(_SELECTED_RE.search(attrs)),
+                )
+            )
     if not options:
         raise PageStructureError(url, '<select id="seasons"> has no options with a value')
     return options
@@ -134,8 +152,11 @@ def _season_options(html: str, url: str | None) -> list[tuple[str, str, bool]]:
 def _chosen_season(options: list[tuple[str, str, bool]], url: str | None) -> tuple[str, str]:
     chosen = [(label, path) for label, path, selected in options if selected]
     if not chosen and url and (found := _SEASON_PATH_RE.search(url)) and found[3]:
-        chosen = [(label, path) for label, path, _ in options
-                  if f"/Seasons/{found[3]}/".lower() in path.lower() + "/"]
+        chosen = [
+            (label, path)
+            for label, path, _ in options
+            if f"/Seasons/{found[3]}/".lower() in path.lower() + "/"
+        ]
     if not chosen:
         raise PageStructureError(url, "no selected season option and no season id in the URL")
     return chosen[0]
@@ -144,17 +165,22 @@ def _chosen_season(options: list[tuple[str, str, bool]], url: str | None) -> tup
 def _season_ids(path: str, url: str | None) -> tuple[int, int, int]:
     found = _SEASON_PATH_RE.search(path)
     if found is None or found[3] is None:
-        raise PageStructureError(url, f"season option {path!r} has no "
-                                      "/Regions/{r}/Tournaments/{t}/Seasons/{s}")
+        raise PageStructureError(
+            url, f"season option {path!r} has no /Regions/{{r}}/Tournaments/{{t}}/Seasons/{{s}}"
+        )
     return int(found[1]), int(found[2]), int(found[3])
 
 
 def _stage_id(html: str, season_id: int, url: str | None) -> int:
-    link = re.search(rf'href="[^"]*/seasons/{season_id}/stages/(\d+)/fixtures/', html,
-                     re.IGNORECASE)
+    link = re.search(
+        rf'href="[^"]*/seasons/{season_id}/stages/(\d+)/fixtures/', html, re.IGNORECASE
+    )
     if link is None:
-        raise PageStructureError(url, f"no Fixtures link …/seasons/{season_id}/stages/"
-                                      "{stageId}/fixtures/… to take the stage id from")
+        raise PageStructureError(
+            url,
+            f"no Fixtures link …/seasons/{season_id}/stages/"
+            "{stageId}/fixtures/… to take the stage id from",
+        )
     return int(link[1])
 
 
@@ -166,7 +192,7 @@ def _calendar_months(html: str, url: str | None) -> list[str]:
     script_end = html.find("</script>", calendar.end())
     if mask is None or (script_end != -1 and mask.start() > script_end):
         raise PageStructureError(url, "wsCalendar has no mask")
-    literal = html[mask.end():_closing_brace(html, mask.end(), url) + 1]
+    literal = html[mask.end() : _closing_brace(html, mask.end(), url) + 1]
     # the mask is a JS literal with bare numeric keys: {2020:{8:{12:1}}}
     parsed = load_json(_NUMBER_KEY_RE.sub(r'\1"\2":', literal), url, "wsCalendar mask")
     return calendar_months(parsed, url)
@@ -184,17 +210,23 @@ def _closing_brace(text: str, start: int, url: str | None) -> int:
 def calendar_months(mask: Any, url: str | None = None) -> list[str]:
     """wsCalendar mask {year: {month: {day: 1}}} -> sorted "YYYYMM"; its months are JS 0-based."""
     if not isinstance(mask, dict) or not all(isinstance(v, dict) for v in mask.values()):
-        raise PageStructureError(url, f"wsCalendar mask is not {{year: {{month: …}}}}: "
-                                      f"{str(mask)[:60]}")
-    return sorted(f"{int(year)}{int(month) + 1:02d}" for year, months in mask.items()
-                  for month, days in months.items() if days)
+        raise PageStructureError(
+            url, f"wsCalendar mask is not {{year: {{month: …}}}}: {str(mask)[:60]}"
+        )
+    return sorted(
+        f"{int(year)}{int(month) + 1:02d}"
+        for year, months in mask.items()
+        for month, days in months.items()
+        if days
+    )
 
 
 # ------------------------------------------------------------------ livescores
 
 # the CSS-module class names are hashed per build; the element ids are stable
 _ODDS_BUTTON_RE = re.compile(
-    r'id="oddsBtn-(\d+)-(home|draw|away)"((?:(?!id="oddsBtn-\d).)*?)</button>', re.DOTALL)
+    r'id="oddsBtn-(\d+)-(home|draw|away)"((?:(?!id="oddsBtn-\d).)*?)</button>', re.DOTALL
+)
 _TEXT_RE = re.compile(r">([^<>]*)<")
 
 
@@ -213,7 +245,18 @@ def parse_livescores(html: str) -> dict[str, tuple[float, float, float]]:
     return out
 
 
-__all__ = ["STATUS", "BlockedPage", "PageStructureError", "ScrapedMatch", "SeasonPage",
-           "calendar_months", "detect_block", "parse_fixtures_json", "parse_livescores",
-           "parse_match_centre", "parse_match_centre_data", "parse_season_page",
-           "read_js_object"]
+__all__ = [
+    "STATUS",
+    "BlockedPage",
+    "PageStructureError",
+    "ScrapedMatch",
+    "SeasonPage",
+    "calendar_months",
+    "detect_block",
+    "parse_fixtures_json",
+    "parse_livescores",
+    "parse_match_centre",
+    "parse_match_centre_data",
+    "parse_season_page",
+    "read_js_object",
+]

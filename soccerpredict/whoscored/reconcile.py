@@ -14,11 +14,22 @@ import pandas as pd
 
 from soccerpredict.whoscored.model import UK_TZ
 
-_SCORES = {"full_time": ("home_goals", "away_goals"),
-           "half_time": ("ht_home_goals", "ht_away_goals")}
+_SCORES = {
+    "full_time": ("home_goals", "away_goals"),
+    "half_time": ("ht_home_goals", "ht_away_goals"),
+}
 _TEAM_KEYS = ["league", "home_team", "away_team"]
-_REPORT = ["match_id", "source_id", "league", "season", "date_ws", "date_fd", "home_team",
-           "away_team", "status"]
+_REPORT = [
+    "match_id",
+    "source_id",
+    "league",
+    "season",
+    "date_ws",
+    "date_fd",
+    "home_team",
+    "away_team",
+    "status",
+]
 _MAX_DATE_GAP = pd.Timedelta(days=1)
 
 
@@ -46,8 +57,9 @@ def reconcile(scraped: pd.DataFrame, football_data: pd.DataFrame) -> Reconciliat
     ws, fd = _with_uk_date(scraped), _with_uk_date(football_data)
     exact = _pairs_by_id(ws, fd)
     fallback = _pairs_by_teams(ws.drop(index=exact["ws"]), fd.drop(index=exact["fd"]))
-    pairs = pd.concat([exact.assign(fallback=False), fallback.assign(fallback=True)],
-                      ignore_index=True)
+    pairs = pd.concat(
+        [exact.assign(fallback=False), fallback.assign(fallback=True)], ignore_index=True
+    )
     joined = _join(ws, fd, pairs)
     has_ws, has_fd = _has_score(joined, "_ws"), _has_score(joined, "_fd")
     return Reconciliation(
@@ -57,7 +69,8 @@ def reconcile(scraped: pd.DataFrame, football_data: pd.DataFrame) -> Reconciliat
         only_football_data=football_data.reset_index(drop=True).drop(index=pairs["fd"]),
         fallback_matched=int(pairs["fallback"].sum()),
         compared=int((has_ws & has_fd).sum()),
-        one_sided_results=joined.loc[has_ws != has_fd].reset_index(drop=True))
+        one_sided_results=joined.loc[has_ws != has_fd].reset_index(drop=True),
+    )
 
 
 def _with_uk_date(frame: pd.DataFrame) -> pd.DataFrame:
@@ -93,12 +106,21 @@ def _join(ws: pd.DataFrame, fd: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFra
     a = ws.loc[pairs["ws"]].reset_index(drop=True)
     b = fd.loc[pairs["fd"]].reset_index(drop=True)
     status = a["status"] if "status" in a else pd.Series([None] * len(a), dtype=object)
-    joined = pd.DataFrame({
-        "match_id": a["match_id"], "match_id_fd": b["match_id"], "source_id": a["source_id"],
-        "league": a["league"], "season": a["season"], "date_ws": a["_date"].dt.date,
-        "date_fd": b["_date"].dt.date, "home_team": a["home_team"],
-        "away_team": a["away_team"], "status": status,
-        "fallback": pairs["fallback"].to_numpy(dtype=bool)})
+    joined = pd.DataFrame(
+        {
+            "match_id": a["match_id"],
+            "match_id_fd": b["match_id"],
+            "source_id": a["source_id"],
+            "league": a["league"],
+            "season": a["season"],
+            "date_ws": a["_date"].dt.date,
+            "date_fd": b["_date"].dt.date,
+            "home_team": a["home_team"],
+            "away_team": a["away_team"],
+            "status": status,
+            "fallback": pairs["fallback"].to_numpy(dtype=bool),
+        }
+    )
     for home, away in _SCORES.values():
         for column in (home, away):
             joined[f"{column}_ws"] = a[column].astype("Int64")
@@ -120,13 +142,18 @@ def _disagreements(joined: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for kind, (home, away) in _SCORES.items():
         both = _has_score(joined, "_ws", kind) & _has_score(joined, "_fd", kind)
-        differ = ((joined[f"{home}_ws"] != joined[f"{home}_fd"])
-                  | (joined[f"{away}_ws"] != joined[f"{away}_fd"]))
+        differ = (joined[f"{home}_ws"] != joined[f"{home}_fd"]) | (
+            joined[f"{away}_ws"] != joined[f"{away}_fd"]
+        )
         rows = joined[both & differ.fillna(False).astype(bool)]
         if len(rows):
-            parts.append(rows[_REPORT].assign(kind=kind,
-                                              scraped=_score_text(rows, kind, "_ws"),
-                                              football_data=_score_text(rows, kind, "_fd")))
+            parts.append(
+                rows[_REPORT].assign(
+                    kind=kind,
+                    scraped=_score_text(rows, kind, "_ws"),
+                    football_data=_score_text(rows, kind, "_fd"),
+                )
+            )
     if not parts:
         return pd.DataFrame(columns=[*_REPORT, "kind", "scraped", "football_data"])
     return pd.concat(parts, ignore_index=True)

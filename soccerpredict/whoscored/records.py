@@ -30,8 +30,17 @@ SCRAPED_SCHEMA = MATCH_SCHEMA.append(pa.field(STATUS_COLUMN, pa.string(), nullab
 BET365_CODES = frozenset({"B3"})
 
 _GOALS = ["home_goals", "away_goals", "ht_home_goals", "ht_away_goals"]
-_TEXT = ["match_id", "source_id", "source", "league", "season", "home_team", "away_team",
-         "result", STATUS_COLUMN]
+_TEXT = [
+    "match_id",
+    "source_id",
+    "source",
+    "league",
+    "season",
+    "home_team",
+    "away_team",
+    "result",
+    STATUS_COLUMN,
+]
 
 
 def to_match_table(matches: list[ScrapedMatch], league: str, season: str) -> pd.DataFrame:
@@ -51,13 +60,25 @@ def _row(m: ScrapedMatch, league: str, season: str) -> dict[str, Any]:
     uk_date = kickoff.astimezone(UK_TZ).date()
     played = m.status == "finished"
     row: dict[str, Any] = dict.fromkeys(MATCH_COLUMNS)
-    row |= {"match_id": make_match_id(league, uk_date, home, away), "source_id": m.source_id,
-            "source": SOURCE, "league": league, "season": season, "kickoff_utc": kickoff,
-            "home_team": home, "away_team": away, STATUS_COLUMN: m.status}
+    row |= {
+        "match_id": make_match_id(league, uk_date, home, away),
+        "source_id": m.source_id,
+        "source": SOURCE,
+        "league": league,
+        "season": season,
+        "kickoff_utc": kickoff,
+        "home_team": home,
+        "away_team": away,
+        STATUS_COLUMN: m.status,
+    }
     if played:
-        row |= {"home_goals": m.home_goals, "away_goals": m.away_goals,
-                "ht_home_goals": m.ht_home_goals, "ht_away_goals": m.ht_away_goals,
-                "result": _result(m.home_goals, m.away_goals)}
+        row |= {
+            "home_goals": m.home_goals,
+            "away_goals": m.away_goals,
+            "ht_home_goals": m.ht_home_goals,
+            "ht_away_goals": m.ht_away_goals,
+            "result": _result(m.home_goals, m.away_goals),
+        }
     if m.odds_bookmaker in BET365_CODES:
         row |= {"b365_home": m.odds_home, "b365_draw": m.odds_draw, "b365_away": m.odds_away}
     return row

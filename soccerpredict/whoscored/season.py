@@ -61,8 +61,7 @@ class SeasonScraper:
     `{"path", "ok": False, "kind", "attempts", "detail"}`, in any order.
     """
 
-    def __init__(self, fetch: Fetch, report: Report, cache: PageCache,
-                 failed_copies: Path) -> None:
+    def __init__(self, fetch: Fetch, report: Report, cache: PageCache, failed_copies: Path) -> None:
         self.fetch, self.report, self.cache = fetch, report, cache
         self.failed_copies = failed_copies
 
@@ -92,8 +91,14 @@ class SeasonScraper:
             return parse(text, path)
         except PageStructureError as err:
             copy = self.cache.keep_copy(path, text, self.failed_copies)
-            self.report.failures.append({"path": path, "kind": "page-structure",
-                                         "detail": err.reason, "saved_copy": str(copy)})
+            self.report.failures.append(
+                {
+                    "path": path,
+                    "kind": "page-structure",
+                    "detail": err.reason,
+                    "saved_copy": str(copy),
+                }
+            )
             return None
 
     def season_page(self, lg: League, season: str) -> tuple[SeasonPage, bool]:
@@ -111,8 +116,10 @@ class SeasonScraper:
                 return page, False
         label = season_label(season)
         if label not in page.seasons:
-            raise SystemExit(f"{lg.code} has no season {label} on WhoScored; "
-                             f"seasons: {', '.join(sorted(page.seasons))}")
+            raise SystemExit(
+                f"{lg.code} has no season {label} on WhoScored; "
+                f"seasons: {', '.join(sorted(page.seasons))}"
+            )
         path = page.seasons[label]
         text = self.pages([Request(path)]).get(path)
         chosen = text and self.parse(path, text, parse_season_page)
@@ -125,8 +132,9 @@ class SeasonScraper:
 
     def fixtures(self, page: SeasonPage, over: bool) -> list[ScrapedMatch]:
         """Every month's fixtures; a month that is over with every match decided is final."""
-        months = {f"/tournaments/{page.stage_id}/data/?d={m}&isAggregate=false": m
-                  for m in page.months}
+        months = {
+            f"/tournaments/{page.stage_id}/data/?d={m}&isAggregate=false": m for m in page.months
+        }
         this_month = datetime.now(UTC).strftime("%Y%m")
         matches: list[ScrapedMatch] = []
         texts = self.pages([Request(path, "data") for path in months])
@@ -158,8 +166,11 @@ class SeasonScraper:
         return odds or {}
 
 
-def merge(matches: list[ScrapedMatch], centres: list[ScrapedMatch],
-          odds: dict[str, tuple[float, float, float]]) -> list[ScrapedMatch]:
+def merge(
+    matches: list[ScrapedMatch],
+    centres: list[ScrapedMatch],
+    odds: dict[str, tuple[float, float, float]],
+) -> list[ScrapedMatch]:
     """One record per WhoScored id: a match centre (half-time, line-ups) over the fixture list,
     live 1X2 odds over none."""
     by_id = {m.source_id: m for m in matches}
@@ -167,8 +178,9 @@ def merge(matches: list[ScrapedMatch], centres: list[ScrapedMatch],
         by_id[centre.source_id] = centre
     for match_id, (home, draw, away) in odds.items():
         if match_id in by_id and by_id[match_id].odds_home is None:
-            by_id[match_id] = replace(by_id[match_id], odds_home=home, odds_draw=draw,
-                                      odds_away=away)
+            by_id[match_id] = replace(
+                by_id[match_id], odds_home=home, odds_draw=draw, odds_away=away
+            )
     return sorted(by_id.values(), key=lambda m: (m.kickoff_utc, m.source_id))
 
 
