@@ -104,10 +104,11 @@ def with_model_outputs(
         raise DriftInputError(
             f"cannot score the windows with {name} v{version.version}: {_first_line(err)}"
         ) from err
-    return tuple(
+    ref, cur = (
         frame.assign(**{c: probs[:, k] for k, c in enumerate(OUTPUT_COLUMNS)})
         for frame, probs in zip((reference, current), outputs, strict=True)
-    )  # type: ignore[return-value]
+    )
+    return ref, cur
 
 
 def load_windows(cfg: Config, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:

@@ -60,8 +60,13 @@ def champion_tiers(
     return recorded | current
 
 
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The promotion history, oldest first; empty before the first promotion."""
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def append_history(entry: dict[str, Any], path: Path) -> list[dict[str, Any]]:
-    history = json.loads(path.read_text()) if path.exists() else []
+    history = read_history(path)
     history.append(entry)
     write_json(history, path)
     return history
@@ -86,7 +91,7 @@ def promote(cfg: Config) -> dict[str, Any]:
         rescored = score_version(client, name, incumbent.version, train, test)
         champion_rps = None if rescored is None else float(rescored["test"]["model"]["rps"])
         old_tiers = champion_tiers(
-            rescored, _read(paths.promotion_history) or [], str(incumbent.version)
+            rescored, read_history(paths.promotion_history), str(incumbent.version)
         )
     decision = registry.decide(
         metrics["test"]["model"], cfg.params.promotion, champion_rps, tiers, old_tiers

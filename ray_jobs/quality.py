@@ -23,6 +23,10 @@ from soccerpredict.quality import LOG_COLUMNS, PROBS, STREAM, quality_report
 log = logging.getLogger(__name__)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def export_served(redis_url: str, folder: Path, batch: int = 10_000) -> int:
     """Move the served-prediction stream to Parquet; entries leave Redis only once on disk."""
     import redis
@@ -31,12 +35,16 @@ def export_served(redis_url: str, folder: Path, batch: int = 10_000) -> int:
     moved = 0
     try:
         while entries := client.xrange(STREAM, count=batch):
-            rows = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
-            first, last = entries[0][0].decode(), entries[-1][0].decode()
+            # redis-py types an entry's id and fields as optional; XRANGE always returns both
+            ids = [entry_id for entry_id, _ in entries if entry_id is not None]
+            rows = [
+                {_text(k): _text(v) for k, v in fields.items()} for _, fields in entries if fields
+            ]
+            first, last = _text(ids[0]), _text(ids[-1])
             write_parquet(
                 pd.DataFrame(rows, columns=LOG_COLUMNS), folder / f"{first}_{last}.parquet"
             )
-            client.xdel(STREAM, *[entry_id for entry_id, _ in entries])
+            client.xdel(STREAM, *ids)
             moved += len(entries)
     except redis.RedisError as err:
         log.warning("served predictions not exported (%s); scoring what is on disk", err)

@@ -19,6 +19,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import ray
+
 from ray_jobs import params_reads
 from ray_jobs.cli import add_config_args, configure_logging, job_config
 from ray_jobs.runtime import ray_session
@@ -36,7 +38,6 @@ class BrowserPool:
     """`concurrency` Ray actors with one browser each; pages are spread over them."""
 
     def __init__(self, conf: ScrapeConf) -> None:
-        import ray
         from ray.util import ActorPool
 
         actor = ray.remote(num_cpus=conf.actor_cpus)(BrowserActor)
@@ -52,13 +53,9 @@ class BrowserPool:
         return list(tqdm(results, total=len(requests), desc="pages", unit="page"))
 
     def browsers_started(self) -> int:
-        import ray
-
         return sum(ray.get([a.browsers_started.remote() for a in self.actors]))
 
     def close(self) -> None:
-        import ray
-
         ray.get([a.close.remote() for a in self.actors])
 
 
@@ -80,6 +77,7 @@ class BrowserActor:
             seed=seed,
         )
 
+    @ray.method  # types `handle.<method>.remote()` for mypy; no runtime effect
     def fetch(self, path: str, kind: str) -> dict[str, Any]:
         from soccerpredict.whoscored.browser import FetchFailed
 
@@ -101,9 +99,11 @@ class BrowserActor:
             "attempts": page.attempts,
         }
 
+    @ray.method  # types `handle.<method>.remote()` for mypy; no runtime effect
     def browsers_started(self) -> int:
         return self.fetcher.browsers_started
 
+    @ray.method  # types `handle.<method>.remote()` for mypy; no runtime effect
     def close(self) -> None:
         self.fetcher.close()
 
@@ -135,7 +135,8 @@ def scrape(
     table = to_match_table(records, lg.code, label)
     stored = upsert(table, Path(cfg.runtime.paths.whoscored_matches))
     report.rows_written = len(table)
-    report.matches = table["status"].value_counts().to_dict() | {"stored": len(stored)}
+    counts = table["status"].value_counts()
+    report.matches = {str(k): int(n) for k, n in counts.items()} | {"stored": len(stored)}
     report.seconds = round(time.monotonic() - started, 1)
     return report
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def train(
     train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams
-) -> tuple[Predictor, dict[str, object]]:
+) -> tuple[Predictor, dict[str, Any]]:
     """Pure training: both forecaster tiers and the market baseline, chosen on validation."""
     predictor, summary = fit_predictor(train, validation, params)
     return predictor, summary | {"n_train": len(train), "n_validation": len(validation)}
@@ -39,7 +40,7 @@ def model_params(cfg: Config) -> ModelParams:
     return cfg.params.model.model_copy(update={k: v for k, v in tuned.items() if k in searched})
 
 
-def run(cfg: Config) -> dict[str, object]:
+def run(cfg: Config) -> dict[str, Any]:
     paths = cfg.runtime.paths
     params = cfg.params.forecasters
     predictor, summary = train(

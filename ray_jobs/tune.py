@@ -207,8 +207,10 @@ def check_inputs(cfg: Config, tables: dict[str, pd.DataFrame]) -> None:
         gate = run_gate(
             "features", frame, reports, feature_columns=FEATURE_COLUMNS, name=f"tune_{name}"
         )
+        if "result" not in frame:
+            raise GateFailed("features", f"{name} table: no result column", gate.report_path)
         try:
-            outcome_index(frame["result"]) if "result" in frame else outcome_index([None])
+            outcome_index(frame["result"])
         except ValueError as err:
             raise GateFailed("features", f"{name} table: {err}", gate.report_path) from None
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Lint, format check and type check of the packages: `scripts/lint.sh [check] [format] [types]`,
-# all three without arguments. .ci/run runs `check` before the tests; `format` and `types` join it
-# once the tree passes them (see the README's Tests section for what is left).
+# all three without arguments. .ci/run runs all three before the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh

@@ -15,9 +15,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
 T = TypeVar("T")
@@ -48,6 +51,11 @@ def features_hash(row: np.ndarray) -> str:
     vector = np.array(row, dtype=np.float64)
     vector[np.isnan(vector)] = np.nan
     return hashlib.sha256(vector.tobytes()).hexdigest()[:32]
+
+
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text: bytes from this client, str from one made with decode_responses."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _now() -> str:
@@ -141,7 +149,7 @@ class RedisState:
     # ---------------------------------------------------------------- async jobs
     async def create_job(self, job_id: str, ttl_s: int, timeout_s: float) -> bool:
         """False when the job could not be stored (Redis down): the caller must refuse it."""
-        fields = {
+        fields: dict[FieldT, EncodableT] = {  # redis-py's Mapping key is invariant
             "status": "pending",
             "submitted_at": _now(),
             "deadline": str(self.clock() + timeout_s),
@@ -168,7 +176,7 @@ class RedisState:
         raw = await self._call("job read", lambda: self.client.hgetall(f"job:{job_id}"))
         if not raw:
             return None
-        job = {k.decode(): v.decode() for k, v in raw.items()}
+        job = {_text(k): _text(v) for k, v in raw.items()}
         if job["status"] == "pending" and self.clock() > float(job["deadline"]):
             reason = "no result before the deadline: the work was lost or is stuck"
             await self.finish_job(job_id, "failed", {"reason": reason})
@@ -201,7 +209,8 @@ class RedisState:
         async def send() -> bool:
             pipe = self.client.pipeline(transaction=False)
             for entry in entries:
-                pipe.xadd(stream, entry, maxlen=max_len, approximate=True)
+                fields: dict[FieldT, EncodableT] = dict(entry.items())
+                pipe.xadd(stream, fields, maxlen=max_len, approximate=True)
             await pipe.execute()
             return True
 

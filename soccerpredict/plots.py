@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,16 +79,13 @@ def plot_grouped_rps(table: pd.DataFrame, group: str, target: Path) -> Path:
     return _save(fig, target)
 
 
-def plot_backtest(by_season: list[dict[str, object]], target: Path) -> Path:
+def plot_backtest(by_season: list[dict[str, Any]], target: Path) -> Path:
     """Mean RPS per fold season of each forecaster minus the market baseline's."""
     plt = _pyplot()
     seasons = [str(row["season"]) for row in by_season]
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(seasons)), 4))
     for name in ("with_market", "ratings_only", "pinnacle_closing", "elo_only"):
-        diff = [
-            row[name]["rps"] - row["market_baseline"]["rps"]  # type: ignore[index]
-            for row in by_season
-        ]
+        diff = [row[name]["rps"] - row["market_baseline"]["rps"] for row in by_season]
         ax.plot(seasons, diff, marker="o", label=name)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_ylabel("RPS minus market baseline (lower is better)")

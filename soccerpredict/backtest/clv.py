@@ -15,10 +15,10 @@ import pandas as pd
 
 from soccerpredict.backtest.folds import probabilities
 from soccerpredict.backtest.summary import cluster_bootstrap
-from soccerpredict.metrics.implied import devig
+from soccerpredict.metrics.implied import DevigMethod, devig
 from soccerpredict.metrics.scoring import outcome_index
 
-CLOSING_DEVIG = "proportional"
+CLOSING_DEVIG: DevigMethod = "proportional"
 _PRE = ["ps_home", "ps_draw", "ps_away"]
 _CLOSE = ["psc_home", "psc_draw", "psc_away"]
 

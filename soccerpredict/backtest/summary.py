@@ -24,7 +24,8 @@ _EPS = 1e-15
 
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Matches every forecaster and baseline has probabilities for."""
-    ok = np.logical_and.reduce([np.isfinite(probabilities(frame, n)).all(axis=1) for n in ALL])
+    finite = [np.isfinite(probabilities(frame, n)).all(axis=1) for n in ALL]
+    ok = np.asarray(np.logical_and.reduce(finite), dtype=bool)
     return frame[ok].reset_index(drop=True)
 
 

@@ -128,7 +128,8 @@ def to_int16(values: pd.Series) -> pd.Series:
 def to_text(values: pd.Series) -> pd.Series:
     """Stripped strings with None for empty cells."""
     stripped = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-    return stripped.where(stripped != "", None).astype(object)
+    # pandas-stubs leave None out of `where`'s `other`, which pandas accepts (None cells)
+    return stripped.where(stripped != "", None).astype(object)  # type: ignore[call-overload]
 
 
 def parse_dates(values: pd.Series) -> pd.Series:

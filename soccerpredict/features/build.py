@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from itertools import groupby
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,29 +81,31 @@ _REPLAY_COLUMNS = [
 ]
 
 
-def _records(league: pd.DataFrame) -> list[dict[str, object]]:
+def _records(league: pd.DataFrame) -> list[dict[str, Any]]:
     """Plain dicts, one per match, in kickoff order: row access through pandas is 50x slower."""
     frame = league.sort_values(["kickoff_utc", "match_id"])
     cols = [c for c in _REPLAY_COLUMNS if c in frame.columns]
-    records = frame[cols].astype(object).where(frame[cols].notna(), None).to_dict("records")
+    # pandas-stubs leave None out of `where`'s `other`, which pandas accepts (None cells)
+    cells = frame[cols].astype(object).where(frame[cols].notna(), None)  # type: ignore[call-overload]
+    records: list[dict[str, Any]] = cells.to_dict("records")
     for record, day in zip(records, frame["kickoff_utc"].dt.date, strict=True):
         record["day"] = day
     return records
 
 
-def _float(value: object) -> float:
-    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
-def _learn(state: LeagueState, match: dict[str, object]) -> None:
+def _learn(state: LeagueState, match: dict[str, Any]) -> None:
     if match["result"] is None or match["home_goals"] is None:
         return  # upcoming or unfinished: nothing to learn
     state.update(
         str(match["home_team"]),
         str(match["away_team"]),
-        match["day"],  # type: ignore[arg-type]
+        match["day"],
         int(match["home_goals"]),
-        int(match["away_goals"]),  # type: ignore[call-overload]
+        int(match["away_goals"]),
         _float(match.get("home_shots_on_target")),
         _float(match.get("away_shots_on_target")),
     )
@@ -125,7 +128,7 @@ def replay_league(league: pd.DataFrame, params: FeatureParams) -> tuple[pd.DataF
             rows.append(
                 {"match_id": match["match_id"]}
                 | state.features(str(match["home_team"]), str(match["away_team"]), match["day"])
-            )  # type: ignore[arg-type]
+            )
         for match in day_matches:
             _learn(state, match)
     return pd.DataFrame(rows, columns=["match_id", *STATE_FEATURES]), state
@@ -146,7 +149,7 @@ def build_features_and_states(
     """
     matches = matches.reset_index(drop=True)
     replays = {
-        league: replay_league(group, params)
+        str(league): replay_league(group, params)
         for league, group in matches.groupby("league", sort=True)
     }
     parts = [table for table, _ in replays.values()]

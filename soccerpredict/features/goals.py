@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class PoissonRatings:
             self.attack.setdefault(team, attack)
             self.defence.setdefault(team, defence)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "rate": self.rate,
             "log_mean": self.log_mean,
@@ -66,15 +67,15 @@ class PoissonRatings:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> PoissonRatings:
+    def from_dict(cls, data: dict[str, Any]) -> PoissonRatings:
         return cls(
             rate=float(data["rate"]),
-            log_mean=float(data["log_mean"]),  # type: ignore[arg-type]
+            log_mean=float(data["log_mean"]),
             home=float(data["home"]),
-            league_rate=float(data["league_rate"]),  # type: ignore[arg-type]
+            league_rate=float(data["league_rate"]),
             attack=dict(data["attack"]),
             defence=dict(data["defence"]),
-        )  # type: ignore[call-overload]
+        )
 
 
 def outcome_probs(lam_home: float, lam_away: float) -> tuple[float, float, float]:

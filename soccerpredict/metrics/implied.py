@@ -20,7 +20,7 @@ def _as_odds(odds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (odds as float (n, k), mask of usable rows)."""
     o = np.atleast_2d(np.asarray(odds, dtype=np.float64))
     with np.errstate(invalid="ignore"):
-        valid = np.isfinite(o).all(axis=1) & (o > 1.0).all(axis=1)
+        valid = np.asarray(np.isfinite(o).all(axis=1) & (o > 1.0).all(axis=1))
     return o, valid
 
 

@@ -22,7 +22,14 @@ from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.metrics.scoring import outcome_index, score_all
 from soccerpredict.models.calibration import Calibrator, choose_calibration
 from soccerpredict.models.market import MarketBaseline, choose_market_baseline
-from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Forecaster, Predictor
+from soccerpredict.models.predictor import (
+    RATINGS_ONLY,
+    WITH_MARKET,
+    Forecaster,
+    Predictor,
+    market_margin,
+    usable_rows,
+)
 from soccerpredict.models.xgb import train_booster
 
 WITH_MARKET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEATURES
@@ -38,13 +45,13 @@ def fit_forecaster(
     nthread: int = 2,
 ) -> tuple[Forecaster, dict[str, Any]]:
     """Boost on train, early-stop and choose the calibration on validation."""
-    shell = Forecaster(name, None, Calibrator(), columns, baseline)  # type: ignore[arg-type]
-    train, validation = train[shell.usable(train)], validation[shell.usable(validation)]
+    train = train[usable_rows(baseline, train)]
+    validation = validation[usable_rows(baseline, validation)]
     y_train, y_val = outcome_index(train["result"]), outcome_index(validation["result"])
     margins = None
     if baseline is not None:
-        margins = (shell.margin(train), shell.margin(validation))
-    shell.booster = train_booster(
+        margins = (market_margin(baseline, train), market_margin(baseline, validation))
+    booster = train_booster(
         train[columns],
         y_train,
         validation[columns],
@@ -52,12 +59,15 @@ def fit_forecaster(
         params,
         nthread=nthread,
         margins=margins,
-    )  # type: ignore[arg-type]
-    raw_val = shell.raw_proba(validation)
-    shell.calibrator, cv_scores = choose_calibration(params.calibration_methods, raw_val, y_val)
-    return shell, {
-        "best_iteration": int(shell.booster.best_iteration),
-        "calibration": shell.calibrator.method,
+    )
+    forecaster = Forecaster(name, booster, Calibrator(), columns, baseline)
+    raw_val = forecaster.raw_proba(validation)
+    forecaster.calibrator, cv_scores = choose_calibration(
+        params.calibration_methods, raw_val, y_val
+    )
+    return forecaster, {
+        "best_iteration": int(booster.best_iteration),
+        "calibration": forecaster.calibrator.method,
         "calibration_cv_log_loss": cv_scores,
         "validation_uncalibrated": score_all(raw_val, y_val),
         "n_train": len(train),

@@ -29,6 +29,18 @@ TIERS: tuple[str, ...] = (WITH_MARKET, RATINGS_ONLY)
 _MIN_PROB = 1e-6
 
 
+def market_margin(baseline: MarketBaseline, frame: pd.DataFrame) -> np.ndarray:
+    """The baseline's log-probabilities: the base margin a `with_market` booster adds to."""
+    return np.log(np.clip(baseline.predict_proba(frame), _MIN_PROB, 1.0))
+
+
+def usable_rows(baseline: MarketBaseline | None, frame: pd.DataFrame) -> np.ndarray:
+    """Rows a forecaster on `baseline` can answer: all of them, or those with a market forecast."""
+    if baseline is None:
+        return np.ones(len(frame), bool)
+    return np.isfinite(market_margin(baseline, frame)).all(axis=1)
+
+
 class ContractMismatch(ValueError):
     """The features offered are not the ones the model was trained on."""
 
@@ -44,14 +56,10 @@ class Forecaster:
     baseline: MarketBaseline | None = None
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
-        if self.baseline is None:
-            return None
-        return np.log(np.clip(self.baseline.predict_proba(frame), _MIN_PROB, 1.0))
+        return None if self.baseline is None else market_margin(self.baseline, frame)
 
     def usable(self, frame: pd.DataFrame) -> np.ndarray:
-        """Rows this forecaster can answer: all of them, or those with a market forecast."""
-        margin = self.margin(frame)
-        return np.ones(len(frame), bool) if margin is None else np.isfinite(margin).all(axis=1)
+        return usable_rows(self.baseline, frame)
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return predict_proba(self.booster, frame[self.columns], base_margin=self.margin(frame))

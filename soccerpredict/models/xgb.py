@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -135,7 +135,9 @@ def feature_importance(booster: xgb.Booster, importance_type: str = "total_gain"
     """
     gain = booster.get_score(importance_type=importance_type)
     names = booster.feature_names or sorted(gain)
-    s = pd.Series({n: float(gain.get(n, 0.0)) for n in names}, dtype=np.float64, name="gain")
+    # one figure per feature for trees; xgboost's list[float] is for gblinear's per-class weights
+    figures = {n: float(cast(float, gain.get(n, 0.0))) for n in names}
+    s = pd.Series(figures, dtype=np.float64, name="gain")
     total = s.sum()
     if total > 0:
         s = s / total

@@ -76,9 +76,14 @@ def _labels(df: pd.DataFrame, mask: pd.Series) -> pd.Series:
         if "match_id" in df
         else pd.Series([f"row {i}" for i in range(len(df))], index=df.index)
     )
-    return pd.Series(
-        np.where(mask.fillna(False).to_numpy(bool), ids, None), index=df.index, dtype=object
-    )
+    return _only(mask.fillna(False).to_numpy(bool), ids)
+
+
+def _only(keep: np.ndarray, values: pd.Series) -> pd.Series:
+    """`values` where `keep` holds, None elsewhere, as an object Series on the same index."""
+    out = pd.Series([None] * len(values), index=values.index, dtype=object)
+    out[keep] = values[keep].to_numpy(dtype=object)
+    return out
 
 
 def _has(df: pd.DataFrame, *cols: str) -> bool:
@@ -120,7 +125,7 @@ def _small_league_seasons(df: pd.DataFrame) -> pd.Series:
     label = (
         df["league"].astype(str) + " " + df["season"].astype(str) + " (" + n.astype(str) + " teams)"
     )
-    return pd.Series(np.where(n < MIN_TEAMS_PER_SEASON, label, None), index=df.index, dtype=object)
+    return _only((n < MIN_TEAMS_PER_SEASON).to_numpy(bool), label)
 
 
 def derive_match_checks(df: pd.DataFrame, now: datetime, *, interim: bool = False) -> pd.DataFrame:

@@ -50,7 +50,7 @@ def parse_legacy_stage(text: str) -> tuple[dict[str, Any], list[ScrapedMatch]]:
 
 def legacy_league_season(info: dict[str, Any]) -> tuple[str, str] | None:
     """(football-data code, "YYYY-YYYY") for a top-5 league stage, None for cups and others."""
-    league = TOP_LEAGUES.get((info.get("regionCode"), info.get("tournamentId")))
+    league = TOP_LEAGUES.get((info.get("regionCode", ""), info.get("tournamentId", -1)))
     season = info.get("season")
     return (league, season) if league and season else None
 

@@ -56,7 +56,9 @@ class Reconciliation:
 def reconcile(scraped: pd.DataFrame, football_data: pd.DataFrame) -> Reconciliation:
     ws, fd = _with_uk_date(scraped), _with_uk_date(football_data)
     exact = _pairs_by_id(ws, fd)
-    fallback = _pairs_by_teams(ws.drop(index=exact["ws"]), fd.drop(index=exact["fd"]))
+    fallback = _pairs_by_teams(
+        ws.drop(index=pd.Index(exact["ws"])), fd.drop(index=pd.Index(exact["fd"]))
+    )
     pairs = pd.concat(
         [exact.assign(fallback=False), fallback.assign(fallback=True)], ignore_index=True
     )
@@ -65,8 +67,8 @@ def reconcile(scraped: pd.DataFrame, football_data: pd.DataFrame) -> Reconciliat
     return Reconciliation(
         matched=len(pairs),
         disagreements=_disagreements(joined),
-        only_scraped=scraped.reset_index(drop=True).drop(index=pairs["ws"]),
-        only_football_data=football_data.reset_index(drop=True).drop(index=pairs["fd"]),
+        only_scraped=scraped.reset_index(drop=True).drop(index=pd.Index(pairs["ws"])),
+        only_football_data=football_data.reset_index(drop=True).drop(index=pd.Index(pairs["fd"])),
         fallback_matched=int(pairs["fallback"].sum()),
         compared=int((has_ws & has_fd).sum()),
         one_sided_results=joined.loc[has_ws != has_fd].reset_index(drop=True),

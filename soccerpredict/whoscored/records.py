@@ -98,9 +98,11 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         if name == "kickoff_utc":
             out[name] = pd.to_datetime(values, utc=True).astype("datetime64[s, UTC]")
         elif name in _GOALS:
-            out[name] = pd.array(values.where(values.notna(), None).tolist(), dtype="Int16")
+            # pandas-stubs leave None out of `where`'s `other`, which pandas accepts (None cells)
+            cells = values.where(values.notna(), None).tolist()  # type: ignore[call-overload]
+            out[name] = pd.array(cells, dtype="Int16")
         elif name in _TEXT:
-            out[name] = values.astype(object).where(values.notna(), None)
+            out[name] = values.astype(object).where(values.notna(), None)  # type: ignore[call-overload]
         else:
             out[name] = pd.to_numeric(values, errors="coerce").astype(np.float64)
     return out.reset_index(drop=True)

@@ -105,7 +105,7 @@ class SeasonScraper:
         """The season's page and whether the season is over (its pages can then be cached)."""
         current_path = lg.tournament_path
         current = self.pages([Request(current_path)]).get(current_path)
-        page = current and self.parse(current_path, current, parse_season_page)
+        page = self.parse(current_path, current, parse_season_page) if current else None
         if page is None:
             raise SystemExit(f"cannot read {current_path}; see the report")
         if season == CURRENT:
@@ -122,7 +122,7 @@ class SeasonScraper:
             )
         path = page.seasons[label]
         text = self.pages([Request(path)]).get(path)
-        chosen = text and self.parse(path, text, parse_season_page)
+        chosen = self.parse(path, text, parse_season_page) if text else None
         if chosen is None:
             raise SystemExit(f"cannot read the {label} season page {path}; see the report")
         over = label != page.season_label
