@@ -14,7 +14,7 @@ from ray_jobs.cli import run_stage
 from soccerpredict import registry
 from soccerpredict.config import Config
 from soccerpredict.io import write_json
-from soccerpredict.models.predictor import Predictor
+from soccerpredict.models.predictor import CONTRACT_FILE, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _log_run(
         mlflow.log_metrics({f"test_{name}_{k}": v for k, v in scores.items()})
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics["test"]["model"].items()})
     mlflow.set_tags(registry.lineage(cfg))
-    mlflow.log_dict(predictor.contract, "feature_contract.json")
+    mlflow.log_dict(predictor.contract, CONTRACT_FILE)
     for path in [
         *reports.glob("*.json"),
         *(reports / "plots").glob("*.png"),

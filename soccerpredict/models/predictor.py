@@ -27,6 +27,7 @@ PROBABILITY_COLUMNS = ["prob_home", "prob_draw", "prob_away"]
 WITH_MARKET, RATINGS_ONLY = "with_market", "ratings_only"
 TIERS: tuple[str, ...] = (WITH_MARKET, RATINGS_ONLY)
 _MIN_PROB = 1e-6
+CONTRACT_FILE = "feature_contract.json"  # in a saved model's folder and in its MLflow run
 
 
 def market_margin(baseline: MarketBaseline, frame: pd.DataFrame) -> np.ndarray:
@@ -150,7 +151,7 @@ class Predictor:
         for name, forecaster in self.forecasters.items():
             forecaster.save(directory / name)
         write_json({"tiers": list(self.forecasters)}, directory / "tiers.json")
-        write_json(self.contract, directory / "feature_contract.json", digits=None)
+        write_json(self.contract, directory / CONTRACT_FILE, digits=None)
         return directory
 
     @classmethod
@@ -159,5 +160,5 @@ class Predictor:
         names = json.loads((directory / "tiers.json").read_text())["tiers"]
         return cls(
             forecasters={n: Forecaster.load(directory / n) for n in names},
-            contract=json.loads((directory / "feature_contract.json").read_text()),
+            contract=json.loads((directory / CONTRACT_FILE).read_text()),
         )

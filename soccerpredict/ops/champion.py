@@ -11,12 +11,14 @@ import sys
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from soccerpredict.registry import CHAMPION
+
 NONE_YET = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}  # no model; no such alias
 
 
 def champion_status(tracking_uri: str, model_name: str) -> tuple[int, str]:
     try:
-        version = MlflowClient(tracking_uri).get_model_version_by_alias(model_name, "champion")
+        version = MlflowClient(tracking_uri).get_model_version_by_alias(model_name, CHAMPION)
     except MlflowException as err:
         if err.error_code in NONE_YET:
             return 3, f"no champion of {model_name} in the registry yet ({err.error_code})"
