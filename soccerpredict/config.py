@@ -175,6 +175,9 @@ class MonitorReplayParams(_Strict):
     step_days: int = Field(7, ge=1)  # the drift job runs weekly in the replay
     degraded_rps: float = Field(0.01, gt=0)  # degraded: window RPS above validation by more
     event_season: str = "2020-2021"  # the known event: empty stadiums
+    # the effect-size floor: the smallest on a 0.01 grid whose drift alerts fire in at most this
+    # share of the ordinary windows of the seasons before `event_season` (chosen on those only)
+    false_alarm_target: float = Field(0.10, gt=0, lt=1)
     # today's design, replayed beside the current one: overrides of `drift` and `monitoring`
     before: dict[str, dict[str, Any]] = {}
 

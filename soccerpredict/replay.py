@@ -28,6 +28,13 @@ QUALITY_MIN_MATCHES = 100
 FORECAST_NAMES = {"pinnacle_closing": "pinnacle_closing", "pre_closing_market": "market_baseline"}
 ALERTS = ("window_drift", "column_drift", "quality")
 _SIDES = ("home", "draw", "away")
+# A real forecaster that does trail the market baseline: the tier the app serves a fixture
+# without odds. The quality rule replayed on it measures the alert where the champion gives it
+# nothing to detect (the champion is the market plus small corrections).
+STAND_IN = "ratings_only"
+# the design whose per-column statistics the rows keep (`p:<column>`, `effect:<column>`), so
+# its effect-size floor can be chosen from the replay (replay_summary.choose_min_effect)
+RECORDED = "after"
 
 
 @dataclass(frozen=True)
@@ -63,25 +70,35 @@ def window_ends(kickoff: pd.Series, step_days: int) -> list[pd.Timestamp]:
     return [first + timedelta(days=step_days * k) for k in range(1, steps + 1)]
 
 
+def has_stand_in(frame: pd.DataFrame) -> bool:
+    return all(f"{STAND_IN}_{side}" in frame.columns for side in _SIDES)
+
+
 def outcome(window: pd.DataFrame, validation_rps: float) -> dict[str, float]:
     """What happened over the window: the model's RPS beside the market baseline's and beside
-    the validation figure it was promoted on."""
+    the validation figure it was promoted on (and the stand-in's excess, when it is there)."""
     model = float(match_rps(window, "model").mean())
     baseline = float(match_rps(window, "market_baseline").mean())
-    return {
+    out = {
         "model_rps": model,
         "excess_rps": model - baseline,
         "rps_change": model - validation_rps,
     }
+    if has_stand_in(window):
+        out[f"{STAND_IN}_excess_rps"] = float(match_rps(window, STAND_IN).mean()) - baseline
+    return out
 
 
-def quality_alert(played: pd.DataFrame, monitoring: MonitoringParams) -> dict[str, Any]:
-    """The rule SoccerPredictModelBehindBookmakers on the last `rolling_matches` played."""
+def quality_alert(
+    played: pd.DataFrame, monitoring: MonitoringParams, served: str = "model"
+) -> dict[str, Any]:
+    """The rule SoccerPredictModelBehindBookmakers on the last `rolling_matches` played, for
+    the forecaster `served`."""
     last = played.sort_values("kickoff_utc").tail(monitoring.rolling_matches)
     if len(last) < QUALITY_MIN_MATCHES:
         return {"gap": float("nan"), "fires": False}
     baseline = FORECAST_NAMES[monitoring.baseline]
-    gap = float(match_rps(last, "model").mean() - match_rps(last, baseline).mean())
+    gap = float(match_rps(last, served).mean() - match_rps(last, baseline).mean())
     return {"gap": gap, "fires": gap > monitoring.behind_margin_rps}
 
 
@@ -96,13 +113,28 @@ def _design_row(
 ) -> dict[str, Any]:
     verdict = decide({c: stats[c] for c in drift_columns(design.drift)}, design.drift)
     quality = quality_alert(played, design.monitoring)
-    return {
+    row = {
         f"{name}_window_drift": scored and verdict["drifted"],
         f"{name}_column_drift": scored and bool(verdict["drifted_columns"]),
         f"{name}_drifted_columns": ",".join(verdict["drifted_columns"]) if scored else "",
         f"{name}_quality": quality["fires"],
         f"{name}_quality_gap": quality["gap"],
     }
+    if has_stand_in(played):
+        row[f"{name}_quality_{STAND_IN}"] = quality_alert(played, design.monitoring, STAND_IN)[
+            "fires"
+        ]
+    return row
+
+
+def recorded_stats(design: Design, stats: dict[str, ColumnStat]) -> dict[str, float]:
+    """The design's per-column p-values and effect sizes (NaN in an unscored window)."""
+    out = {}
+    for c in drift_columns(design.drift):
+        stat = stats.get(c)
+        out[f"p:{c}"] = stat.p_value if stat else float("nan")
+        out[f"effect:{c}"] = stat.effect(design.drift.effect_size) if stat else float("nan")
+    return out
 
 
 def replay_season(
@@ -136,6 +168,8 @@ def replay_season(
         } | outcome(window, validation_rps)
         for name, design in plan.items():
             row |= _design_row(name, design, stats or dict.fromkeys(columns, _CALM), scored, played)
+        if RECORDED in plan:
+            row |= recorded_stats(plan[RECORDED], stats)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -5,17 +5,26 @@ how often without cause, how often when the model degraded, how soon in the know
   `monitor_replay.degraded_rps`;
 - ordinary: a scored window, not degraded, outside the event season;
 - behind: the model trails the market baseline over the window by more than the quality
-  alert's margin (`monitoring.behind_margin_rps`): what the quality alert is for.
+  alert's margin (`monitoring.behind_margin_rps`): what the quality alert is for. The champion
+  never does on the backtest, so the quality rule is also replayed on a stand-in that does
+  (`replay.STAND_IN`, the ratings-only tier) to measure it as a detector.
+
+The effect-size floor is chosen on the seasons before the event only (`choose_min_effect`):
+the seasons from the event on are then held out, and their rates are reported apart.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from soccerpredict.config import MonitorReplayParams
-from soccerpredict.replay import ALERTS, Design
+from soccerpredict.drift import drift_columns
+from soccerpredict.replay import ALERTS, RECORDED, STAND_IN, Design
+
+FLOOR_GRID = [round(0.01 * k, 2) for k in range(51)]  # 0.00 .. 0.50
 
 
 def _rate(fired: pd.Series) -> float | None:
@@ -35,12 +44,78 @@ def detector_rates(
     event = scored["season"] == replay.event_season
     behind = scored["excess_rps"] > margin
     fired = scored[column].astype(bool)
+    ordinary = ~degraded & ~event
+    earlier = scored["season"] < replay.event_season
     return {
         "fired": _rate(fired),
-        "false_alarms": _rate(fired[~degraded & ~event]),
+        "false_alarms": _rate(fired[ordinary]),
+        "false_alarms_before_event": _rate(fired[ordinary & earlier]),
+        "false_alarms_after_event": _rate(fired[ordinary & ~earlier]),
         "detection": _rate(fired[degraded]),
         "detection_behind": _rate(fired[behind]),
         "event_first_week": _first_week(scored[scored["season"] == replay.event_season], column),
+    }
+
+
+def alerts_at_floor(
+    rows: pd.DataFrame, design: Design, floor: float
+) -> tuple[pd.Series, pd.Series]:
+    """(column alert, window alert) per row had the design's floor been `floor`: the same rule
+    as drift_decision.decide, on the per-column statistics the rows recorded."""
+    columns = drift_columns(design.drift)
+    p = rows[[f"p:{c}" for c in columns]].to_numpy(float)
+    effect = rows[[f"effect:{c}" for c in columns]].to_numpy(float)
+    with np.errstate(invalid="ignore"):  # NaN: an unscored window flags nothing
+        flagged = (p < design.drift.p_value / len(columns)) & (effect >= floor)
+    n = flagged.sum(axis=1)
+    return (
+        pd.Series(n > 0, index=rows.index),
+        pd.Series(n / len(columns) >= design.drift.drift_share, index=rows.index),
+    )
+
+
+def choose_min_effect(
+    rows: pd.DataFrame, design: Design, replay: MonitorReplayParams
+) -> dict[str, Any]:
+    """The smallest floor on FLOOR_GRID whose column and window alerts both fire in at most
+    `false_alarm_target` of the ordinary windows of the seasons before the event season."""
+    scored = rows[rows["scored"]]
+    earlier = scored[
+        (scored["season"] < replay.event_season) & (scored["rps_change"] <= replay.degraded_rps)
+    ]
+    rates = {}
+    for floor in FLOOR_GRID:
+        column, window = alerts_at_floor(earlier, design, floor)
+        rates[floor] = {  # NaN without earlier windows: no floor is then chosen
+            "column_drift": round(float(column.mean()), 4),
+            "window_drift": round(float(window.mean()), 4),
+        }
+    target = replay.false_alarm_target
+    meets = [f for f, r in rates.items() if all(v <= target for v in r.values())]
+    return {
+        "rule": "smallest floor whose column and window alerts fire in at most "
+        "false_alarm_target of the ordinary windows of the seasons before event_season",
+        "chosen_on_seasons": sorted(earlier["season"].unique()),
+        "ordinary_windows": len(earlier),
+        "false_alarm_target": replay.false_alarm_target,
+        "effect_size": design.drift.effect_size,
+        "chosen": min(meets) if meets else None,
+        "in_use": design.drift.min_effect,
+        "false_alarms_by_floor": {str(f): r for f, r in rates.items()},
+    }
+
+
+def stand_in_quality(rows: pd.DataFrame, name: str, margin: float) -> dict[str, Any]:
+    """The quality rule on the stand-in: detection where it trails by more than the margin."""
+    scored = rows[rows["scored"]]
+    behind = scored[f"{STAND_IN}_excess_rps"] > margin
+    fired = scored[f"{name}_quality_{STAND_IN}"].astype(bool)
+    return {
+        "forecaster": STAND_IN,
+        "behind_windows": int(behind.sum()),
+        "fired": _rate(fired),
+        "detection_behind": _rate(fired[behind]),
+        "fired_when_not_behind": _rate(fired[~behind]),
     }
 
 
@@ -59,7 +134,7 @@ def summarise_replay(
         counts[f"behind_{name}"] = int(
             (scored["excess_rps"] > design.monitoring.behind_margin_rps).sum()
         )
-    return {
+    report: dict[str, Any] = {
         "counts": counts,
         "definitions": {
             "degraded_rps": replay.degraded_rps,
@@ -80,3 +155,11 @@ def summarise_replay(
             for name, design in plan.items()
         },
     }
+    for name, design in plan.items():
+        if f"{name}_quality_{STAND_IN}" in rows:
+            report["designs"][name]["alerts"]["quality"]["stand_in"] = stand_in_quality(
+                rows, name, design.monitoring.behind_margin_rps
+            )
+    if RECORDED in plan and any(c.startswith("p:") for c in rows.columns):
+        report["effect_floor"] = choose_min_effect(rows, plan[RECORDED], replay)
+    return report

@@ -13,8 +13,8 @@ import pytest
 
 from soccerpredict.config import DriftParams, MonitoringParams, MonitorReplayParams
 from soccerpredict.drift_decision import column_stat, decide
-from soccerpredict.replay import Design, replay_season, window_ends
-from soccerpredict.replay_summary import summarise_replay
+from soccerpredict.replay import Design, match_rps, replay_season, window_ends
+from soccerpredict.replay_summary import alerts_at_floor, choose_min_effect, summarise_replay
 
 COLUMNS = ["elo_diff", "market_prob_home", "model_home", "result"]
 DRIFT = DriftParams(columns=COLUMNS, min_rows=60, window_days=28, min_effect=0.1)
@@ -49,7 +49,14 @@ def matches(
     start = pd.Timestamp(f"{season[:4]}-08-10 15:00", tz="UTC")
     frame["kickoff_utc"] = start + pd.to_timedelta(np.arange(n) // 20 * 7, unit="D")
     model = np.clip(home + rng.normal(0, model_noise, n), 0.02, 0.72)
-    for name, p_home in (("model", model), ("market_baseline", home), ("pinnacle_closing", home)):
+    weak = np.clip(home + rng.normal(0, 0.15, n), 0.02, 0.72)  # the ratings-only stand-in
+    forecasters = (
+        ("model", model),
+        ("market_baseline", home),
+        ("pinnacle_closing", home),
+        ("ratings_only", weak),
+    )
+    for name, p_home in forecasters:
         frame[f"{name}_home"], frame[f"{name}_draw"] = p_home, draw
         frame[f"{name}_away"] = 1 - p_home - draw
     frame["model_validation_rps"] = 0.20
@@ -118,6 +125,38 @@ def test_the_quality_alert_follows_the_model_trailing_its_baseline() -> None:
     fired = noisy[noisy["after_quality"]]
     assert len(fired) > len(noisy) / 2 and (fired["after_quality_gap"] > 0.005).all()
     assert noisy.loc[noisy["scored"], "excess_rps"].mean() > 0.005
+
+
+def test_the_recorded_statistics_reproduce_the_alerts_and_choose_the_floor_before_the_event() -> (
+    None
+):
+    reference = matches(2000, "2018-2019", seed=1)
+    ordinary = matches(600, "2019-2020", seed=2)  # not degraded: validated at its own RPS
+    ordinary["model_validation_rps"] = match_rps(ordinary, "model").mean()
+    quiet = replay_season(ordinary, reference, _plan(), REPLAY)
+    moved = replay_season(
+        matches(600, "2020-2021", seed=3, home_rate=0.36, shift=-0.08), reference, _plan(), REPLAY
+    )
+    after = _plan()["after"]
+    for rows in (quiet, moved):  # the floor in use gives back the alerts decide() gave
+        column, window = alerts_at_floor(rows, after, after.drift.min_effect)
+        assert (column == rows["after_column_drift"]).all()
+        assert (window == rows["after_window_drift"]).all()
+    # the event season fires at every floor, yet the floor is chosen on the season before it
+    choice = choose_min_effect(pd.concat([quiet, moved], ignore_index=True), after, REPLAY)
+    assert choice["chosen_on_seasons"] == ["2019-2020"] and choice["chosen"] == 0.0
+    assert choice["false_alarms_by_floor"]["0.0"]["window_drift"] <= REPLAY.false_alarm_target
+
+
+def test_the_quality_rule_on_the_stand_in_detects_a_forecaster_that_trails() -> None:
+    reference = matches(2000, "2018-2019", seed=1)
+    rows = replay_season(matches(600, "2019-2020", seed=2), reference, _plan(), REPLAY)
+    stand_in = summarise_replay(rows, _plan(), REPLAY)["designs"]["after"]["alerts"]["quality"][
+        "stand_in"
+    ]
+    assert stand_in["forecaster"] == "ratings_only" and stand_in["behind_windows"] > 10
+    assert stand_in["detection_behind"] >= 0.8
+    assert not rows["after_quality"].any()  # the champion itself does not trail
 
 
 def test_rates_count_false_alarms_detection_and_the_first_week_of_the_event() -> None:
