@@ -134,7 +134,8 @@ class ModelInfo(BaseModel):
     refused_versions: dict[str, str] = Field(
         default_factory=dict,
         description="versions the alias pointed at that were not loaded, "
-        "and why (a feature contract that does not match this code)",
+        "and why (a feature contract that does not match this code, artifacts that differ "
+        "from the ones hashed at registration, a version with no data files)",
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from serve_app.keys import KeyStore
 from serve_app.local import start_redis, wait_until
+from soccerpredict import registry
 from soccerpredict.features.build import FEATURE_COLUMNS
 from tests.served_app import ASYNC_TIMEOUT_S, RATE_LIMIT, App, upcoming_requests
 
@@ -278,7 +279,12 @@ def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
         http.post("/predict", json=body)
         assert http.post("/predict", json=body).json()["cached"] is True
         replicas = _replica_actors("Model")
-        new = client.create_model_version(MODEL, source=current.source, run_id=current.run_id)
+        new = client.create_model_version(
+            MODEL,
+            source=current.source,
+            run_id=current.run_id,
+            tags={registry.MANIFEST_TAG: current.tags[registry.MANIFEST_TAG]},  # same files
+        )
         client.set_registered_model_alias(MODEL, "champion", new.version)
         wait_until(lambda: http.get("/model").json()["version"] == str(new.version), 30)
         after = http.post("/predict", json=body).json()
@@ -293,7 +299,6 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
 ) -> None:
     import mlflow
 
-    from soccerpredict import registry
     from soccerpredict.models.pyfunc import OutcomeModel
 
     client = _registry(app)
@@ -310,6 +315,7 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
             pip_requirements=[],
         )
     wrong = str(info.registered_model_version)
+    registry.record_manifest(client, MODEL, wrong, tmp_path / "predictor")
     client.set_registered_model_alias(MODEL, "champion", wrong)
     try:
         with app.client(key) as http:
@@ -318,6 +324,46 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
             answer = http.post("/predict", json=_fixture(app))
         assert model["version"] == str(current.version)
         assert "schema" in model["refused_versions"][wrong]
+        assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
+    finally:
+        client.set_registered_model_alias(MODEL, "champion", current.version)
+
+
+def test_a_version_with_tampered_artifacts_is_refused_and_the_old_one_serves(
+    app: App, key: str, tmp_path: Path
+) -> None:
+    """Its booster swapped for a pickle in the artifact store after registration: the hash
+    recorded at registration no longer matches, so the version is refused before any load."""
+    import pickle
+
+    import mlflow
+
+    from soccerpredict.models.pyfunc import OutcomeModel
+
+    client = _registry(app)
+    current = client.get_model_version_by_alias(MODEL, "champion")
+    registry.load_predictor(client, MODEL, str(current.version)).save(tmp_path / "predictor")
+    with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=OutcomeModel(),
+            artifacts={"predictor": str(tmp_path / "predictor")},
+            registered_model_name=MODEL,
+            pip_requirements=[],
+        )
+    tampered = str(info.registered_model_version)
+    registry.record_manifest(client, MODEL, tampered, tmp_path / "predictor")
+    stored = client.get_model_version_download_uri(MODEL, tampered).removeprefix("file://")
+    booster = Path(stored) / "artifacts/predictor/ratings_only/booster.ubj"
+    booster.write_bytes(pickle.dumps({"not": "a booster"}))
+    client.set_registered_model_alias(MODEL, "champion", tampered)
+    try:
+        with app.client(key) as http:
+            wait_until(lambda: tampered in http.get("/model").json()["refused_versions"], 30)
+            model = http.get("/model").json()
+            answer = http.post("/predict", json=_fixture(app))
+        assert model["version"] == str(current.version)
+        assert "ratings_only/booster.ubj has sha256" in model["refused_versions"][tampered]
         assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
     finally:
         client.set_registered_model_alias(MODEL, "champion", current.version)

@@ -149,6 +149,9 @@ class Predictor:
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
         names = json.loads((directory / "tiers.json").read_text())["tiers"]
+        odd = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
+        if odd:  # a tier is a folder of this directory, never a path out of it
+            raise ValueError(f"tier names must be plain identifiers, not {odd}")
         return cls(
             forecasters={n: Forecaster.load(directory / n) for n in names},
             contract=json.loads((directory / "feature_contract.json").read_text()),
