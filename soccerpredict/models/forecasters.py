@@ -1,4 +1,5 @@
-"""Fit the forecaster tiers: `ratings_only` on ratings alone, `with_market` on the market baseline.
+"""Fit the forecaster tiers: `ratings_only` on ratings alone, `with_market` on the market baseline,
+`with_market_1x2` on one 1X2 price set (what a request with a single set of odds carries).
 
 Pure: frames in, a `Predictor` out; the train stage and every backtest fold call the same code,
 so everything fitted (boosters, calibrators, the market baseline's choice) is fitted from the
@@ -21,11 +22,19 @@ from soccerpredict.features.build import (
 from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.metrics.scoring import outcome_index, score_all
 from soccerpredict.models.calibration import Calibrator, choose_calibration
-from soccerpredict.models.market import MarketBaseline, choose_market_baseline
-from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Forecaster, Predictor
+from soccerpredict.models.market import MARKET_SET, MarketBaseline, choose_market_baseline
+from soccerpredict.models.predictor import (
+    RATINGS_ONLY,
+    WITH_MARKET,
+    WITH_MARKET_1X2,
+    Forecaster,
+    Predictor,
+)
 from soccerpredict.models.xgb import train_booster
 
 WITH_MARKET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEATURES
+# one 1X2 price set: its de-vigged probabilities and margin, nothing from other books or markets
+ONE_SET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES
 
 
 def fit_forecaster(
@@ -36,9 +45,10 @@ def fit_forecaster(
     validation: pd.DataFrame,
     params: ModelParams,
     nthread: int = 2,
+    requires: list[str] | None = None,
 ) -> tuple[Forecaster, dict[str, Any]]:
     """Boost on train, early-stop and choose the calibration on validation."""
-    shell = Forecaster(name, None, Calibrator(), columns, baseline)  # type: ignore[arg-type]
+    shell = Forecaster(name, None, Calibrator(), columns, baseline, requires or [])  # type: ignore[arg-type]
     train, validation = train[shell.usable(train)], validation[shell.usable(validation)]
     y_train, y_val = outcome_index(train["result"]), outcome_index(validation["result"])
     margins = None
@@ -68,12 +78,30 @@ def fit_forecaster(
 def fit_predictor(
     train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams, nthread: int = 2
 ) -> tuple[Predictor, dict[str, Any]]:
-    """Both tiers and the market baseline, from these seasons only."""
+    """Every tier and the market baseline, from these seasons only. The one-set tier takes the
+    market tier's booster parameters: it is the same model over fewer inputs."""
     train = train[train["result"].notna()]
     validation = validation[validation["result"].notna()]
     baseline, baseline_scores = choose_market_baseline(validation)
     market, market_summary = fit_forecaster(
-        WITH_MARKET, WITH_MARKET_COLUMNS, baseline, train, validation, params.with_market, nthread
+        WITH_MARKET,
+        WITH_MARKET_COLUMNS,
+        baseline,
+        train,
+        validation,
+        params.with_market,
+        nthread,
+        requires=baseline.columns,
+    )
+    one_set, one_set_summary = fit_forecaster(
+        WITH_MARKET_1X2,
+        ONE_SET_COLUMNS,
+        MarketBaseline(MARKET_SET),
+        train,
+        validation,
+        params.with_market,
+        nthread,
+        requires=MARKET_FEATURES[:3],
     )
     ratings, ratings_summary = fit_forecaster(
         RATINGS_ONLY, RATINGS_COLUMNS, None, train, validation, params.ratings_only, nthread
@@ -82,6 +110,8 @@ def fit_predictor(
         "market_baseline": baseline.to_dict(),
         "market_baseline_validation": baseline_scores,
         WITH_MARKET: market_summary,
+        WITH_MARKET_1X2: one_set_summary,
         RATINGS_ONLY: ratings_summary,
     }
-    return Predictor({WITH_MARKET: market, RATINGS_ONLY: ratings}, feature_contract()), summary
+    tiers = {WITH_MARKET: market, WITH_MARKET_1X2: one_set, RATINGS_ONLY: ratings}
+    return Predictor(tiers, feature_contract()), summary

@@ -1,16 +1,19 @@
 """A trained outcome model: one forecaster per tier of input, and the feature contract.
 
-Tiers, in order of preference: `with_market` (pre-closing prices; its booster learns corrections
-to the market baseline's log-probabilities, passed as XGBoost's base margin) and `ratings_only`
-(never reads a price). Each row is answered by the first tier whose inputs it has: a fixture
-without usable odds gets `ratings_only`, never a market model fed missing prices.
+Tiers, in order of preference: `with_market` (every pre-closing price: several books, totals,
+handicap; its booster learns corrections to the market baseline's log-probabilities, passed as
+XGBoost's base margin), `with_market_1x2` (one 1X2 price set, what most clients have; the same
+idea over that set's de-vigged probabilities) and `ratings_only` (never reads a price). Each row
+is answered by the first tier whose inputs it has (`Forecaster.requires`): a fixture with one
+price set gets the tier built for it, one without usable odds gets `ratings_only`, never a
+market model fed missing prices.
 Saved as plain files (XGBoost UBJ + JSON), so MLflow, Serve and tests load the same thing.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,8 @@ from soccerpredict.models.market import MarketBaseline
 from soccerpredict.models.xgb import load_booster, predict_proba, save_booster
 
 PROBABILITY_COLUMNS = ["prob_home", "prob_draw", "prob_away"]
-WITH_MARKET, RATINGS_ONLY = "with_market", "ratings_only"
-TIERS: tuple[str, ...] = (WITH_MARKET, RATINGS_ONLY)
+WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY = "with_market", "with_market_1x2", "ratings_only"
+TIERS: tuple[str, ...] = (WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY)
 _MIN_PROB = 1e-6
 
 
@@ -35,13 +38,16 @@ class ContractMismatch(ValueError):
 
 @dataclass
 class Forecaster:
-    """One booster over `columns`; with a `baseline`, the booster adds to its log-probabilities."""
+    """One booster over `columns`; with a `baseline`, the booster adds to its log-probabilities.
+    A row is routed to it only if every column of `requires` is known (its baseline's own book
+    for `with_market`), though it can score any row its baseline forecasts (`usable`)."""
 
     name: str
     booster: xgb.Booster
     calibrator: Calibrator
     columns: list[str]
     baseline: MarketBaseline | None = None
+    requires: list[str] = field(default_factory=list)
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
         if self.baseline is None:
@@ -52,6 +58,11 @@ class Forecaster:
         """Rows this forecaster can answer: all of them, or those with a market forecast."""
         margin = self.margin(frame)
         return np.ones(len(frame), bool) if margin is None else np.isfinite(margin).all(axis=1)
+
+    def answers(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows routed to this forecaster: usable, with every input it requires."""
+        known = frame.reindex(columns=self.requires).to_numpy(dtype=float)
+        return self.usable(frame) & np.isfinite(known).all(axis=1)
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return predict_proba(self.booster, frame[self.columns], base_margin=self.margin(frame))
@@ -68,6 +79,7 @@ class Forecaster:
                 "name": self.name,
                 "columns": self.columns,
                 "baseline": None if self.baseline is None else self.baseline.to_dict(),
+                "requires": self.requires,
             },
             directory / "forecaster.json",
             digits=None,
@@ -86,6 +98,7 @@ class Forecaster:
             baseline=None
             if meta["baseline"] is None
             else MarketBaseline.from_dict(meta["baseline"]),
+            requires=list(meta.get("requires", [])),  # a model saved before routing had none
         )
 
 
@@ -119,7 +132,7 @@ class Predictor:
         frame = self._checked(features)
         names = np.full(len(frame), "", dtype=object)
         for name, forecaster in self.forecasters.items():
-            names[(names == "") & forecaster.usable(frame)] = name
+            names[(names == "") & forecaster.answers(frame)] = name
         return names
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
