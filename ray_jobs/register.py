@@ -1,5 +1,9 @@
 """Log the trained model to MLflow and register it as `challenger` (`python -m ray_jobs.register`).
-`ray_jobs.promote` then decides whether it becomes `champion`."""
+`ray_jobs.promote` then decides whether it becomes `champion`.
+
+The version carries the predictor's data files (UBJ boosters, JSON) inside a pyfunc model, for
+people who load it in MLflow, and a tag with each file's sha256: Serve and the batch stages load
+those files only, after checking them against the tag, and never unpickle the pyfunc."""
 
 from __future__ import annotations
 
@@ -76,6 +80,8 @@ def run(cfg: Config) -> dict[str, Any]:
     if known is not None:  # DVC runs this stage every time: the registry is outside its view
         version, run_id = str(known.version), known.run_id
         log.info("%s v%s already holds these trained files", name, version)
+        if registry.MANIFEST_TAG not in known.tags:  # registered before manifests were kept
+            registry.record_manifest(client, name, version, cfg.runtime.paths.model_dir)
     else:
         train = pd.read_parquet(cfg.runtime.paths.split_file("train"))
         predictor = Predictor.load(cfg.runtime.paths.model_dir)
@@ -83,6 +89,7 @@ def run(cfg: Config) -> dict[str, Any]:
             info = _log_run(cfg, predictor, metrics, train)
         version, run_id = str(info.registered_model_version), run_info.info.run_id
         client.set_model_version_tag(name, version, registry.MODEL_SHA_TAG, sha)
+        registry.record_manifest(client, name, version, cfg.runtime.paths.model_dir)
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
     summary = {"model_name": name, "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
     # the version and run id are run records: MLflow has them (and the log), git does not

@@ -4,7 +4,7 @@ odds' margin); unknown teams and kickoffs the state cannot answer are checked by
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,23 +12,113 @@ from soccerpredict.features.online import Fixture
 
 MIN_ODDS, MAX_ODDS = 1.01, 1000.0
 MAX_OVERROUND = 0.5  # 1/h + 1/d + 1/a above 1.5 is not a bookmaker's price
+MIN_OVERROUND = -0.05  # one book's prices never offer more than a 5% sure profit
+MIN_BEST_OVERROUND = -0.25  # the best prices across books may, a little
+MAX_HANDICAP = 10.0
+
+
+def _price(description: str) -> float:
+    return Field(ge=MIN_ODDS, le=MAX_ODDS, description=description)
+
+
+def _check_margin(prices: tuple[float, ...], low: float, what: str) -> None:
+    margin = sum(1 / p for p in prices) - 1
+    if not low <= margin <= MAX_OVERROUND:
+        raise ValueError(
+            f"{what} imply a margin of {margin:.1%}; a bookmaker's book has "
+            f"between {low:.0%} and {MAX_OVERROUND:.0%}"
+        )
 
 
 class Odds(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One 1X2 price set (decimal odds)."""
 
-    home: float = Field(ge=MIN_ODDS, le=MAX_ODDS, description="decimal odds, home win")
-    draw: float = Field(ge=MIN_ODDS, le=MAX_ODDS, description="decimal odds, draw")
-    away: float = Field(ge=MIN_ODDS, le=MAX_ODDS, description="decimal odds, away win")
+    model_config = ConfigDict(extra="forbid")
+    min_margin: ClassVar[float] = MIN_OVERROUND
+
+    home: float = _price("decimal odds, home win")
+    draw: float = _price("decimal odds, draw")
+    away: float = _price("decimal odds, away win")
 
     @model_validator(mode="after")
     def _a_real_book(self) -> Odds:
-        margin = 1 / self.home + 1 / self.draw + 1 / self.away - 1
-        if not -0.05 <= margin <= MAX_OVERROUND:
-            raise ValueError(
-                f"odds imply a margin of {margin:.1%}; a bookmaker's 1X2 book has "
-                f"between -5% and {MAX_OVERROUND:.0%}"
-            )
+        _check_margin((self.home, self.draw, self.away), self.min_margin, "odds")
+        return self
+
+    def triple(self) -> tuple[float, float, float]:
+        return (self.home, self.draw, self.away)
+
+
+class BestOdds(Odds):
+    """The best price of each outcome across books: together they may offer a small profit."""
+
+    min_margin: ClassVar[float] = MIN_BEST_OVERROUND
+
+
+class Books(BaseModel):
+    """Pre-closing 1X2 prices by book, as football-data names them. `with_market` reads them
+    all (sharp against average, dispersion, best prices); its baseline reads `ps`, `avg` or
+    `max`, whichever was chosen on validation (`GET /model`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    avg: Odds | None = Field(None, description="market average")
+    ps: Odds | None = Field(None, description="Pinnacle")
+    max: BestOdds | None = Field(None, description="best price of each outcome")
+    b365: Odds | None = Field(None, description="Bet365")
+    bw: Odds | None = Field(None, description="bwin")
+    iw: Odds | None = Field(None, description="Interwetten")
+    wh: Odds | None = Field(None, description="William Hill")
+    vc: Odds | None = Field(None, description="VC Bet")
+
+    def prices(self) -> dict[str, float]:
+        return {
+            f"{book}_{side}": value
+            for book, odds in self
+            if odds is not None
+            for side, value in zip(("home", "draw", "away"), odds.triple(), strict=True)
+        }
+
+    def market_set(self) -> tuple[str, Odds] | None:
+        """The set the feature table de-vigs: the average, else Pinnacle, else Bet365."""
+        for book in ("avg", "ps", "b365"):
+            if getattr(self, book) is not None:
+                return book, getattr(self, book)
+        return None
+
+
+class OverUnder25(BaseModel):
+    """Market-average pre-closing prices of over / under 2.5 goals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    over: float = _price("decimal odds, 3 goals or more")
+    under: float = _price("decimal odds, 2 goals or fewer")
+
+    @model_validator(mode="after")
+    def _a_real_book(self) -> OverUnder25:
+        _check_margin((self.over, self.under), MIN_OVERROUND, "over/under 2.5 prices")
+        return self
+
+
+class AsianHandicap(BaseModel):
+    """The home team's Asian-handicap line and the market-average pre-closing prices on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    line: float = Field(
+        ge=-MAX_HANDICAP,
+        le=MAX_HANDICAP,
+        description="goals given to the home team, a multiple of 0.25 (-0.5: home must win)",
+    )
+    home: float = _price("decimal odds, home side of the line")
+    away: float = _price("decimal odds, away side of the line")
+
+    @model_validator(mode="after")
+    def _a_real_line(self) -> AsianHandicap:
+        if (self.line * 4) % 1:
+            raise ValueError(f"handicap line {self.line} is not a multiple of 0.25")
+        _check_margin((self.home, self.away), MIN_OVERROUND, "Asian-handicap prices")
         return self
 
 
@@ -44,7 +134,20 @@ class FixtureIn(BaseModel):
                     "away_team": "Tottenham",
                     "kickoff": "2022-05-12",
                     "odds": {"home": 2.1, "draw": 3.5, "away": 3.4},
-                }
+                },
+                {
+                    "league": "E0",
+                    "home_team": "Arsenal",
+                    "away_team": "Tottenham",
+                    "kickoff": "2022-05-12",
+                    "books": {
+                        "avg": {"home": 2.1, "draw": 3.5, "away": 3.4},
+                        "ps": {"home": 2.15, "draw": 3.6, "away": 3.5},
+                        "max": {"home": 2.2, "draw": 3.75, "away": 3.6},
+                    },
+                    "over_under_25": {"over": 1.8, "under": 2.05},
+                    "asian_handicap": {"line": -0.25, "home": 1.95, "away": 1.93},
+                },
             ]
         },
     )
@@ -53,11 +156,47 @@ class FixtureIn(BaseModel):
     home_team: str = Field(min_length=1, max_length=64)
     away_team: str = Field(min_length=1, max_length=64)
     kickoff: date = Field(description="kickoff date (UTC)")
-    odds: Odds | None = Field(None, description="pre-closing 1X2 odds, if known")
+    odds: Odds | None = Field(
+        None,
+        description="one pre-closing 1X2 price set, if known: answered by `with_market_1x2`; "
+        "null or absent means `ratings_only` unless `books` has a price set",
+    )
+    books: Books | None = Field(
+        None,
+        description="pre-closing 1X2 prices by book; with the baseline's book, `with_market` "
+        "answers. `odds` may be left out: the average's prices (else Pinnacle's, else "
+        "Bet365's) are the price set",
+    )
+    over_under_25: OverUnder25 | None = Field(None, description="pre-closing totals, if known")
+    asian_handicap: AsianHandicap | None = Field(
+        None, description="pre-closing Asian handicap, if known"
+    )
+
+    @model_validator(mode="after")
+    def _one_price_set(self) -> FixtureIn:
+        chosen = self.books.market_set() if self.books else None
+        if self.odds is not None and chosen is not None and self.odds != chosen[1]:
+            raise ValueError(
+                f"odds {self.odds.triple()} differ from books.{chosen[0]} {chosen[1].triple()}: "
+                "with books, the price set is the average's (else Pinnacle's, else Bet365's); "
+                "leave odds out or make them equal"
+            )
+        return self
 
     def fixture(self) -> Fixture:
-        odds = (self.odds.home, self.odds.draw, self.odds.away) if self.odds else None
-        return Fixture(self.league, self.home_team, self.away_team, self.kickoff, odds)
+        prices = self.books.prices() if self.books else {}
+        if self.over_under_25:
+            prices |= {
+                "avg_over25": self.over_under_25.over,
+                "avg_under25": self.over_under_25.under,
+            }
+        if self.asian_handicap:
+            ah = self.asian_handicap
+            prices |= {"ah_line": ah.line, "avg_ah_home": ah.home, "avg_ah_away": ah.away}
+        odds = self.odds.triple() if self.odds else None
+        return Fixture(
+            self.league, self.home_team, self.away_team, self.kickoff, odds, prices or None
+        )
 
 
 class BatchIn(BaseModel):
@@ -82,8 +221,9 @@ class Prediction(BaseModel):
     model_version: str
     forecaster: str = Field(
         "",
-        description="the tier that answered: `with_market` when the request's odds (or the "
-        "published prices) allow it, else `ratings_only`, which never reads a price",
+        description="the tier that answered: `with_market` when the request (or the published "
+        "prices) carries the market baseline's book, `with_market_1x2` with one 1X2 price set, "
+        "else `ratings_only`, which never reads a price",
     )
     cached: bool
 
@@ -134,7 +274,8 @@ class ModelInfo(BaseModel):
     refused_versions: dict[str, str] = Field(
         default_factory=dict,
         description="versions the alias pointed at that were not loaded, "
-        "and why (a feature contract that does not match this code)",
+        "and why (a feature contract that does not match this code, artifacts that differ "
+        "from the ones hashed at registration, a version with no data files)",
     )
 
 

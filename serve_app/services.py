@@ -2,7 +2,8 @@
 
 Each reloads itself when what it serves changes (a newer snapshot file, `champion` moving to a
 new version) and keeps serving what it has when the new thing is unusable: a model whose feature
-contract does not match is refused, and the previous one goes on answering.
+contract does not match, or whose files are not the data files hashed at registration (see
+`soccerpredict.models.artifacts`), is refused, and the previous one goes on answering.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 from soccerpredict.evaluation import FORECASTERS
 from soccerpredict.features.build import feature_contract
 from soccerpredict.features.online import Fixture, TeamState
+from soccerpredict.models.artifacts import ArtifactRefused
 from soccerpredict.models.predictor import ContractMismatch, Predictor
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
@@ -111,7 +113,8 @@ def current_version(client: Any, name: str) -> Callable[[str], str]:
 
 
 class ModelService:
-    """The model behind an alias; `refresh` swaps in a new version only if its contract fits."""
+    """The model behind an alias; `refresh` swaps in a new version only if its files are the
+    registered ones and its contract fits."""
 
     def __init__(
         self, load: Callable[[str], LoadedModel], resolve: Callable[[str], str], alias: str
@@ -125,10 +128,10 @@ class ModelService:
         version = self.resolve(self.alias)
         if self.model is not None and version == self.model.version or version in self.refused:
             return False
-        candidate = self.load(version)
         try:
+            candidate = self.load(version)
             candidate.predictor.check_contract(feature_contract())
-        except ContractMismatch as err:
+        except (ContractMismatch, ArtifactRefused) as err:
             self.refused[version] = str(err)
             log.error(
                 "refused %s v%s: %s; v%s keeps serving",

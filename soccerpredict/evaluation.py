@@ -11,7 +11,13 @@ from soccerpredict.features.build import PRICE_COLUMNS
 from soccerpredict.features.market import EXTRA_MARKET_FEATURES, MARKET_COLUMNS, MARKET_FEATURES
 from soccerpredict.metrics.implied import devig
 from soccerpredict.metrics.scoring import outcome_index, rps, score_all
-from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Predictor
+from soccerpredict.models.predictor import (
+    RATINGS_ONLY,
+    WITH_MARKET,
+    WITH_MARKET_1X2,
+    Forecaster,
+    Predictor,
+)
 
 CLOSING_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
 # every pre-closing price input of the feature table
@@ -52,6 +58,12 @@ def one_price_set(test: pd.DataFrame) -> pd.DataFrame:
     return stripped
 
 
+def one_set_tier(predictor: Predictor, market: Forecaster) -> Forecaster:
+    """The tier a request with one 1X2 price set gets (a model from before it existed: the
+    market tier fed that set)."""
+    return predictor.forecasters.get(WITH_MARKET_1X2, market)
+
+
 def forecasts(
     predictor: Predictor, train: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
@@ -61,7 +73,7 @@ def forecasts(
     return {
         "model": predictor.predict_proba(test),
         "with_market": market.predict_proba(test),
-        "with_market_1x2": market.predict_proba(one_price_set(test)),
+        "with_market_1x2": one_set_tier(predictor, market).predict_proba(one_price_set(test)),
         "ratings_only": predictor.forecasters[RATINGS_ONLY].predict_proba(test),
         "market_baseline": baseline.predict_proba(test),
         "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),

@@ -19,9 +19,11 @@ from typing import Any
 import pandas as pd
 
 from soccerpredict.config import Config, PromotionParams
+from soccerpredict.models.artifacts import ArtifactRefused
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 MODEL_SHA_TAG = "model_sha256"  # a version's trained files, hashed: registering is idempotent
+MANIFEST_TAG = "predictor_manifest"  # each predictor file's sha256, checked at every load
 
 
 def tracking_client(cfg: Config) -> Any:
@@ -221,14 +223,37 @@ def model_version(client: Any, name: str, alias_or_version: str) -> Any:
     return client.get_model_version_by_alias(name, alias_or_version)
 
 
+def record_manifest(client: Any, name: str, version: str, directory: str | Path) -> None:
+    """Tag a version with its predictor files' sha256, as they are here: what loading checks.
+    The tag lives in the registry's database, apart from the artifact store it vouches for."""
+    from soccerpredict.models.artifacts import manifest
+
+    recorded = manifest(directory, f"artifacts/{Path(directory).name}")
+    client.set_model_version_tag(name, version, MANIFEST_TAG, json.dumps(recorded, sort_keys=True))
+
+
 def load_predictor(client: Any, name: str, version: str) -> Any:
-    """The Predictor inside a registered version (booster, calibrator, feature contract), read
-    through `client`'s registry: no process-wide tracking URI involved."""
+    """The Predictor of a registered version, built from data files only (UBJ boosters, JSON
+    calibrators and contract) whose sha256 match the manifest recorded at registration; read
+    through `client`'s registry. The pyfunc's pickle is never downloaded, let alone loaded.
+    Raises `ArtifactRefused` for a version without a manifest or with files that differ."""
     import mlflow
 
-    uri = client.get_model_version_download_uri(name, version)
+    from soccerpredict.models.artifacts import parse, verify
+    from soccerpredict.models.predictor import Predictor
+
+    where = f"{name} v{version}"
+    mv = client.get_model_version(name, version)
+    recorded = parse(mv.tags.get(MANIFEST_TAG), where)
+    uri = client.get_model_version_download_uri(name, version).rstrip("/")
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=tmp, tracking_uri=client.tracking_uri
-        )
-        return mlflow.pyfunc.load_model(local).unwrap_python_model().predictor
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{uri}/{recorded['root']}",
+                dst_path=tmp,
+                tracking_uri=client.tracking_uri,
+            )
+        except (OSError, mlflow.exceptions.MlflowException) as err:
+            raise ArtifactRefused(f"{where}: its data files cannot be read ({err})") from err
+        verify(local, recorded, where)
+        return Predictor.load(local)

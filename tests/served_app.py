@@ -94,20 +94,49 @@ def key(app: App) -> str:
     return app.key()  # one per test, so rate limits and revocations stay apart
 
 
+def request_body(row: Any, odds: np.ndarray) -> dict[str, Any]:
+    """The request a client with every pre-closing price of a match-table row would send:
+    its 1X2 price set as `odds`, every book, the totals and the handicap it has."""
+    body: dict[str, Any] = {
+        "league": row.league,
+        "home_team": row.home_team,
+        "away_team": row.away_team,
+        "kickoff": row.kickoff_utc.date().isoformat(),
+    }
+    if np.isfinite(odds).all():
+        body["odds"] = dict(zip(("home", "draw", "away"), map(float, odds), strict=True))
+    values = row._asdict()
+
+    def priced(names: dict[str, str]) -> dict[str, float] | None:
+        got = {key: float(values.get(col, np.nan)) for key, col in names.items()}
+        return got if all(np.isfinite(v) for v in got.values()) else None
+
+    books = {
+        book: prices
+        for book in ("avg", "ps", "max", "b365", "bw", "iw", "wh", "vc")
+        if (prices := priced({s: f"{book}_{s}" for s in ("home", "draw", "away")}))
+    }
+    markets = {
+        "books": books or None,
+        "over_under_25": priced({"over": "avg_over25", "under": "avg_under25"}),
+        "asian_handicap": priced({"line": "ah_line", "home": "avg_ah_home", "away": "avg_ah_away"}),
+    }
+    return body | {k: v for k, v in markets.items() if v is not None}
+
+
+def one_price_set(body: dict[str, Any]) -> dict[str, Any]:
+    """The same request from a client with one 1X2 price set (the page's form)."""
+    return {k: v for k, v in body.items() if k not in ("books", "over_under_25", "asian_handicap")}
+
+
 def upcoming_requests(app: App) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The batch predictions and, for each, the request a client would send for it."""
+    """The batch predictions and, for each, the request a client with every price the batch
+    stage reads would send for it."""
     predictions = pd.read_parquet(app.work / "data/serving/upcoming_predictions.parquet")
     matches = pd.read_parquet(app.work / "data/interim/matches.parquet").set_index("match_id")
     rows = matches.loc[predictions["match_id"]].reset_index()
-    bodies = []
-    for row, odds in zip(rows.itertuples(), pre_closing_odds(rows), strict=True):
-        body = {
-            "league": row.league,
-            "home_team": row.home_team,
-            "away_team": row.away_team,
-            "kickoff": row.kickoff_utc.date().isoformat(),
-        }
-        if np.isfinite(odds).all():
-            body["odds"] = dict(zip(("home", "draw", "away"), map(float, odds), strict=True))
-        bodies.append(body)
+    bodies = [
+        request_body(row, odds)
+        for row, odds in zip(rows.itertuples(), pre_closing_odds(rows), strict=True)
+    ]
     return predictions, bodies

@@ -150,6 +150,7 @@ def test_two_folds_on_ray_score_every_forecaster(
     for name in (
         "model",
         "with_market",
+        "with_market_1x2",
         "ratings_only",
         "market_baseline",
         "pinnacle_closing",

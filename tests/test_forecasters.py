@@ -10,11 +10,12 @@ import pytest
 
 from soccerpredict.config import FeatureParams, ForecasterParams, ModelParams
 from soccerpredict.data.readers import read_football_data_csv
-from soccerpredict.evaluation import PRE_MATCH_PRICE_FEATURES
-from soccerpredict.features.build import build_features
+from soccerpredict.evaluation import PRE_MATCH_PRICE_FEATURES, one_price_set
+from soccerpredict.features.build import PRICE_COLUMNS, build_features
+from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.models.forecasters import fit_predictor
-from soccerpredict.models.market import candidates, choose_market_baseline
-from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Predictor
+from soccerpredict.models.market import MARKET_SET, candidates, choose_market_baseline
+from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, WITH_MARKET_1X2, Predictor
 
 SEASONS = ("2016-2017", "2017-2018", "2018-2019", "2019-2020")
 FAST = ModelParams(
@@ -70,19 +71,41 @@ def test_ratings_only_never_reads_a_price(fitted, change: str) -> None:  # type:
     np.testing.assert_array_equal(_ratings(predictor, other), _ratings(predictor, test))
 
 
-def test_rows_without_prices_get_ratings_only(fitted) -> None:  # type: ignore[no-untyped-def]
+def test_each_row_gets_the_tier_built_for_its_inputs(fitted) -> None:  # type: ignore[no-untyped-def]
+    """No price: ratings_only. One 1X2 price set (what most requests carry): with_market_1x2.
+    The market baseline's book among the prices: with_market."""
     predictor, _, test = fitted
-    mixed = test.copy()
-    mixed.loc[: len(test) // 2, PRE_MATCH_PRICE_FEATURES] = np.nan
-    tiers = predictor.tiers(mixed)
-    without = mixed[PRE_MATCH_PRICE_FEATURES].isna().all(axis=1).to_numpy()
-    assert set(tiers[without]) == {RATINGS_ONLY} and set(tiers[~without]) == {WITH_MARKET}
-    probs = predictor.predict_proba(mixed)
-    np.testing.assert_allclose(probs[without], _ratings(predictor, mixed[without]))
-    np.testing.assert_allclose(
-        probs[~without], predictor.forecasters[WITH_MARKET].predict_proba(mixed[~without])
+    market = predictor.forecasters[WITH_MARKET]
+    assert market.baseline is not None and market.requires == market.baseline.columns
+    full = test[np.isfinite(test[market.requires].to_numpy(float)).all(axis=1)]
+    third = len(full) // 3
+    mixed = pd.concat(
+        [
+            full[:third].assign(**{c: np.nan for c in PRE_MATCH_PRICE_FEATURES}),
+            one_price_set(full[third : 2 * third]),
+            full[2 * third :],
+        ],
+        ignore_index=True,
     )
+    expected = np.repeat(
+        [RATINGS_ONLY, WITH_MARKET_1X2, WITH_MARKET], [third, third, len(full) - 2 * third]
+    )
+    tiers = predictor.tiers(mixed)
+    assert list(tiers) == list(expected)
+    probs = predictor.predict_proba(mixed)
+    for name, forecaster in predictor.forecasters.items():
+        rows = tiers == name
+        np.testing.assert_allclose(probs[rows], forecaster.predict_proba(mixed[rows]))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_the_one_set_tier_reads_only_the_1x2_set(fitted) -> None:  # type: ignore[no-untyped-def]
+    predictor, _, test = fitted
+    one_set = predictor.forecasters[WITH_MARKET_1X2]
+    assert one_set.baseline is not None and one_set.baseline.book == MARKET_SET
+    other = test.copy()
+    other[PRICE_COLUMNS + EXTRA_MARKET_FEATURES] = np.nan
+    np.testing.assert_array_equal(one_set.predict_proba(other), one_set.predict_proba(test))
 
 
 def test_with_market_corrects_the_baseline_instead_of_relearning_it(fitted) -> None:  # type: ignore[no-untyped-def]
@@ -103,4 +126,4 @@ def test_a_saved_predictor_answers_the_same(fitted, tmp_path: Path) -> None:  # 
     predictor, _, test = fitted
     loaded = Predictor.load(predictor.save(tmp_path / "model"))
     np.testing.assert_array_equal(loaded.predict_proba(test), predictor.predict_proba(test))
-    assert list(loaded.forecasters) == [WITH_MARKET, RATINGS_ONLY]
+    assert list(loaded.forecasters) == [WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY]

@@ -10,17 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from serve_app.schemas import FixtureIn
 from soccerpredict.config import FeatureParams
 from soccerpredict.data.clean import to_interim
 from soccerpredict.data.readers import read_football_data_csv
 from soccerpredict.features.build import (
     FEATURE_COLUMNS,
     MARKET_FEATURES,
+    PRICE_COLUMNS,
     STATE_FEATURES,
     build_features_and_states,
 )
-from soccerpredict.features.market import pre_closing_odds
+from soccerpredict.features.market import EXTRA_MARKET_FEATURES, pre_closing_odds
 from soccerpredict.features.online import Fixture, FixtureError, TeamState, snapshot
+from tests.served_app import request_body
 
 AS_OF = date(2020, 2, 29)  # the rest of 2019-20 is upcoming
 SEASONS = ["2017-2018", "2018-2019", "2019-2020"]
@@ -65,6 +68,21 @@ def test_every_upcoming_fixture_gets_the_offline_vector(published) -> None:  # t
     np.testing.assert_array_equal(online[carried].to_numpy(), upcoming[carried].to_numpy())
     assert online.drop(columns=carried).isna().all().all()
     assert list(online.columns) == FEATURE_COLUMNS
+
+
+def test_a_request_with_every_price_gets_the_whole_offline_vector(published) -> None:  # type: ignore[no-untyped-def]
+    """Books, totals and handicap through the request schema: the vector equals the offline
+    table's in every column, market ones included (what `with_market` reads)."""
+    interim, table, state = published
+    upcoming = table[table["result"].isna()].reset_index(drop=True)
+    rows = interim.set_index("match_id").loc[upcoming["match_id"]].reset_index()
+    bodies = [
+        request_body(r, o) for r, o in zip(rows.itertuples(), pre_closing_odds(rows), strict=True)
+    ]
+    assert sum("books" in b for b in bodies) == len(bodies)
+    online = state.features([FixtureIn.model_validate(b).fixture() for b in bodies])
+    np.testing.assert_array_equal(online.to_numpy(), upcoming[FEATURE_COLUMNS].to_numpy())
+    assert online[EXTRA_MARKET_FEATURES + PRICE_COLUMNS].notna().any().all()
 
 
 def test_the_snapshot_version_follows_its_content(published) -> None:  # type: ignore[no-untyped-def]

@@ -10,12 +10,16 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 from serve_app.keys import KeyStore
 from serve_app.local import start_redis, wait_until
+from soccerpredict import registry
+from soccerpredict.evaluation import PRE_MATCH_PRICE_FEATURES
+from soccerpredict.evaluation import one_price_set as offline_one_price_set
 from soccerpredict.features.build import FEATURE_COLUMNS
-from tests.served_app import ASYNC_TIMEOUT_S, RATE_LIMIT, App, upcoming_requests
+from tests.served_app import ASYNC_TIMEOUT_S, RATE_LIMIT, App, one_price_set, upcoming_requests
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 MODEL = "soccer-match-outcome"
@@ -28,10 +32,6 @@ def _probs(answer: dict[str, Any]) -> list[float]:
 # ------------------------------------------------------------------------------ predictions
 
 
-@pytest.mark.xfail(
-    reason="issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices",
-    strict=False,
-)
 def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key: str) -> None:
     predictions, bodies = upcoming_requests(app)
     with app.client(key) as http:
@@ -42,19 +42,17 @@ def test_predict_matches_the_batch_prediction_then_hits_the_cache(app: App, key:
     assert sum(_probs(a)) == pytest.approx(1.0)
     batch = predictions.iloc[0][["prob_home", "prob_draw", "prob_away"]].to_numpy(dtype=float)
     np.testing.assert_allclose(_probs(a), batch, rtol=1e-9)  # online path == batch path
+    assert a["forecaster"] == predictions.iloc[0]["forecaster"]
     assert a["fair_odds"]["home"] == pytest.approx(1 / a["probabilities"]["home"])
     assert (a["cached"], b["cached"]) == (False, True) or a["cached"]  # an earlier test may warm it
     assert b["cached"] and _probs(b) == _probs(a) and b["model_version"] == a["model_version"]
 
 
-@pytest.mark.xfail(
-    reason="issue 14, not yet: a request carries one 1X2 price set, the batch stage reads every book, totals and handicap, so with_market answers differ until the request schema takes those prices",
-    strict=False,
-)
 def test_every_upcoming_fixture_online_gets_the_batch_stages_answer(app: App, key: str) -> None:
     """The batch stage predicts from the offline feature table, the app from the published team
-    state: equal answers for every upcoming fixture mean equal feature vectors (the vectors
-    themselves are compared in tests/test_online_features.py)."""
+    state and the request's prices (every book, totals and handicap the batch stage reads):
+    equal answers for every upcoming fixture mean equal feature vectors (the vectors themselves
+    are compared in tests/test_online_features.py) and the same tier."""
     predictions, bodies = upcoming_requests(app)
     with app.client(key) as http:
         online = [
@@ -70,6 +68,40 @@ def test_every_upcoming_fixture_online_gets_the_batch_stages_answer(app: App, ke
         predictions[["prob_home", "prob_draw", "prob_away"]].to_numpy(float),
         rtol=1e-12,
     )
+    assert [p["forecaster"] for p in online] == list(predictions["forecaster"])
+    assert "with_market" in set(predictions["forecaster"])
+
+
+def test_each_request_is_answered_by_the_tier_built_for_its_inputs(app: App, key: str) -> None:
+    """Every price: with_market. One 1X2 price set: with_market_1x2. No odds (null included):
+    ratings_only. Each answer equals the registered predictor's on the offline feature row
+    stripped to what the request carries: online equals batch, tier by tier."""
+    predictions, bodies = upcoming_requests(app)
+    tiers = predictions["forecaster"]
+    i = next(i for i, b in enumerate(bodies) if "odds" in b and tiers.iloc[i] == "with_market")
+    body, match_id = bodies[i], predictions.iloc[i]["match_id"]
+    with app.client(key) as http:
+        model = http.get("/model").json()
+        answers = {
+            "with_market": http.post("/predict", json=body).json(),
+            "with_market_1x2": http.post("/predict", json=one_price_set(body)).json(),
+            "ratings_only": http.post("/predict", json=one_price_set(body) | {"odds": None}).json(),
+        }
+    assert model["forecasters"] == ["with_market", "with_market_1x2", "ratings_only"]
+    assert {tier: a["forecaster"] for tier, a in answers.items()} == {t: t for t in answers}
+    features = pd.read_parquet(app.work / "data/processed/features.parquet")
+    row = features[features["match_id"] == match_id].reset_index(drop=True)
+    predictor = registry.load_predictor(_registry(app), MODEL, model["version"])
+    fed = {
+        "with_market": row,
+        "with_market_1x2": offline_one_price_set(row),
+        "ratings_only": row.assign(**{c: np.nan for c in PRE_MATCH_PRICE_FEATURES}),
+    }
+    for tier, frame in fed.items():
+        assert list(predictor.tiers(frame)) == [tier]
+        np.testing.assert_allclose(
+            _probs(answers[tier]), predictor.predict_proba(frame)[0], rtol=1e-12
+        )
 
 
 def test_batch_route_and_its_limit(app: App, key: str) -> None:
@@ -130,6 +162,13 @@ def _fixture(app: App, **changes: Any) -> dict[str, Any]:
         ({"odds": {"home": 0.5, "draw": 3.0, "away": 3.0}}, 422, "odds.home"),
         ({"odds": {"home": 1.2, "draw": 1.3, "away": 1.4}}, 422, "margin"),
         ({"odds": {"home": 2.0, "draw": 3.0}}, 422, "odds.away"),
+        ({"odds": {"home": -2.0, "draw": 3.0, "away": 3.0}}, 422, "odds.home"),
+        ({"books": {"ps": {"home": 1.0, "draw": 3.0, "away": 3.0}}}, 422, "books.ps.home"),
+        ({"books": {"avg": {"home": 9.0, "draw": 5.0, "away": 1.3}}}, 422, "differ from books.avg"),
+        ({"books": {"pinnacle": {"home": 2.0, "draw": 3.0, "away": 4.0}}}, 422, "pinnacle"),
+        ({"over_under_25": {"over": 1.1, "under": 1.1}}, 422, "over/under 2.5 prices imply"),
+        ({"asian_handicap": {"line": 0.3, "home": 1.9, "away": 1.95}}, 422, "multiple of 0.25"),
+        ({"asian_handicap": {"line": -0.5, "home": 1.9}}, 422, "asian_handicap.away"),
         ({"colour": "red"}, 422, "colour"),
     ],
 )
@@ -278,7 +317,12 @@ def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
         http.post("/predict", json=body)
         assert http.post("/predict", json=body).json()["cached"] is True
         replicas = _replica_actors("Model")
-        new = client.create_model_version(MODEL, source=current.source, run_id=current.run_id)
+        new = client.create_model_version(
+            MODEL,
+            source=current.source,
+            run_id=current.run_id,
+            tags={registry.MANIFEST_TAG: current.tags[registry.MANIFEST_TAG]},  # same files
+        )
         client.set_registered_model_alias(MODEL, "champion", new.version)
         wait_until(lambda: http.get("/model").json()["version"] == str(new.version), 30)
         after = http.post("/predict", json=body).json()
@@ -293,7 +337,6 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
 ) -> None:
     import mlflow
 
-    from soccerpredict import registry
     from soccerpredict.models.pyfunc import OutcomeModel
 
     client = _registry(app)
@@ -310,6 +353,7 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
             pip_requirements=[],
         )
     wrong = str(info.registered_model_version)
+    registry.record_manifest(client, MODEL, wrong, tmp_path / "predictor")
     client.set_registered_model_alias(MODEL, "champion", wrong)
     try:
         with app.client(key) as http:
@@ -318,6 +362,46 @@ def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves
             answer = http.post("/predict", json=_fixture(app))
         assert model["version"] == str(current.version)
         assert "schema" in model["refused_versions"][wrong]
+        assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
+    finally:
+        client.set_registered_model_alias(MODEL, "champion", current.version)
+
+
+def test_a_version_with_tampered_artifacts_is_refused_and_the_old_one_serves(
+    app: App, key: str, tmp_path: Path
+) -> None:
+    """Its booster swapped for a pickle in the artifact store after registration: the hash
+    recorded at registration no longer matches, so the version is refused before any load."""
+    import pickle
+
+    import mlflow
+
+    from soccerpredict.models.pyfunc import OutcomeModel
+
+    client = _registry(app)
+    current = client.get_model_version_by_alias(MODEL, "champion")
+    registry.load_predictor(client, MODEL, str(current.version)).save(tmp_path / "predictor")
+    with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=OutcomeModel(),
+            artifacts={"predictor": str(tmp_path / "predictor")},
+            registered_model_name=MODEL,
+            pip_requirements=[],
+        )
+    tampered = str(info.registered_model_version)
+    registry.record_manifest(client, MODEL, tampered, tmp_path / "predictor")
+    stored = client.get_model_version_download_uri(MODEL, tampered).removeprefix("file://")
+    booster = Path(stored) / "artifacts/predictor/ratings_only/booster.ubj"
+    booster.write_bytes(pickle.dumps({"not": "a booster"}))
+    client.set_registered_model_alias(MODEL, "champion", tampered)
+    try:
+        with app.client(key) as http:
+            wait_until(lambda: tampered in http.get("/model").json()["refused_versions"], 30)
+            model = http.get("/model").json()
+            answer = http.post("/predict", json=_fixture(app))
+        assert model["version"] == str(current.version)
+        assert "ratings_only/booster.ubj has sha256" in model["refused_versions"][tampered]
         assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
     finally:
         client.set_registered_model_alias(MODEL, "champion", current.version)

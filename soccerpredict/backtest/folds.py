@@ -15,12 +15,13 @@ import pandas as pd
 
 from soccerpredict.backtest.reference import reference_forecasts, validation_rps
 from soccerpredict.config import BacktestParams, ForecasterParams
-from soccerpredict.evaluation import CLOSING_COLUMNS, elo_only
+from soccerpredict.evaluation import CLOSING_COLUMNS, elo_only, one_price_set
 from soccerpredict.metrics.implied import devig
 from soccerpredict.models.forecasters import fit_predictor
-from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET
+from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, WITH_MARKET_1X2
 
-FORECASTERS = ("model", WITH_MARKET, RATINGS_ONLY)
+# the 1X2 tier is scored on what a request with one price set carries
+FORECASTERS = ("model", WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY)
 BASELINES = ("market_baseline", "pinnacle_closing", "elo_only")
 _SIDES = ("home", "draw", "away")
 
@@ -63,6 +64,7 @@ def fold_forecasts(
     probs = {
         "model": predictor.predict_proba(test),
         WITH_MARKET: market.predict_proba(test),
+        WITH_MARKET_1X2: predictor.forecasters[WITH_MARKET_1X2].predict_proba(one_price_set(test)),
         RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(test),
         "market_baseline": market.baseline.predict_proba(test),
         "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),

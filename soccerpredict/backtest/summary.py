@@ -15,6 +15,7 @@ ALL = FORECASTERS + BASELINES
 # (forecaster, the baseline it must beat)
 PAIRS = (
     ("with_market", "market_baseline"),
+    ("with_market_1x2", "market_baseline"),
     ("model", "market_baseline"),
     ("ratings_only", "elo_only"),
     ("with_market", "pinnacle_closing"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,8 +21,19 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import FeatureParams
-from soccerpredict.features.build import FEATURE_COLUMNS, FEATURE_SCHEMA_VERSION, STATE_FEATURES
-from soccerpredict.features.market import market_values
+from soccerpredict.data.contract import PRE_CLOSING_PRICE_COLUMNS
+from soccerpredict.features.build import (
+    FEATURE_COLUMNS,
+    FEATURE_SCHEMA_VERSION,
+    PRICE_COLUMNS,
+    STATE_FEATURES,
+)
+from soccerpredict.features.market import (
+    EXTRA_MARKET_FEATURES,
+    extra_market_features,
+    market_values,
+    pre_closing_odds,
+)
 from soccerpredict.features.state import LeagueState
 from soccerpredict.time_rules import kickoff_window
 
@@ -41,6 +53,32 @@ class Fixture:
     away_team: str
     kickoff: date
     odds: tuple[float, float, float] | None = None  # pre-closing home / draw / away
+    # more pre-closing prices, named as in the match table (`ps_home`, `avg_over25`, `ah_line`)
+    prices: Mapping[str, float] | None = None
+
+
+def market_matrix(fixtures: list[Fixture]) -> np.ndarray:
+    """The market columns of FEATURE_COLUMNS, from the same functions as the offline table. A
+    fixture's `odds` are its 1X2 price set; without them, the set the offline table would pick
+    from its `prices` (the average, else Pinnacle, else Bet365). Inputs not given stay missing."""
+    odds = np.array(
+        [f.odds if f.odds else (np.nan,) * 3 for f in fixtures], dtype=np.float64
+    ).reshape(len(fixtures), 3)
+    if not any(f.prices for f in fixtures):  # the common request: one price set or none
+        rest = np.full((len(fixtures), len(EXTRA_MARKET_FEATURES) + len(PRICE_COLUMNS)), np.nan)
+        return np.hstack([market_values(odds), rest])
+    prices = pd.DataFrame(
+        [dict(f.prices or {}) for f in fixtures], columns=PRE_CLOSING_PRICE_COLUMNS, dtype=float
+    )
+    missing = ~np.isfinite(odds).all(axis=1)
+    odds[missing] = pre_closing_odds(prices)[missing]
+    return np.hstack(
+        [
+            market_values(odds),
+            extra_market_features(prices).to_numpy(dtype=np.float64),
+            prices[PRICE_COLUMNS].to_numpy(dtype=np.float64),
+        ]
+    )
 
 
 def snapshot(states: dict[str, LeagueState], params: FeatureParams, as_of: date) -> dict[str, Any]:
@@ -137,12 +175,7 @@ class TeamState:
             ],
             dtype=np.float64,
         ).reshape(len(fixtures), len(STATE_FEATURES))
-        odds = np.array(
-            [f.odds if f.odds else (np.nan,) * 3 for f in fixtures], dtype=np.float64
-        ).reshape(len(fixtures), 3)
-        # a request carries one 1X2 price set: the other market inputs stay missing
-        rest = np.full((len(fixtures), len(FEATURE_COLUMNS) - len(STATE_FEATURES) - 4), np.nan)
-        return np.hstack([state, market_values(odds), rest])
+        return np.hstack([state, market_matrix(fixtures)])
 
     def _league(self, league: str) -> LeagueState:
         if league not in self.leagues:

@@ -1,4 +1,5 @@
-"""Fit the forecaster tiers: `ratings_only` on ratings alone, `with_market` on the market baseline.
+"""Fit the forecaster tiers: `ratings_only` on ratings alone, `with_market` on the market baseline,
+`with_market_1x2` on one 1X2 price set (what a request with a single set of odds carries).
 
 Pure: frames in, a `Predictor` out; the train stage and every backtest fold call the same code,
 so everything fitted (boosters, calibrators, the market baseline's choice) is fitted from the
@@ -21,10 +22,11 @@ from soccerpredict.features.build import (
 from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.metrics.scoring import outcome_index, score_all
 from soccerpredict.models.calibration import Calibrator, choose_calibration
-from soccerpredict.models.market import MarketBaseline, choose_market_baseline
+from soccerpredict.models.market import MARKET_SET, MarketBaseline, choose_market_baseline
 from soccerpredict.models.predictor import (
     RATINGS_ONLY,
     WITH_MARKET,
+    WITH_MARKET_1X2,
     Forecaster,
     Predictor,
     market_margin,
@@ -33,6 +35,8 @@ from soccerpredict.models.predictor import (
 from soccerpredict.models.xgb import train_booster
 
 WITH_MARKET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET_FEATURES
+# one 1X2 price set: its de-vigged probabilities and margin, nothing from other books or markets
+ONE_SET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES
 
 
 def fit_forecaster(
@@ -43,6 +47,7 @@ def fit_forecaster(
     validation: pd.DataFrame,
     params: ModelParams,
     nthread: int = 2,
+    requires: list[str] | None = None,
 ) -> tuple[Forecaster, dict[str, Any]]:
     """Boost on train, early-stop and choose the calibration on validation."""
     train = train[usable_rows(baseline, train)]
@@ -60,14 +65,12 @@ def fit_forecaster(
         nthread=nthread,
         margins=margins,
     )
-    forecaster = Forecaster(name, booster, Calibrator(), columns, baseline)
-    raw_val = forecaster.raw_proba(validation)
-    forecaster.calibrator, cv_scores = choose_calibration(
-        params.calibration_methods, raw_val, y_val
-    )
-    return forecaster, {
-        "best_iteration": int(booster.best_iteration),
-        "calibration": forecaster.calibrator.method,
+    shell = Forecaster(name, booster, Calibrator(), columns, baseline, requires or [])
+    raw_val = shell.raw_proba(validation)
+    shell.calibrator, cv_scores = choose_calibration(params.calibration_methods, raw_val, y_val)
+    return shell, {
+        "best_iteration": int(shell.booster.best_iteration),
+        "calibration": shell.calibrator.method,
         "calibration_cv_log_loss": cv_scores,
         "validation_uncalibrated": score_all(raw_val, y_val),
         "n_train": len(train),
@@ -78,12 +81,30 @@ def fit_forecaster(
 def fit_predictor(
     train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams, nthread: int = 2
 ) -> tuple[Predictor, dict[str, Any]]:
-    """Both tiers and the market baseline, from these seasons only."""
+    """Every tier and the market baseline, from these seasons only. The one-set tier takes the
+    market tier's booster parameters: it is the same model over fewer inputs."""
     train = train[train["result"].notna()]
     validation = validation[validation["result"].notna()]
     baseline, baseline_scores = choose_market_baseline(validation)
     market, market_summary = fit_forecaster(
-        WITH_MARKET, WITH_MARKET_COLUMNS, baseline, train, validation, params.with_market, nthread
+        WITH_MARKET,
+        WITH_MARKET_COLUMNS,
+        baseline,
+        train,
+        validation,
+        params.with_market,
+        nthread,
+        requires=baseline.columns,
+    )
+    one_set, one_set_summary = fit_forecaster(
+        WITH_MARKET_1X2,
+        ONE_SET_COLUMNS,
+        MarketBaseline(MARKET_SET),
+        train,
+        validation,
+        params.with_market,
+        nthread,
+        requires=MARKET_FEATURES[:3],
     )
     ratings, ratings_summary = fit_forecaster(
         RATINGS_ONLY, RATINGS_COLUMNS, None, train, validation, params.ratings_only, nthread
@@ -92,6 +113,8 @@ def fit_predictor(
         "market_baseline": baseline.to_dict(),
         "market_baseline_validation": baseline_scores,
         WITH_MARKET: market_summary,
+        WITH_MARKET_1X2: one_set_summary,
         RATINGS_ONLY: ratings_summary,
     }
-    return Predictor({WITH_MARKET: market, RATINGS_ONLY: ratings}, feature_contract()), summary
+    tiers = {WITH_MARKET: market, WITH_MARKET_1X2: one_set, RATINGS_ONLY: ratings}
+    return Predictor(tiers, feature_contract()), summary

@@ -21,6 +21,9 @@ from soccerpredict.metrics.implied import DevigMethod, devig
 from soccerpredict.metrics.scoring import log_loss, outcome_index, rps_average
 
 DEVIG_METHODS: tuple[DevigMethod, ...] = ("proportional", "power", "shin")
+# not a book: the one 1X2 price set the feature table de-vigs (`market_prob_*`), what a request
+# with a single price set carries; the `with_market_1x2` tier's baseline
+MARKET_SET = "market"
 _SIDES = ("home", "draw", "away")
 
 
@@ -33,10 +36,18 @@ class MarketBaseline:
     def name(self) -> str:
         return f"{self.book}/{self.method}"
 
+    @property
+    def columns(self) -> list[str]:
+        """The prices this baseline reads when they are there."""
+        if self.book == MARKET_SET:
+            return MARKET_FEATURES[:3]
+        return [f"{self.book}_{side}" for side in _SIDES]
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """(n, 3) probabilities; NaN rows only where no pre-closing 1X2 price exists at all."""
-        cols = [f"{self.book}_{side}" for side in _SIDES]
-        odds = frame.reindex(columns=cols).to_numpy(dtype=float)
+        if self.book == MARKET_SET:
+            return frame[MARKET_FEATURES[:3]].to_numpy(dtype=float)
+        odds = frame.reindex(columns=self.columns).to_numpy(dtype=float)
         probs = devig(odds, method=self.method)
         missing = ~np.isfinite(probs).all(axis=1)
         if missing.any():

@@ -1,16 +1,19 @@
 """A trained outcome model: one forecaster per tier of input, and the feature contract.
 
-Tiers, in order of preference: `with_market` (pre-closing prices; its booster learns corrections
-to the market baseline's log-probabilities, passed as XGBoost's base margin) and `ratings_only`
-(never reads a price). Each row is answered by the first tier whose inputs it has: a fixture
-without usable odds gets `ratings_only`, never a market model fed missing prices.
+Tiers, in order of preference: `with_market` (every pre-closing price: several books, totals,
+handicap; its booster learns corrections to the market baseline's log-probabilities, passed as
+XGBoost's base margin), `with_market_1x2` (one 1X2 price set, what most clients have; the same
+idea over that set's de-vigged probabilities) and `ratings_only` (never reads a price). Each row
+is answered by the first tier whose inputs it has (`Forecaster.requires`): a fixture with one
+price set gets the tier built for it, one without usable odds gets `ratings_only`, never a
+market model fed missing prices.
 Saved as plain files (XGBoost UBJ + JSON), so MLflow, Serve and tests load the same thing.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,8 @@ from soccerpredict.models.market import MarketBaseline
 from soccerpredict.models.xgb import load_booster, predict_proba, save_booster
 
 PROBABILITY_COLUMNS = ["prob_home", "prob_draw", "prob_away"]
-WITH_MARKET, RATINGS_ONLY = "with_market", "ratings_only"
-TIERS: tuple[str, ...] = (WITH_MARKET, RATINGS_ONLY)
+WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY = "with_market", "with_market_1x2", "ratings_only"
+TIERS: tuple[str, ...] = (WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY)
 _MIN_PROB = 1e-6
 CONTRACT_FILE = "feature_contract.json"  # in a saved model's folder and in its MLflow run
 
@@ -48,19 +51,27 @@ class ContractMismatch(ValueError):
 
 @dataclass
 class Forecaster:
-    """One booster over `columns`; with a `baseline`, the booster adds to its log-probabilities."""
+    """One booster over `columns`; with a `baseline`, the booster adds to its log-probabilities.
+    A row is routed to it only if every column of `requires` is known (its baseline's own book
+    for `with_market`), though it can score any row its baseline forecasts (`usable`)."""
 
     name: str
     booster: xgb.Booster
     calibrator: Calibrator
     columns: list[str]
     baseline: MarketBaseline | None = None
+    requires: list[str] = field(default_factory=list)
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
         return None if self.baseline is None else market_margin(self.baseline, frame)
 
     def usable(self, frame: pd.DataFrame) -> np.ndarray:
         return usable_rows(self.baseline, frame)
+
+    def answers(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows routed to this forecaster: usable, with every input it requires."""
+        known = frame.reindex(columns=self.requires).to_numpy(dtype=float)
+        return self.usable(frame) & np.isfinite(known).all(axis=1)
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return predict_proba(self.booster, frame[self.columns], base_margin=self.margin(frame))
@@ -77,6 +88,7 @@ class Forecaster:
                 "name": self.name,
                 "columns": self.columns,
                 "baseline": None if self.baseline is None else self.baseline.to_dict(),
+                "requires": self.requires,
             },
             directory / "forecaster.json",
             digits=None,
@@ -95,6 +107,7 @@ class Forecaster:
             baseline=None
             if meta["baseline"] is None
             else MarketBaseline.from_dict(meta["baseline"]),
+            requires=list(meta.get("requires", [])),  # a model saved before routing had none
         )
 
 
@@ -128,7 +141,7 @@ class Predictor:
         frame = self._checked(features)
         names = np.full(len(frame), "", dtype=object)
         for name, forecaster in self.forecasters.items():
-            names[(names == "") & forecaster.usable(frame)] = name
+            names[(names == "") & forecaster.answers(frame)] = name
         return names
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
@@ -158,6 +171,9 @@ class Predictor:
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
         names = json.loads((directory / "tiers.json").read_text())["tiers"]
+        odd = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
+        if odd:  # a tier is a folder of this directory, never a path out of it
+            raise ValueError(f"tier names must be plain identifiers, not {odd}")
         return cls(
             forecasters={n: Forecaster.load(directory / n) for n in names},
             contract=json.loads((directory / CONTRACT_FILE).read_text()),
