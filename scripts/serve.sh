@@ -53,5 +53,5 @@ echo "answer:"
 curl -s -X POST "http://127.0.0.1:$PORT/predict" -H "X-API-Key: $KEY" -H 'content-type: application/json' -d "$BODY"
 echo
 echo
-echo "serving on http://127.0.0.1:$PORT (OpenAPI: /docs; Ray dashboard: http://127.0.0.1:8265). Ctrl-C stops it."
+echo "serving on http://127.0.0.1:$PORT (OpenAPI: /openapi.json; Ray dashboard: http://127.0.0.1:8265). Ctrl-C stops it."
 wait "$serve_pid"

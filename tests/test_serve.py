@@ -360,8 +360,9 @@ def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
     app: App, key: str
 ) -> None:
     body = _fixture(app, kickoff="2020-06-13")
-    app.redis.terminate()
-    app.redis.wait()
+    for proc in (app.redis, app.cache_redis):
+        proc.terminate()
+        proc.wait()
     try:
         with app.client(key) as http:
             first = http.post("/predict", json=body)
@@ -370,11 +371,14 @@ def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
             assert first.status_code == second.status_code == 200
             assert not first.json()["cached"] and not second.json()["cached"]
             assert refused.status_code == 503 and "Redis" in refused.json()["detail"]
-            assert http.get("/healthz").json()["redis"] is False
+            health = http.get("/healthz")  # predictions still work: the replica can serve
+            assert health.status_code == 200 and health.json()["redis"] is False
             wait_until(
                 lambda: "ray_soccerpredict_redis_errors_total{" in http.get("/metrics").text, 30
             )
     finally:
-        app.redis = start_redis(app.redis_port, app.work)
-    with app.client(key) as http:  # back: after the cool-down the cache works again
+        app.redis = start_redis(app.redis_port, app.work / "redis-state", "state")
+        app.cache_redis = start_redis(app.cache_port, app.work / "redis-cache", "cache")
+    with app.client(key) as http:  # back: the first success closes the breaker
+        wait_until(lambda: http.get("/healthz").json()["redis"], 10)
         wait_until(lambda: http.post("/predict", json=body).json()["cached"], 30)
