@@ -131,7 +131,7 @@ class RedisState:
         url: str,
         *,
         cache_url: str | None = None,
-        timeout_s: float = 1.0,
+        timeout_s: float = 2.0,
         failures_to_open: int = 3,
         retry_after_s: float = 1.0,
         write_retries: int = 5,

@@ -298,7 +298,7 @@ class ServingConf(_Strict):
     forwarded_header: str | None = None
     trusted_proxies: list[str] = []
     async_backlog: int = Field(256, ge=1)  # async jobs in flight per ingress replica
-    redis_timeout_s: float = Field(1.0, gt=0)  # one Redis call (see conf/runtime.yaml)
+    redis_timeout_s: float = Field(2.0, gt=0)  # one Redis call (see conf/runtime.yaml)
     redis_failures_to_open: int = Field(3, ge=1)  # consecutive failures before Redis is skipped
     redis_retry_after_s: float = Field(1.0, gt=0)  # skipped this long, then one call tries
     job_write_retries: int = Field(5, ge=0)  # an async result is written again this often
