@@ -143,7 +143,8 @@ def _add_error_handlers(api: FastAPI) -> None:
     async def http(_: Request, err: Exception) -> JSONResponse:
         assert isinstance(err, HTTPException)  # a 405 keeps its Allow header
         field = "body" if err.status_code in (400, 413) else None  # unparseable, too large
-        return _problem(err.status_code, Problem(detail=str(err.detail), field=field), err.headers)
+        headers = dict(err.headers) if err.headers else None
+        return _problem(err.status_code, Problem(detail=str(err.detail), field=field), headers)
 
     async def not_ready(_: Request, err: Exception) -> JSONResponse:
         return _problem(503, Problem(detail=str(err)), retry_after(1))

@@ -65,6 +65,7 @@ def app(
             reload_interval_s=0.5,
             async_timeout_s=ASYNC_TIMEOUT_S,
             rate_limit_per_minute=RATE_LIMIT,
+            address_rate_per_minute=100_000,  # every test's client is 127.0.0.1
             max_batch_fixtures=20,
         )
         return conf

@@ -40,6 +40,10 @@ NOW = 1_699_999_995.0  # the injected clock: 45 s left in its minute
 
 @pytest.fixture(scope="module")
 def predictors() -> dict[str, Predictor]:
+    return small_predictors()
+
+
+def small_predictors() -> dict[str, Predictor]:
     """Registered versions: 1 and 2 answer differently, 3 was trained on other features."""
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(300, len(FEATURE_COLUMNS))), columns=FEATURE_COLUMNS)
@@ -75,32 +79,38 @@ class Registry:
 
 @pytest.fixture
 def settings(tmp_path: Path, redis_port: int, cache_redis_port: int) -> ServeSettings:
+    return ingress_settings(
+        tmp_path,
+        {
+            "redis_url": f"redis://127.0.0.1:{redis_port}/3",
+            "cache_redis_url": f"redis://127.0.0.1:{cache_redis_port}/3",
+            "rate_limit_per_minute": 5,
+            "max_batch_fixtures": 3,
+            "max_body_bytes": 4096,
+            "address_rate_per_minute": 50,
+            "async_timeout_s": 5,
+        },
+    )
+
+
+def ingress_settings(folder: Path, serving: dict[str, Any]) -> ServeSettings:
+    """Settings over a team state of three teams published in `folder` (also the benchmarks')."""
     state = LeagueState(FeatureParams())
     state.start_season("2021-2022", {"A", "B", "Bees"})
     state.elo = {"A": 1600.0, "B": 1500.0, "Bees": 1450.0}
     write_json(
-        snapshot({"L1": state}, FeatureParams(), date(2022, 4, 30)), tmp_path / "team_state.json"
-    )
-    serving = ServingConf(
-        redis_url=f"redis://127.0.0.1:{redis_port}/3",
-        cache_redis_url=f"redis://127.0.0.1:{cache_redis_port}/3",
-        rate_limit_per_minute=5,
-        max_batch_fixtures=3,
-        api_keys_file=tmp_path / "keys.json",
-        max_body_bytes=4096,
-        address_rate_per_minute=50,
-        async_timeout_s=5,
+        snapshot({"L1": state}, FeatureParams(), date(2022, 4, 30)), folder / "team_state.json"
     )
     return ServeSettings(
         alias="champion",
         model_name="m",
         tracking_uri="sqlite:///unused.db",
-        serving=serving,
-        team_state=tmp_path / "team_state.json",
-        predictions=tmp_path / "none.parquet",
-        drift_summary=tmp_path / "none.json",
-        quality=tmp_path / "none.json",
-        promotion_history=tmp_path / "none.json",
+        serving=ServingConf.model_validate({"api_keys_file": folder / "keys.json", **serving}),
+        team_state=folder / "team_state.json",
+        predictions=folder / "none.parquet",
+        drift_summary=folder / "none.json",
+        quality=folder / "none.json",
+        promotion_history=folder / "none.json",
     )
 
 
