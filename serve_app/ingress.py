@@ -283,7 +283,11 @@ class Ingress:
             job_id, self.conf.job_ttl_s, self.conf.async_timeout_s, owner
         )
         if not created:
-            raise Refused(503, "async jobs need Redis, which is unreachable; POST /predict works")
+            raise Refused(
+                503,
+                "async jobs need Redis, which is unreachable; POST /predict works",
+                headers=retry_after(self.conf.redis_retry_after_s),
+            )
         task = asyncio.get_running_loop().create_task(
             self._run_job(job_id, fixture, vectors[0], as_of)
         )
@@ -319,7 +323,11 @@ class Ingress:
     async def job_status(self, job_id: str, owner: str = "") -> JobStatus:
         """A job of another key is answered like an unknown one: its existence is not told."""
         if not self.redis.available:
-            raise Refused(503, "job status lives in Redis, which is unreachable")
+            raise Refused(
+                503,
+                "job status lives in Redis, which is unreachable",
+                headers=retry_after(self.conf.redis_retry_after_s),
+            )
         job = await self.redis.get_job(job_id)
         if job is None or job.get("owner", "") != owner:
             raise Refused(

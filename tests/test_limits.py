@@ -290,3 +290,21 @@ def test_a_flood_of_metrics_scrapes_gathers_once(settings: ServeSettings, predic
         assert {a.text for a in answers} == {"ray_soccerpredict_x 1\n"} and len(gathered) == 1
 
     run(scenario)
+
+
+def test_without_the_state_redis_async_is_a_503_that_says_when_to_retry(
+    settings: ServeSettings, predictors: Any, key: str
+) -> None:
+    from serve_app.local import free_port
+
+    gone = tuned(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+
+    async def scenario() -> None:
+        app = await deploy(gone, _registry(predictors))
+        headers = {"X-API-Key": key}
+        served = await app.http.post("/predict", json=BODY, headers=headers)
+        refused = await app.http.post("/predict/async", json=BODY, headers=headers)
+        assert served.status_code == 200  # the key's limit counted in this replica meanwhile
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+
+    run(scenario)

@@ -389,6 +389,7 @@ def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
             assert first.status_code == second.status_code == 200
             assert not first.json()["cached"] and not second.json()["cached"]
             assert refused.status_code == 503 and "Redis" in refused.json()["detail"]
+            assert int(refused.headers["retry-after"]) >= 1  # retryable: says when
             health = http.get("/healthz")  # predictions still work: the replica can serve
             assert health.status_code == 200 and health.json()["redis"] is False
             wait_until(
