@@ -80,7 +80,7 @@ def serve_rss_mib() -> dict[str, float]:
 def start_app(folder: Path, redis_url: str, gcs: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     config = write_app_config(folder, redis_url, port)
-    env = dict(os.environ, RAY_ADDRESS=gcs, REDIS_URL=redis_url)
+    env = dict(os.environ, RAY_ADDRESS=gcs, REDIS_URL=redis_url, REDIS_CACHE_URL=redis_url)
     url = f"http://127.0.0.1:{port}"
     proc = start_serve(config, url, PROJECT_ROOT, env, folder / "serve.log")
     time.sleep(6)  # the Model publishes its version

@@ -221,7 +221,9 @@ def write_app_config(folder: Path, redis_url: str, http_port: int) -> Path:
     """conf/serve.yaml and conf/runtime.yaml in `folder`, with this Redis and HTTP port; the
     rate limit is still checked (its Redis round trip is part of the cost), never reached."""
     runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
-    runtime["serving"].update(redis_url=redis_url, rate_limit_per_minute=10**9)
+    runtime["serving"].update(
+        redis_url=redis_url, rate_limit_per_minute=10**9, address_rate_per_minute=10**9
+    )
     (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
     config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
     config["http_options"]["port"] = http_port
@@ -239,6 +241,7 @@ def serve(
         RAY_USAGE_STATS_ENABLED="0",
         RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="2",
         REDIS_URL=redis_url,
+        REDIS_CACHE_URL=redis_url,  # one instance for both roles here: the latency, not the roles
         **setting,
     )
     for name in {"RAY_ADDRESS", *(v for s in SETTINGS.values() for v in s)} - set(setting):

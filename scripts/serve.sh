@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Serve the champion in the foreground: Redis (started here if none answers), `serve run
+# Serve the champion in the foreground: both Redis instances (started here if none answers: the
+# state one with its append-only file in var/redis-state, the LRU cache), `serve run
 # conf/serve.yaml` on the Ray cluster at RAY_ADDRESS, an example request and its answer.
 # Ctrl-C stops the app and whatever this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
-REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# the URLs conf/runtime.yaml names (REDIS_URL / REDIS_CACHE_URL override them)
+read -r REDIS_URL REDIS_CACHE_URL < <(python -c "from soccerpredict.config import load_config; s = load_config().runtime.serving; print(s.redis_url, s.cache_redis_url)")
+export REDIS_URL REDIS_CACHE_URL
 PORT=$(python -c "import yaml; print(yaml.safe_load(open('conf/serve.yaml'))['http_options']['port'])")
-started_redis=""
+started_redis=()
 serve_pid=""
 cleanup() {
   trap - INT TERM EXIT
@@ -15,15 +18,22 @@ cleanup() {
     kill -INT "$serve_pid" 2>/dev/null || true   # `serve run` shuts the app down on Ctrl-C
     wait "$serve_pid" 2>/dev/null || true
   fi
-  if [ -n "$started_redis" ]; then redis-cli -u "$REDIS_URL" shutdown nosave >/dev/null 2>&1 || true; fi
+  for url in "${started_redis[@]}"; do redis-cli -u "$url" shutdown >/dev/null 2>&1 || true; done
 }
 trap cleanup INT TERM EXIT
 
-if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
-  port=$(python -c "from urllib.parse import urlparse; print(urlparse('$REDIS_URL').port or 6379)")
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes >/dev/null
-  started_redis=1
-fi
+# start_redis URL ROLE: a redis-server configured as serve_app.local.REDIS_ROLES says, unless
+# one answers at URL already
+start_redis() {
+  local url=$1 role=$2
+  redis-cli -u "$url" ping >/dev/null 2>&1 && return
+  mkdir -p "var/redis-$role"
+  # shellcheck disable=SC2046  # the command's words, as redis_command returns them
+  $(python -c "from pathlib import Path; from urllib.parse import urlparse; from serve_app.local import redis_command; print(' '.join(redis_command(urlparse('$url').port or 6379, Path('var/redis-$role'), '$role')))") --daemonize yes >/dev/null
+  started_redis+=("$url")
+}
+start_redis "$REDIS_URL" state
+start_redis "$REDIS_CACHE_URL" cache
 
 # a demo key for this machine, kept in var/ (ignored by git); the page and curl use it
 mkdir -p var
@@ -53,5 +63,5 @@ echo "answer:"
 curl -s -X POST "http://127.0.0.1:$PORT/predict" -H "X-API-Key: $KEY" -H 'content-type: application/json' -d "$BODY"
 echo
 echo
-echo "serving on http://127.0.0.1:$PORT (OpenAPI: /docs; Ray dashboard: http://127.0.0.1:8265). Ctrl-C stops it."
+echo "serving on http://127.0.0.1:$PORT (OpenAPI: /openapi.json; Ray dashboard: http://127.0.0.1:8265). Ctrl-C stops it."
 wait "$serve_pid"

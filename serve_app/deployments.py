@@ -43,8 +43,8 @@ class Model:
             current_version(client, settings.model_name),
             settings.alias,
         )
-        redis = RedisState(
-            settings.serving.redis_url,
+        redis = RedisState.from_conf(
+            settings.serving,
             on_error=lambda op, _: metrics.redis_errors.inc(tags={"operation": op}),
         )
         self.served = ServedModel(service, settings, client, redis, metrics, _replica())

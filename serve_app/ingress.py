@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from serve_app.keys import KeyStore
+from serve_app.limits import SlidingWindow, retry_after
 from serve_app.metrics import AppMetrics
 from serve_app.monitor import PredictionLog, ReportGauges, log_entry
 from serve_app.redis_state import RedisState, features_hash
@@ -29,6 +30,7 @@ from serve_app.schemas import (
     BatchIn,
     BatchOut,
     FixtureIn,
+    Health,
     JobAccepted,
     JobStatus,
     ModelInfo,
@@ -38,7 +40,7 @@ from serve_app.schemas import (
     UpcomingPrediction,
 )
 from serve_app.served_model import ModelClient
-from serve_app.services import FeatureService, UpcomingPredictions
+from serve_app.services import FeatureService, NotReady, UpcomingPredictions
 from serve_app.settings import ServeSettings
 from serve_app.web import WebData, upcoming_prediction
 from soccerpredict.features.online import Fixture, FixtureError
@@ -46,6 +48,7 @@ from soccerpredict.metrics.implied import fair_odds
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
 Clock = Callable[[], float]  # seconds since the epoch: rate-limit windows, Retry-After
+RATE_WINDOW_S = 60.0  # the limits are per minute: `rate_limit_per_minute`, `address_rate_...`
 
 
 class Refused(Exception):
@@ -104,7 +107,9 @@ class Ingress:
             features, upcoming, model, self.gauges.drift, settings.promotion_history, interval
         )
         self.metrics.replica_up.set(1.0, tags={"deployment": "Ingress", "replica": replica})
-        self._local_hits: dict[tuple[str, int], int] = {}
+        limit = self.conf.rate_limit_per_minute
+        self._by_address = SlidingWindow(self.conf.address_rate_per_minute, RATE_WINDOW_S)
+        self._by_key_locally = SlidingWindow(limit, RATE_WINDOW_S)  # while Redis is away
         self._jobs: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -123,7 +128,7 @@ class Ingress:
             model,
             settings,
             features=FeatureService(settings.team_state, interval, conf.max_horizon_days),
-            redis=RedisState(conf.redis_url, on_error=redis_failed, clock=clock),
+            redis=RedisState.from_conf(conf, on_error=redis_failed, clock=clock),
             keys=KeyStore(conf.api_keys_file),
             upcoming=UpcomingPredictions(settings.predictions, interval),
             metrics=metrics,
@@ -149,25 +154,43 @@ class Ingress:
             await asyncio.sleep(1.0)
 
     # ---------------------------------------------------------------- guard
-    async def admit(self, presented: str | None) -> None:
+    def admit_address(self, address: str) -> None:
+        """Every request, open routes too, before the key is looked at: a flood from one
+        address is refused from memory, without a key check or a Redis trip."""
+        wait = self._by_address.take(address, 1, self.clock())
+        if wait is not None:
+            self.metrics.rejected.inc(tags={"reason": "address_limit"})
+            raise Refused(
+                429,
+                f"more than {self.conf.address_rate_per_minute} requests a minute from {address}",
+                headers=retry_after(wait),
+            )
+
+    async def admit(self, presented: str | None) -> str:
+        """The key's id, once the key is valid and its window has room for this request."""
         key_id = self.keys.verify(presented)
         if key_id is None:
             self.metrics.rejected.inc(tags={"reason": "auth"})
             raise Refused(401, "missing or invalid API key (send it in X-API-Key)", "X-API-Key")
-        hits = await self.redis.hits_this_minute(key_id)
-        now = self.clock()
-        if hits is None:  # Redis down: limit per replica rather than not at all
-            minute = int(now // 60)
-            hits = self._local_hits[(key_id, minute)] = (
-                self._local_hits.get((key_id, minute), 0) + 1
-            )
-            self._local_hits = {k: v for k, v in self._local_hits.items() if k[1] >= minute}
-        if hits > self.conf.rate_limit_per_minute:
+        await self.charge(key_id, 1)
+        return key_id
+
+    async def charge(self, key_id: str, fixtures: int) -> None:
+        """Spend `fixtures` of the key's allowance over the last minute (a sliding window shared
+        through Redis; per replica while Redis is away); over it, a 429 with Retry-After."""
+        if fixtures <= 0:
+            return
+        limit = self.conf.rate_limit_per_minute
+        wait = await self.redis.take(key_id, fixtures, limit, RATE_WINDOW_S)
+        if wait is None:  # Redis down: limit per replica rather than not at all
+            wait = self._by_key_locally.take(key_id, fixtures, self.clock()) or 0.0
+        if wait > 0:
             self.metrics.rejected.inc(tags={"reason": "rate_limit"})
             raise Refused(
                 429,
-                f"rate limit of {self.conf.rate_limit_per_minute} requests per minute exceeded",
-                headers={"Retry-After": str(60 - int(now) % 60)},
+                f"rate limit of {limit} fixtures per minute exceeded"
+                + (f" ({fixtures} in this request)" if fixtures > 1 else ""),
+                headers=retry_after(wait),
             )
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -242,12 +265,29 @@ class Ingress:
             predictions=await self._predict([f.fixture() for f in body.fixtures], "batch")
         )
 
-    async def predict_async(self, body: FixtureIn) -> JobAccepted:
+    async def predict_async(self, body: FixtureIn, owner: str = "") -> JobAccepted:
+        """Accept a job for `owner` (a key id, the only one that may read it); past
+        `async_backlog` jobs in flight in this replica, a 503 with Retry-After instead."""
+        if len(self._jobs) >= self.conf.async_backlog:
+            self.metrics.rejected.inc(tags={"reason": "async_backlog"})
+            raise Refused(
+                503,
+                f"{len(self._jobs)} async jobs are in flight here, the most this replica takes; "
+                "retry later",
+                headers=retry_after(self.conf.async_timeout_s),
+            )
         fixture = body.fixture()
         vectors, as_of = self._vectors([fixture])  # bad input: a 422 now, not a failed job
         job_id = uuid.uuid4().hex
-        if not await self.redis.create_job(job_id, self.conf.job_ttl_s, self.conf.async_timeout_s):
-            raise Refused(503, "async jobs need Redis, which is unreachable; POST /predict works")
+        created = await self.redis.create_job(
+            job_id, self.conf.job_ttl_s, self.conf.async_timeout_s, owner
+        )
+        if not created:
+            raise Refused(
+                503,
+                "async jobs need Redis, which is unreachable; POST /predict works",
+                headers=retry_after(self.conf.redis_retry_after_s),
+            )
         task = asyncio.get_running_loop().create_task(
             self._run_job(job_id, fixture, vectors[0], as_of)
         )
@@ -257,30 +297,43 @@ class Ingress:
         return JobAccepted(job_id=job_id, status_url=f"/predict/async/{job_id}")
 
     async def _run_job(self, job_id: str, fixture: Fixture, vector: Any, as_of: date) -> None:
+        """The work, cancelled after `async_timeout_s`; the outcome written with retries. A
+        failure's reason says what happened, never the internal exception (that goes to the
+        log with the job id)."""
+        timeout = self.conf.async_timeout_s
         try:
-            answer, hit = (await self._answers([vector]))[0]
+            answer, hit = (await asyncio.wait_for(self._answers([vector]), timeout))[0]
             self._log([fixture], [answer], "async", as_of)
-            payload = prediction(fixture, answer, hit).model_dump(mode="json")
-            finished = await self.redis.finish_job(job_id, "done", payload)
+            status, payload = "done", prediction(fixture, answer, hit).model_dump(mode="json")
+        except TimeoutError:
+            log.warning("async job %s: no answer within %.1f s, cancelled", job_id, timeout)
+            status, payload = "failed", {"reason": f"no prediction within {timeout:g} s; retry"}
+        except Exception:  # any failure of the work fails the job
+            log.exception("async job %s failed", job_id)
+            status, payload = "failed", {"reason": f"the prediction failed (job {job_id}); retry"}
+        finished = await self.redis.finish_job(job_id, status, payload)
+        if status == "done" and finished:
             self.metrics.predictions.inc(tags={"mode": "async"})
-            outcome = "done" if finished else "late"
-        except Exception as err:  # noqa: BLE001 - any failure of the work is the job's reason
-            log.warning("async job %s failed: %s", job_id, err)
-            await self.redis.finish_job(
-                job_id, "failed", {"reason": f"{type(err).__name__}: {err}"}
-            )
-            outcome = "failed"
+        outcome = {True: status, False: "late", None: "unwritten"}[finished]
+        if finished is None:
+            log.error("async job %s: its %s outcome could not be written to Redis", job_id, status)
         self.metrics.async_finished.inc(tags={"outcome": outcome})
         self.metrics.async_in_flight.set(len(self._jobs) - 1, tags={"replica": self.replica})
 
-    async def job_status(self, job_id: str) -> JobStatus:
+    async def job_status(self, job_id: str, owner: str = "") -> JobStatus:
+        """A job of another key is answered like an unknown one: its existence is not told."""
         if not self.redis.available:
-            raise Refused(503, "job status lives in Redis, which is unreachable")
+            raise Refused(
+                503,
+                "job status lives in Redis, which is unreachable",
+                headers=retry_after(self.conf.redis_retry_after_s),
+            )
         job = await self.redis.get_job(job_id)
-        if job is None:
+        if job is None or job.get("owner", "") != owner:
             raise Refused(
                 404,
-                f"no job {job_id!r} (unknown, or expired after {self.conf.job_ttl_s} s)",
+                f"no job {job_id!r} of this key (unknown, or expired after "
+                f"{self.conf.job_ttl_s} s)",
                 "job_id",
             )
         if job.get("timed_out"):
@@ -309,5 +362,17 @@ class Ingress:
     async def model_info(self) -> ModelInfo:
         return ModelInfo.model_validate(await self.model.info())
 
-    async def healthz(self) -> dict[str, Any]:
-        return {"status": "ok", "redis": await self.redis.ping()}
+    async def healthz(self) -> Health:
+        """Whether this replica can answer predictions, and why not; Redis is reported but not
+        needed (predictions are then served uncached)."""
+        reasons = []
+        try:
+            self.features.current()
+        except NotReady as err:
+            reasons.append(str(err))
+        return Health(
+            status="ok" if not reasons else "unavailable",
+            can_serve=not reasons,
+            redis=await self.redis.ping(),
+            reasons=reasons,
+        )

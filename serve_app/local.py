@@ -49,38 +49,49 @@ def wait_until(
     raise TimeoutError(f"not ready after {timeout_s} s\n{explain()}")
 
 
-def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+# The two instances the app uses, as kuberay/base/redis/*.conf configures them in the cluster:
+# the cache bounded and lossy, the state instance persisted (AOF) and never evicting.
+REDIS_ROLES = {
+    "cache": ["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru", "--appendonly", "no"],
+    "state": [
+        "--maxmemory-policy",
+        "noeviction",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+    ],
+}
+
+
+def redis_command(port: int, workdir: Path, role: str = "state") -> list[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError(
             "redis-server is not installed (apt-get install redis-server); "
             "the cache, job and rate-limit paths need a real one"
         )
+    base = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
+    return [*base, str(workdir), *REDIS_ROLES[role]]
+
+
+def start_redis(port: int, workdir: Path, role: str = "state") -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:`port` configured for its role; its AOF (state) in
+    `workdir`, so a restart in the same folder finds what was written."""
+    workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        redis_command(port, workdir, role), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_for_port(port)
     return proc
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def redis_server(
+    workdir: Path, role: str = "state"
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
-    proc = start_redis(port, workdir)
+    proc = start_redis(port, workdir, role)
     try:
         yield port, proc
     finally:

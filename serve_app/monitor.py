@@ -18,7 +18,7 @@ from typing import Any
 from serve_app.services import FileBacked
 from soccerpredict.data.ids import make_match_id
 from soccerpredict.features.online import Fixture
-from soccerpredict.quality import STREAM, log_row
+from soccerpredict.quality import CLIENT_ODDS, STREAM, log_row
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
 STREAM_MAX = 1_000_000  # approximate cap: unexported entries older than this are dropped
@@ -27,8 +27,10 @@ STREAM_MAX = 1_000_000  # approximate cap: unexported entries older than this ar
 def log_entry(
     fixture: Fixture, probabilities: list[float], version: str, source: str, as_of: date
 ) -> dict[str, str]:
-    """One served prediction, as the quality job reads it back (all values text, for Redis)."""
+    """One served prediction, as the quality job reads it back (all values text, for Redis).
+    A request with its own odds is marked: the quality job keeps it apart from what it scores."""
     match_id = make_match_id(fixture.league, fixture.kickoff, fixture.home_team, fixture.away_team)
+    source = source + CLIENT_ODDS if fixture.odds is not None else source
     row = log_row(
         match_id,
         fixture.league,

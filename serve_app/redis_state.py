@@ -1,9 +1,16 @@
 """What the app keeps in Redis: cached predictions, async jobs, rate-limit windows.
 
-Redis is shared by every replica, so a job's status survives the ingress replica that took it.
-When Redis is unreachable the calls answer "unknown" (None) instead of raising: predictions are
-served uncached, and after one failure Redis is left alone for `cooldown_s` so an outage costs
-one short timeout, not one per request. `on_error` counts and logs each outage.
+Two instances: the cache (`cache_url`: bounded memory, LRU, may lose anything) holds the cached
+predictions and the served version; the state instance (`url`: AOF, never evicts) holds jobs,
+rate-limit windows and the prediction log. Both are shared by every replica, so a job's status
+survives the ingress replica that took it.
+
+When an instance is unreachable the calls answer "unknown" (None) instead of raising:
+predictions are served uncached. Each instance has a circuit breaker: after
+`failures_to_open` failures in a row it is left alone for `retry_after_s`, then calls try again
+and the first success closes it. A connection error also drops the pool's idle connections, so
+a restarted Redis is not met by one stale connection after another; each call has one immediate
+retry on a fresh connection. `on_error` counts and logs each failure.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -32,6 +40,30 @@ if redis.call('HGET', KEYS[1], 'status') == 'pending' then
   return 1
 end
 return 0
+"""
+
+
+# Sliding window: the costs spent in the last ARGV[2] seconds, as members "<id>:<cost>" scored by
+# time. Admitted: the cost is added. Refused: nothing is added, the answer says when it would fit.
+# Lua numbers reach the client as integers, so the wait is sent back as text.
+_TAKE = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local used = 0
+for i = 1, #entries, 2 do used = used + tonumber(string.match(entries[i], ':(%d+)$')) end
+if used + cost > limit then
+  local freed = 0
+  for i = 1, #entries, 2 do
+    freed = freed + tonumber(string.match(entries[i], ':(%d+)$'))
+    if used + cost - freed <= limit then return {0, tostring(entries[i + 1] + window - now)} end
+  end
+  return {0, tostring(window)}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[5] .. ':' .. cost)
+redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+return {1, '0'}
 """
 
 
@@ -62,51 +94,135 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+class Breaker:
+    """Open after `failures_to_open` failures in a row; `retry_after_s` later calls try again,
+    and the first success closes it."""
+
+    def __init__(self, failures_to_open: int, retry_after_s: float) -> None:
+        self.failures_to_open, self.retry_after_s = failures_to_open, retry_after_s
+        self.failures, self.open_until = 0, 0.0
+
+    @property
+    def closed(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def failed(self) -> bool:
+        """Count a failure; True when it opened the breaker."""
+        self.failures += 1
+        if self.failures >= self.failures_to_open:
+            self.open_until = time.monotonic() + self.retry_after_s
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self.failures, self.open_until = 0, 0.0
+
+
+def _client(url: str, timeout_s: float) -> Any:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    # one immediate retry on a new connection (a stale pooled one after a restart), never the
+    # client's default of ten with backoff: the breaker decides when to try again
+    return aioredis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
 class RedisState:
     def __init__(
         self,
         url: str,
         *,
-        cooldown_s: float = 5.0,
-        timeout_s: float = 0.25,
+        cache_url: str | None = None,
+        timeout_s: float = 2.0,
+        failures_to_open: int = 3,
+        retry_after_s: float = 1.0,
+        write_retries: int = 5,
         on_error: Callable[[str, Exception], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        import redis.asyncio as aioredis
-
-        self.client = aioredis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-        )
-        self.cooldown_s, self.on_error, self.clock = cooldown_s, on_error, clock
-        self._down_until = 0.0
+        self.client = _client(url, timeout_s)  # jobs, rate limits, the prediction log
+        self.cache_client = _client(cache_url, timeout_s) if cache_url else self.client
+        self.on_error, self.clock, self.write_retries = on_error, clock, write_retries
+        self._breakers = {
+            id(c): Breaker(failures_to_open, retry_after_s)
+            for c in (self.client, self.cache_client)
+        }
         self._finish = self.client.register_script(_FINISH)
-        self._lookup = self.client.register_script(_LOOKUP)
+        self._take = self.client.register_script(_TAKE)
+        self._lookup = self.cache_client.register_script(_LOOKUP)
+
+    @classmethod
+    def from_conf(
+        cls,
+        serving: Any,
+        on_error: Callable[[str, Exception], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> RedisState:
+        """Both instances with the timeouts, breaker and retries of `ServingConf`."""
+        return cls(
+            serving.redis_url,
+            cache_url=serving.cache_redis_url,
+            timeout_s=serving.redis_timeout_s,
+            failures_to_open=serving.redis_failures_to_open,
+            retry_after_s=serving.redis_retry_after_s,
+            write_retries=serving.job_write_retries,
+            on_error=on_error,
+            clock=clock,
+        )
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        """The state instance (jobs, limits) is not being skipped."""
+        return self._breakers[id(self.client)].closed
 
-    async def _call(self, what: str, make: Callable[[], Awaitable[T]]) -> T | None:
+    async def _call(
+        self, what: str, make: Callable[[], Awaitable[T]], client: Any = None, force: bool = False
+    ) -> T | None:
+        """`make()`, or None when it failed or the breaker of `client` (the state instance by
+        default) is open; `force` tries even then (probes, and writes that must not be lost)."""
         import redis
 
-        if not self.available:
+        client = client or self.client
+        breaker = self._breakers[id(client)]
+        if not (force or breaker.closed):
             return None
         try:
-            return await make()
+            result = await make()
         except (redis.RedisError, OSError) as err:
             task = asyncio.current_task()
             if task is not None and task.cancelling():  # redis-py turns a cancel into an error
                 raise asyncio.CancelledError from err
-            self._down_until = time.monotonic() + self.cooldown_s
+            if isinstance(err, redis.ConnectionError | ConnectionError):
+                await client.connection_pool.disconnect(inuse_connections=False)
+            opened = breaker.failed()
             log.warning(
-                "redis unavailable during %s (%s); skipping it for %.0f s",
+                "redis failed during %s (%s)%s",
                 what,
                 err,
-                self.cooldown_s,
+                f"; skipping it for {breaker.retry_after_s:.1f} s" if opened else "",
             )
             if self.on_error:
                 self.on_error(what, err)
             return None
+        breaker.succeeded()
+        return result
+
+    async def _write(self, what: str, make: Callable[[], Awaitable[T]]) -> T | None:
+        """A write that must not be dropped while Redis is up: tried `write_retries` more times
+        with jittered backoff (0.05 s doubling), whatever the breaker says."""
+        for attempt in range(self.write_retries + 1):
+            result = await self._call(what, make, force=True)
+            if result is not None:
+                return result
+            if attempt < self.write_retries:
+                await asyncio.sleep(0.05 * 2**attempt * (0.5 + random.random()))
+        return None
 
     # ---------------------------------------------------------------- prediction cache
     @staticmethod
@@ -121,7 +237,9 @@ class RedisState:
         """Called by every Model replica after it loads a version and again on each watch; a
         key nobody renews (the alias is no longer served) expires after `ttl_s`."""
         await self._call(
-            "version publish", lambda: self.client.set(self.version_key(alias), version, ex=ttl_s)
+            "version publish",
+            lambda: self.cache_client.set(self.version_key(alias), version, ex=ttl_s),
+            self.cache_client,
         )
 
     async def lookup(
@@ -129,7 +247,9 @@ class RedisState:
     ) -> tuple[str | None, list[dict[str, Any] | None]]:
         """The served version and, for each feature hash, its cached answer under that version."""
         raw = await self._call(
-            "cache read", lambda: self._lookup(keys=[self.version_key(alias)], args=hashes)
+            "cache read",
+            lambda: self._lookup(keys=[self.version_key(alias)], args=hashes),
+            self.cache_client,
         )
         if not raw or raw[0] is None:
             return None, [None] * len(hashes)
@@ -138,21 +258,23 @@ class RedisState:
 
     async def set_predictions(self, items: dict[str, dict[str, Any]], ttl_s: int) -> None:
         async def write() -> None:
-            pipe = self.client.pipeline(transaction=False)
+            pipe = self.cache_client.pipeline(transaction=False)
             for key, value in items.items():
                 pipe.set(key, json.dumps(value), ex=ttl_s)
             await pipe.execute()
 
         if items:
-            await self._call("cache write", write)
+            await self._call("cache write", write, self.cache_client)
 
     # ---------------------------------------------------------------- async jobs
-    async def create_job(self, job_id: str, ttl_s: int, timeout_s: float) -> bool:
-        """False when the job could not be stored (Redis down): the caller must refuse it."""
+    async def create_job(self, job_id: str, ttl_s: int, timeout_s: float, owner: str = "") -> bool:
+        """False when the job could not be stored (Redis down): the caller must refuse it.
+        `owner`: the key id that submitted it, the only one that may read it."""
         fields: dict[FieldT, EncodableT] = {  # redis-py's Mapping key is invariant
             "status": "pending",
             "submitted_at": _now(),
             "deadline": str(self.clock() + timeout_s),
+            "owner": owner,
         }
 
         async def write() -> bool:
@@ -164,12 +286,14 @@ class RedisState:
 
         return bool(await self._call("job create", write))
 
-    async def finish_job(self, job_id: str, status: str, payload: dict[str, Any]) -> bool:
-        done = await self._call(
+    async def finish_job(self, job_id: str, status: str, payload: dict[str, Any]) -> bool | None:
+        """True: finished now; False: it was no longer pending; None: Redis did not take it
+        after every retry."""
+        done = await self._write(
             "job finish",
             lambda: self._finish(keys=[f"job:{job_id}"], args=[status, json.dumps(payload)]),
         )
-        return bool(done)
+        return None if done is None else bool(done)
 
     async def get_job(self, job_id: str) -> dict[str, Any] | None:
         """The job as stored, with a pending job past its deadline failed on the spot."""
@@ -189,18 +313,20 @@ class RedisState:
         return job
 
     # ---------------------------------------------------------------- rate limits
-    async def hits_this_minute(self, key_id: str) -> int | None:
-        """Requests of this key in the current minute, this one included; None if unknown."""
-        window = f"rate:{key_id}:{int(self.clock() // 60)}"
-
-        async def count() -> int:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.incr(window)
-            pipe.expire(window, 120)
-            hits, _ = await pipe.execute()
-            return int(hits)
-
-        return await self._call("rate limit", count)
+    async def take(self, key_id: str, cost: int, limit: int, window_s: float) -> float | None:
+        """Spend `cost` in the key's sliding window shared by every replica: 0.0 if it fits,
+        else the seconds until it would; None if unknown (Redis down)."""
+        now = self.clock()
+        member = f"{now:.6f}-{random.getrandbits(32):08x}"
+        raw = await self._call(
+            "rate limit",
+            lambda: self._take(
+                keys=[f"rate:{key_id}"], args=[repr(now), window_s, limit, cost, member]
+            ),
+        )
+        if raw is None:
+            return None
+        return 0.0 if int(raw[0]) == 1 else float(raw[1])
 
     # ---------------------------------------------------------------- streams
     async def append(self, stream: str, entries: list[dict[str, str]], max_len: int) -> bool:
@@ -217,7 +343,12 @@ class RedisState:
         return bool(await self._call("stream append", send))
 
     async def ping(self) -> bool:
-        return bool(await self._call("ping", self.client.ping))
+        """Both instances answer; tried whatever the breakers say (a success closes them)."""
+        state = await self._call("ping", self.client.ping, force=True)
+        cache = await self._call("ping", self.cache_client.ping, self.cache_client, force=True)
+        return bool(state and cache)
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.cache_client is not self.client:
+            await self.cache_client.aclose()

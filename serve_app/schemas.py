@@ -246,6 +246,16 @@ class JobStatus(BaseModel):
     reason: str | None = None
 
 
+class Health(BaseModel):
+    """`GET /healthz`: 200 when this replica can answer predictions, 503 with the reasons when
+    it cannot (Redis is reported, but predictions are served without it)."""
+
+    status: Literal["ok", "unavailable"]
+    can_serve: bool
+    redis: bool
+    reasons: list[str] = []
+
+
 class UpcomingPrediction(BaseModel):
     match_id: str
     league: str

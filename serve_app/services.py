@@ -156,6 +156,10 @@ class ModelService:
         return predictor.predict_proba(features), model.version, predictor.tiers(features)
 
 
+class NotReady(RuntimeError):
+    """What a replica needs to answer is missing: a 503 with the reason, not a 500."""
+
+
 class FeatureService:
     """Feature vectors of fixtures from the published team state, reloaded when republished."""
 
@@ -166,7 +170,9 @@ class FeatureService:
     def current(self) -> TeamState:
         state = self.state.get()
         if state is None:
-            raise RuntimeError(self.state.error or "no team state published")
+            raise NotReady(
+                f"no team state to build features from: {self.state.error or 'none published'}"
+            )
         return state
 
     def vectors(self, fixtures: list[Fixture]) -> tuple[np.ndarray, str]:

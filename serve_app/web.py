@@ -54,7 +54,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 404, 429, 503)
+    code: {"model": Problem} for code in (401, 404, 422, 429, 503)
 }
 
 

@@ -282,7 +282,9 @@ class ScrapeConf(_Strict):
 class ServingConf(_Strict):
     """What the Serve app needs besides the model: limits, lifetimes, where its state lives."""
 
+    # jobs, rate limits, the prediction log, run guards: persisted (AOF), never evicts
     redis_url: str = "redis://127.0.0.1:6379/0"
+    cache_redis_url: str = "redis://127.0.0.1:6380/0"  # the prediction cache: LRU, may lose all
     cache_ttl_s: int = Field(3600, ge=1)
     job_ttl_s: int = Field(3600, ge=1)
     async_timeout_s: float = Field(30.0, gt=0)
@@ -291,6 +293,19 @@ class ServingConf(_Strict):
     reload_interval_s: float = Field(5.0, gt=0)
     max_horizon_days: int = Field(400, ge=1)
     api_keys_file: Path = Path("var/api_keys.json")
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # a larger body is a 413, never parsed
+    # per client address, before the key is checked, in each ingress replica's memory
+    address_rate_per_minute: int = Field(1200, ge=1)
+    # the header that names the client behind a proxy, believed only from `trusted_proxies`;
+    # None: the peer address of the connection is the client
+    forwarded_header: str | None = None
+    trusted_proxies: list[str] = []
+    async_backlog: int = Field(256, ge=1)  # async jobs in flight per ingress replica
+    redis_timeout_s: float = Field(2.0, gt=0)  # one Redis call (see conf/runtime.yaml)
+    redis_failures_to_open: int = Field(3, ge=1)  # consecutive failures before Redis is skipped
+    redis_retry_after_s: float = Field(1.0, gt=0)  # skipped this long, then one call tries
+    job_write_retries: int = Field(5, ge=0)  # an async result is written again this often
+    metrics_cache_s: float = Field(5.0, ge=0)  # GET /metrics answers from a copy this old
 
 
 class Runtime(_Strict):
@@ -350,6 +365,7 @@ def _env_overrides(raw: dict, env: dict[str, str]) -> dict:
         ("mlflow", "tracking_uri"): env.get("MLFLOW_TRACKING_URI"),
         ("mlflow", "artifact_root"): env.get("MLFLOW_ARTIFACT_ROOT"),
         ("serving", "redis_url"): env.get("REDIS_URL"),
+        ("serving", "cache_redis_url"): env.get("REDIS_CACHE_URL"),
         ("scrape", "base_url"): env.get("WHOSCORED_BASE_URL"),
     }
     for (section, key), value in overrides.items():

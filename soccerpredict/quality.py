@@ -1,9 +1,11 @@
 """How the predictions that were served did, once the results are in (no Ray, no I/O).
 
 A prediction is logged when it is served (sync, batch, async) or batch-predicted, keyed by the
-match id of its fixture and stamped with `as_of`, the last day its features know of. When the
-match has a result, the last prediction whose knowledge ends before kickoff is scored beside the
-bookmakers' prices for the same match: RPS and log-loss of the model, the Pinnacle closing line
+match id of its fixture and stamped with `as_of`, the last day its features know of. What is
+scored is the prediction of record: the `batch_predict` stage's (source `batch`), never one a
+key holder asked for, which may rest on odds the client chose (logged with the `+client_odds`
+suffix and only counted). When the match has a result, the last prediction of record whose
+knowledge ends before kickoff is scored beside the bookmakers' prices for the same match: RPS and log-loss of the model, the Pinnacle closing line
 and the pre-closing market, per league and over the last N matches. (Knowledge, not wall-clock
 time, decides: this project replays seasons that are over.) Fixtures that never happened
 (what-if requests) have no result and are never scored.
@@ -26,6 +28,8 @@ from soccerpredict.models.predictor import PROBABILITY_COLUMNS
 from soccerpredict.time_rules import known_before_kickoff
 
 STREAM = "predictions:log"  # the Redis stream the Serve app logs served predictions to
+RECORD_SOURCE = "batch"  # the batch_predict stage's rows: the predictions of record
+CLIENT_ODDS = "+client_odds"  # suffix of a served row whose request carried the client's odds
 LOG_COLUMNS = [
     "logged_at",
     "as_of",
@@ -132,7 +136,8 @@ def quality_report(
     Nothing scored (no played match has a logged prediction yet) gives empty windows: no
     score rather than a zero that would look like one.
     """
-    named, rows = scored_forecasts(last_before_kickoff(log, matches), matches)
+    record = log[log["source"] == RECORD_SOURCE]
+    named, rows = scored_forecasts(last_before_kickoff(record, matches), matches)
     recent = slice(max(0, len(rows) - rolling_matches), len(rows))
     windows: dict[str, Any] = {"all": {}, "rolling": {}}
     if named:
@@ -145,6 +150,8 @@ def quality_report(
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "logged_predictions": len(log),
+        "served_predictions": len(log) - len(record),  # counted, not scored
+        "served_with_client_odds": int(log["source"].str.endswith(CLIENT_ODDS).sum()),
         "scored_matches": len(rows),
         "rolling_matches": rolling_matches,
         "margin_rps": margin_rps,

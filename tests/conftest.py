@@ -81,6 +81,14 @@ def ray_address() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A real redis-server on a free loopback port for the whole run."""
-    with redis_server(tmp_path_factory.mktemp("redis")) as (port, _):
+    """A real redis-server on a free loopback port for the whole run: the state instance (AOF,
+    noeviction) that holds jobs, rate limits and the prediction log."""
+    with redis_server(tmp_path_factory.mktemp("redis"), "state") as (port, _):
+        yield port
+
+
+@pytest.fixture(scope="session")
+def cache_redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The cache instance beside it (maxmemory, allkeys-lru)."""
+    with redis_server(tmp_path_factory.mktemp("redis-cache"), "cache") as (port, _):
         yield port

@@ -33,6 +33,8 @@ class App:
     env: dict[str, str]
     redis_port: int
     redis: subprocess.Popen[bytes]
+    cache_port: int
+    cache_redis: subprocess.Popen[bytes]
 
     def key(self) -> str:
         return KeyStore(self.work / "var/api_keys.json").create("test")[1]
@@ -52,15 +54,18 @@ def app(
     tmp_path_factory: pytest.TempPathFactory, football_data_dir: Path, ray_address: str
 ) -> Iterator[App]:
     work = tmp_path_factory.mktemp("served")
-    redis_port = free_port()
-    redis = start_redis(redis_port, work)
+    redis_port, cache_port = free_port(), free_port()
+    redis = start_redis(redis_port, work / "redis-state", "state")
+    cache_redis = start_redis(cache_port, work / "redis-cache", "cache")
 
     def runtime(conf: dict[str, Any]) -> dict[str, Any]:
         conf["serving"].update(
             redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            cache_redis_url=f"redis://127.0.0.1:{cache_port}/0",
             reload_interval_s=0.5,
             async_timeout_s=ASYNC_TIMEOUT_S,
             rate_limit_per_minute=RATE_LIMIT,
+            address_rate_per_minute=100_000,  # every test's client is 127.0.0.1
             max_batch_fixtures=20,
         )
         return conf
@@ -70,6 +75,7 @@ def app(
         run(["dvc", "repro"], work, env)
     except BaseException:  # the app never started: its Redis must not outlive the session
         redis.terminate()
+        cache_redis.terminate()
         raise
     config = yaml.safe_load((ROOT / "conf/serve.yaml").read_text())
     port = free_port()
@@ -77,7 +83,7 @@ def app(
     application = config["applications"][0]
     application["args"]["root"] = str(work)
     (work / "serve-test.yaml").write_text(yaml.safe_dump(config))
-    served = App(f"http://127.0.0.1:{port}", work, env, redis_port, redis)
+    served = App(f"http://127.0.0.1:{port}", work, env, redis_port, redis, cache_port, cache_redis)
     try:
         proc = start_serve(work / "serve-test.yaml", served.url, work, env, work / "serve-run.log")
         try:
@@ -86,7 +92,9 @@ def app(
             stop_serve(proc)
     finally:  # a `serve run` that does not stop must not leave Redis running either
         served.redis.terminate()  # the outage test may have replaced the first one
+        served.cache_redis.terminate()
         served.redis.wait()
+        served.cache_redis.wait()
 
 
 @pytest.fixture

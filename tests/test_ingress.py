@@ -40,6 +40,10 @@ NOW = 1_699_999_995.0  # the injected clock: 45 s left in its minute
 
 @pytest.fixture(scope="module")
 def predictors() -> dict[str, Predictor]:
+    return small_predictors()
+
+
+def small_predictors() -> dict[str, Predictor]:
     """Registered versions: 1 and 2 answer differently, 3 was trained on other features."""
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(300, len(FEATURE_COLUMNS))), columns=FEATURE_COLUMNS)
@@ -74,30 +78,45 @@ class Registry:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_port: int) -> ServeSettings:
+def settings(tmp_path: Path, redis_port: int, cache_redis_port: int) -> ServeSettings:
+    return ingress_settings(
+        tmp_path,
+        {
+            "redis_url": f"redis://127.0.0.1:{redis_port}/3",
+            "cache_redis_url": f"redis://127.0.0.1:{cache_redis_port}/3",
+            "rate_limit_per_minute": 5,
+            "max_batch_fixtures": 3,
+            "max_body_bytes": 4096,
+            "address_rate_per_minute": 50,
+            "async_timeout_s": 5,
+        },
+    )
+
+
+def ingress_settings(folder: Path, serving: dict[str, Any]) -> ServeSettings:
+    """Settings over a team state of three teams published in `folder` (also the benchmarks')."""
     state = LeagueState(FeatureParams())
     state.start_season("2021-2022", {"A", "B", "Bees"})
     state.elo = {"A": 1600.0, "B": 1500.0, "Bees": 1450.0}
     write_json(
-        snapshot({"L1": state}, FeatureParams(), date(2022, 4, 30)), tmp_path / "team_state.json"
-    )
-    serving = ServingConf(
-        redis_url=f"redis://127.0.0.1:{redis_port}/3",
-        rate_limit_per_minute=5,
-        max_batch_fixtures=3,
-        api_keys_file=tmp_path / "keys.json",
+        snapshot({"L1": state}, FeatureParams(), date(2022, 4, 30)), folder / "team_state.json"
     )
     return ServeSettings(
         alias="champion",
         model_name="m",
         tracking_uri="sqlite:///unused.db",
-        serving=serving,
-        team_state=tmp_path / "team_state.json",
-        predictions=tmp_path / "none.parquet",
-        drift_summary=tmp_path / "none.json",
-        quality=tmp_path / "none.json",
-        promotion_history=tmp_path / "none.json",
+        serving=ServingConf.model_validate({"api_keys_file": folder / "keys.json", **serving}),
+        team_state=folder / "team_state.json",
+        predictions=folder / "none.parquet",
+        drift_summary=folder / "none.json",
+        quality=folder / "none.json",
+        promotion_history=folder / "none.json",
     )
+
+
+def tuned(settings: ServeSettings, **serving: Any) -> ServeSettings:
+    """The same settings with other serving limits."""
+    return settings.model_copy(update={"serving": settings.serving.model_copy(update=serving)})
 
 
 @dataclass
@@ -110,30 +129,36 @@ class Deployed:
 
 
 async def deploy(
-    settings: ServeSettings, registry: Registry, clock: Callable[[], float] = time.time
+    settings: ServeSettings,
+    registry: Registry,
+    clock: Callable[[], float] = time.time,
+    faults: Callable[[ServedModel], Any] | None = None,
+    client: tuple[str, int] = ("127.0.0.1", 40000),
+    cluster_metrics: Callable[[], str] = lambda: "",
 ) -> Deployed:
-    """What `build_app` wires in the cluster, in this process: both get the same settings."""
+    """What `build_app` wires in the cluster, in this process: both get the same settings.
+    `faults` wraps the model the Ingress talks to (a frozen or failing Model)."""
     metrics = AppMetrics()
     model = ServedModel(
         registry.service(settings.alias),
         settings,
         None,
-        RedisState(settings.serving.redis_url),
+        RedisState.from_conf(settings.serving),
         metrics,
         "model-1",
     )
     await model.refresh()  # loads the alias's version and publishes it
     ingress = Ingress(
-        model,
+        faults(model) if faults else model,
         settings,
         features=FeatureService(settings.team_state, 60, 400),
-        redis=RedisState(settings.serving.redis_url, clock=clock),
+        redis=RedisState.from_conf(settings.serving, clock=clock),
         keys=KeyStore(settings.serving.api_keys_file),
         upcoming=UpcomingPredictions(settings.predictions, 60),
         metrics=metrics,
         clock=clock,
     )
-    transport = httpx.ASGITransport(app=build_api(ingress, lambda: ""))
+    transport = httpx.ASGITransport(app=build_api(ingress, cluster_metrics), client=client)
     return Deployed(model, ingress, httpx.AsyncClient(transport=transport, base_url="http://app"))
 
 
@@ -160,8 +185,9 @@ def key(settings: ServeSettings) -> str:
 @pytest.fixture(autouse=True)
 def _empty_redis(settings: ServeSettings) -> Iterator[None]:
     async def flush() -> None:
-        state = RedisState(settings.serving.redis_url)
+        state = RedisState.from_conf(settings.serving)
         await state.client.flushdb()
+        await state.cache_client.flushdb()
         await state.close()
 
     run(flush)
@@ -187,7 +213,7 @@ def test_a_deploy_under_another_alias_serves_that_alias_not_the_old_cache(
         answer = (await second.http.post("/predict", json=BODY, headers={"X-API-Key": key})).json()
         assert (answer["model_version"], answer["cached"]) == ("2", False)
         assert answer["probabilities"] != answers[0]["probabilities"]
-        ttl = await second.ingress.redis.client.ttl(RedisState.version_key("champion"))
+        ttl = await second.ingress.redis.cache_client.ttl(RedisState.version_key("champion"))
         assert 0 < ttl <= first.model.version_ttl_s  # an alias nobody serves any more expires
 
     run(scenario)
@@ -201,10 +227,11 @@ def test_keys_rate_limits_and_open_routes(
         assert (await app.http.post("/predict", json=BODY)).status_code == 401
         wrong = await app.http.post("/predict", json=BODY, headers={"X-API-Key": "sp_0_x"})
         assert wrong.status_code == 401 and wrong.json()["field"] == "X-API-Key"
-        assert (await app.http.get("/healthz")).json() == {"status": "ok", "redis": True}
+        health = (await app.http.get("/healthz")).json()
+        assert (health["status"], health["can_serve"], health["redis"]) == ("ok", True, True)
         codes = [await app.http.get("/model", headers={"X-API-Key": key}) for _ in range(6)]
         assert [r.status_code for r in codes] == [200] * 5 + [429]
-        assert codes[-1].headers["retry-after"] == "45"
+        assert codes[-1].headers["retry-after"] == "60"  # all five spent this very second
         assert codes[0].json()["version"] == "1" and codes[0].json()["alias"] == "champion"
 
     run(scenario)
@@ -214,7 +241,9 @@ def test_bad_input_and_the_batch_limit(
     settings: ServeSettings, predictors: dict[str, Predictor], key: str
 ) -> None:
     async def scenario() -> None:
-        app = await deploy(settings, Registry(predictors, {"champion": "1"}))
+        app = await deploy(
+            tuned(settings, rate_limit_per_minute=20), Registry(predictors, {"champion": "1"})
+        )
         headers = {"X-API-Key": key}
         unknown = await app.http.post("/predict", json=BODY | {"home_team": "Bee"}, headers=headers)
         assert unknown.status_code == 422 and "Bees" in unknown.json()["suggestions"]

@@ -37,13 +37,15 @@ def _matches() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _log(rows: list[tuple[str, str, str, tuple[float, float, float]]]) -> pd.DataFrame:
+def _log(
+    rows: list[tuple[str, str, str, tuple[float, float, float]]], source: str = "batch"
+) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
                 "logged_at": logged,
                 "as_of": as_of,
-                "source": "sync",
+                "source": source,
                 "match_id": mid,
                 "league": "E0",
                 "kickoff": "",
@@ -89,3 +91,23 @@ def test_nothing_to_score_is_an_empty_report_not_a_score() -> None:
     report = quality_report(_log([]), _matches(), rolling_matches=50, margin_rps=0.005)
     assert report["scored_matches"] == 0
     assert report["windows"] == {"all": {}, "rolling": {}}
+
+
+def test_only_the_prediction_of_record_is_scored_and_client_odds_are_kept_apart() -> None:
+    """A key holder's later request, made with odds of their choosing, replaced the batch
+    prediction in the score."""
+    batch = _log([("2026-01-01T10:00", "2022-04-30", "m0", (0.5, 0.3, 0.2))])
+    served = _log(
+        [
+            ("2026-01-02T10:00", "2022-04-30", "m0", (0.99, 0.005, 0.005)),
+            ("2026-01-02T11:00", "2022-04-30", "m1", (0.2, 0.2, 0.6)),
+        ],
+        source="sync+client_odds",
+    )
+    report = quality_report(
+        pd.concat([batch, served], ignore_index=True), _matches(), 50, margin_rps=0.005
+    )
+    assert report["scored_matches"] == 1  # m1 was only served: not scored
+    expected = rps_average(np.array([[0.5, 0.3, 0.2]]), outcome_index(["H"]))
+    assert report["windows"]["all"]["all"]["forecasters"]["model"]["rps"] == pytest.approx(expected)
+    assert (report["served_predictions"], report["served_with_client_odds"]) == (2, 2)
