@@ -326,9 +326,13 @@ def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
             tags={registry.MANIFEST_TAG: current.tags[registry.MANIFEST_TAG]},  # same files
         )
         client.set_registered_model_alias(MODEL, "champion", new.version)
-        wait_until(lambda: http.get("/model").json()["version"] == str(new.version), 30)
-        after = http.post("/predict", json=body).json()
-        again = http.post("/predict", json=body).json()
+        try:
+            wait_until(lambda: http.get("/model").json()["version"] == str(new.version), 30)
+            after = http.post("/predict", json=body).json()
+            again = http.post("/predict", json=body).json()
+        finally:  # the promoted champion again: later tests (the page's model card) expect it
+            client.set_registered_model_alias(MODEL, "champion", current.version)
+            wait_until(lambda: http.get("/model").json()["version"] == str(current.version), 30)
     assert after["model_version"] == str(new.version) and after["cached"] is False
     assert again["cached"] is True
     assert _replica_actors("Model") == replicas  # reloaded in place, not restarted

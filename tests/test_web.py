@@ -167,10 +167,6 @@ def test_the_page_is_open_and_its_data_needs_the_key(app: App, key: str) -> None
         assert http.get("/model/assets/secrets").status_code == 404
 
 
-@pytest.mark.xfail(
-    reason="not yet: the model card says the champion is not in the promotion history since the history moved to var/runs/promotion_history.json (issue 12); to be traced",
-    strict=False,
-)
 @live
 def test_the_page_loads_without_errors_and_fills_fixtures_and_the_model_card(
     app: App, key: str, page: Any
