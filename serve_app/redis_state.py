@@ -43,17 +43,25 @@ return 0
 """
 
 
-# Sliding window: the costs spent in the last ARGV[2] seconds, as members "<id>:<cost>" scored by
-# time. Admitted: the cost is added. Refused: nothing is added, the answer says when it would fit.
-# Lua numbers reach the client as integers, so the wait is sent back as text.
+# Sliding window: the costs spent in the last ARGV[2] seconds, as members "<id>:<cost>" of a sorted
+# set scored by time (KEYS[1]), and their sum (KEYS[2]), so an admitted call costs the entries
+# that expired, not the whole window. Refused: nothing is added, and the answer says when the
+# cost would fit (the oldest entries walked until enough is freed). Lua numbers reach the client
+# as integers, so the wait is sent back as text.
 _TAKE = """
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local used = 0
-for i = 1, #entries, 2 do used = used + tonumber(string.match(entries[i], ':(%d+)$')) end
+local ttl = math.ceil(window) + 1
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if #expired > 0 then
+  for _, m in ipairs(expired) do used = used - tonumber(string.match(m, ':(%d+)$')) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+end
+if used < 0 or redis.call('ZCARD', KEYS[1]) == 0 then used = 0 end
 if used + cost > limit then
+  redis.call('SET', KEYS[2], used, 'EX', ttl)
+  local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
   local freed = 0
   for i = 1, #entries, 2 do
     freed = freed + tonumber(string.match(entries[i], ':(%d+)$'))
@@ -62,7 +70,8 @@ if used + cost > limit then
   return {0, tostring(window)}
 end
 redis.call('ZADD', KEYS[1], now, ARGV[5] .. ':' .. cost)
-redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[2], used + cost, 'EX', ttl)
 return {1, '0'}
 """
 
@@ -321,7 +330,8 @@ class RedisState:
         raw = await self._call(
             "rate limit",
             lambda: self._take(
-                keys=[f"rate:{key_id}"], args=[repr(now), window_s, limit, cost, member]
+                keys=[f"rate:{key_id}", f"rate:{key_id}:sum"],
+                args=[repr(now), window_s, limit, cost, member],
             ),
         )
         if raw is None:

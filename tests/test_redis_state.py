@@ -64,7 +64,7 @@ def test_the_window_slides_and_counts_costs(redis_port: int) -> None:
 
     async def scenario() -> None:
         state = RedisState(f"redis://127.0.0.1:{redis_port}/1", clock=lambda: now[0])
-        await state.client.delete("rate:k", "rate:other")
+        await state.client.delete("rate:k", "rate:k:sum", "rate:other", "rate:other:sum")
         assert await state.take("k", 3, limit=5, window_s=60) == 0.0  # a batch of 3
         now[0] += 0.5
         assert await state.take("k", 2, limit=5, window_s=60) == 0.0
