@@ -1,8 +1,12 @@
-"""Fit the forecaster tiers: `ratings_only` on ratings alone, `with_market` on the market baseline.
+"""Fit the forecaster tiers: `ratings_only` on ratings alone, `with_market` on a market consensus.
 
 Pure: frames in, a `Predictor` out; the train stage and every backtest fold call the same code,
 so everything fitted (boosters, calibrators, the market baseline's choice) is fitted from the
-training and validation seasons it is given and nothing else.
+training and validation seasons it is given and nothing else. The market baseline (one book, one
+de-vig method, chosen on validation) is what `with_market` is measured against; `with_market`
+itself starts from the consensus of several books (`forecasters.market_margin`) and keeps a fixed
+share of its trees' correction (`forecasters.with_market_correction`), both chosen on the
+backtest's selection folds.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from soccerpredict.features.build import (
 from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.metrics.scoring import outcome_index, score_all
 from soccerpredict.models.calibration import Calibrator, choose_calibration
-from soccerpredict.models.market import MarketBaseline, choose_market_baseline
+from soccerpredict.models.market import (
+    MarketConsensus,
+    MarketForecast,
+    choose_market_baseline,
+)
 from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, Forecaster, Predictor
 from soccerpredict.models.xgb import train_booster
 
@@ -31,14 +39,15 @@ WITH_MARKET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES + EXTRA_MARKET
 def fit_forecaster(
     name: str,
     columns: list[str],
-    baseline: MarketBaseline | None,
+    baseline: MarketForecast | None,
     train: pd.DataFrame,
     validation: pd.DataFrame,
     params: ModelParams,
     nthread: int = 2,
+    correction: float = 1.0,
 ) -> tuple[Forecaster, dict[str, Any]]:
     """Boost on train, early-stop and choose the calibration on validation."""
-    shell = Forecaster(name, None, Calibrator(), columns, baseline)  # type: ignore[arg-type]
+    shell = Forecaster(name, None, Calibrator(), columns, baseline, correction)  # type: ignore[arg-type]
     train, validation = train[shell.usable(train)], validation[shell.usable(validation)]
     y_train, y_val = outcome_index(train["result"]), outcome_index(validation["result"])
     margins = None
@@ -51,8 +60,8 @@ def fit_forecaster(
         y_val,
         params,
         nthread=nthread,
-        margins=margins,
-    )  # type: ignore[arg-type]
+        margins=margins,  # type: ignore[arg-type]
+    )
     raw_val = shell.raw_proba(validation)
     shell.calibrator, cv_scores = choose_calibration(params.calibration_methods, raw_val, y_val)
     return shell, {
@@ -72,16 +81,28 @@ def fit_predictor(
     train = train[train["result"].notna()]
     validation = validation[validation["result"].notna()]
     baseline, baseline_scores = choose_market_baseline(validation)
+    consensus = MarketConsensus(tuple(params.market_margin.books), params.market_margin.method)
     market, market_summary = fit_forecaster(
-        WITH_MARKET, WITH_MARKET_COLUMNS, baseline, train, validation, params.with_market, nthread
+        WITH_MARKET,
+        WITH_MARKET_COLUMNS,
+        consensus,
+        train,
+        validation,
+        params.with_market,
+        nthread,
+        correction=params.with_market_correction,
     )
     ratings, ratings_summary = fit_forecaster(
         RATINGS_ONLY, RATINGS_COLUMNS, None, train, validation, params.ratings_only, nthread
     )
     summary = {
         "market_baseline": baseline.to_dict(),
+        "with_market_margin": consensus.to_dict(),
         "market_baseline_validation": baseline_scores,
         WITH_MARKET: market_summary,
         RATINGS_ONLY: ratings_summary,
     }
-    return Predictor({WITH_MARKET: market, RATINGS_ONLY: ratings}, feature_contract()), summary
+    predictor = Predictor(
+        {WITH_MARKET: market, RATINGS_ONLY: ratings}, feature_contract(), market_baseline=baseline
+    )
+    return predictor, summary

@@ -1,7 +1,8 @@
 """A trained outcome model: one forecaster per tier of input, and the feature contract.
 
 Tiers, in order of preference: `with_market` (pre-closing prices; its booster learns corrections
-to the market baseline's log-probabilities, passed as XGBoost's base margin) and `ratings_only`
+to a market forecast's log-probabilities, passed as XGBoost's base margin, and keeps a fixed share
+`correction` of them) and `ratings_only`
 (never reads a price). Each row is answered by the first tier whose inputs it has: a fixture
 without usable odds gets `ratings_only`, never a market model fed missing prices.
 Saved as plain files (XGBoost UBJ + JSON), so MLflow, Serve and tests load the same thing.
@@ -20,7 +21,11 @@ import xgboost as xgb
 
 from soccerpredict.io import write_json
 from soccerpredict.models.calibration import Calibrator
-from soccerpredict.models.market import MarketBaseline
+from soccerpredict.models.market import (
+    MarketBaseline,
+    MarketForecast,
+    market_forecast_from_dict,
+)
 from soccerpredict.models.xgb import load_booster, predict_proba, save_booster
 
 PROBABILITY_COLUMNS = ["prob_home", "prob_draw", "prob_away"]
@@ -35,13 +40,15 @@ class ContractMismatch(ValueError):
 
 @dataclass
 class Forecaster:
-    """One booster over `columns`; with a `baseline`, the booster adds to its log-probabilities."""
+    """One booster over `columns`; with a `baseline` (the market forecast it starts from), the
+    booster adds `correction` times its trees' output to the baseline's log-probabilities."""
 
     name: str
     booster: xgb.Booster
     calibrator: Calibrator
     columns: list[str]
-    baseline: MarketBaseline | None = None
+    baseline: MarketForecast | None = None
+    correction: float = 1.0
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
         if self.baseline is None:
@@ -54,7 +61,14 @@ class Forecaster:
         return np.ones(len(frame), bool) if margin is None else np.isfinite(margin).all(axis=1)
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return predict_proba(self.booster, frame[self.columns], base_margin=self.margin(frame))
+        margin = self.margin(frame)
+        probs = predict_proba(self.booster, frame[self.columns], base_margin=margin)
+        if margin is None or self.correction == 1.0:
+            return probs
+        # log probs = margin + trees - a per-row constant, which the softmax drops
+        z = margin + self.correction * (np.log(np.clip(probs, _MIN_PROB, 1.0)) - margin)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.apply(self.raw_proba(frame))
@@ -68,6 +82,7 @@ class Forecaster:
                 "name": self.name,
                 "columns": self.columns,
                 "baseline": None if self.baseline is None else self.baseline.to_dict(),
+                "correction": self.correction,
             },
             directory / "forecaster.json",
             digits=None,
@@ -85,7 +100,8 @@ class Forecaster:
             columns=list(meta["columns"]),
             baseline=None
             if meta["baseline"] is None
-            else MarketBaseline.from_dict(meta["baseline"]),
+            else market_forecast_from_dict(meta["baseline"]),
+            correction=float(meta.get("correction", 1.0)),
         )
 
 
@@ -93,6 +109,8 @@ class Forecaster:
 class Predictor:
     forecasters: dict[str, Forecaster]  # tiers in order of preference
     contract: dict[str, Any]
+    # the best single book chosen on validation: what `with_market` is measured against
+    market_baseline: MarketBaseline | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -142,6 +160,8 @@ class Predictor:
         for name, forecaster in self.forecasters.items():
             forecaster.save(directory / name)
         write_json({"tiers": list(self.forecasters)}, directory / "tiers.json")
+        if self.market_baseline is not None:
+            write_json(self.market_baseline.to_dict(), directory / "market_baseline.json")
         write_json(self.contract, directory / "feature_contract.json", digits=None)
         return directory
 
@@ -149,7 +169,11 @@ class Predictor:
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
         names = json.loads((directory / "tiers.json").read_text())["tiers"]
+        baseline = directory / "market_baseline.json"
         return cls(
             forecasters={n: Forecaster.load(directory / n) for n in names},
             contract=json.loads((directory / "feature_contract.json").read_text()),
+            market_baseline=MarketBaseline.from_dict(json.loads(baseline.read_text()))
+            if baseline.exists()
+            else None,
         )
