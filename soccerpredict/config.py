@@ -65,11 +65,29 @@ class ModelParams(_Strict):
     calibration_methods: list[Literal["none", "isotonic", "temperature"]] = ["none"]
 
 
+PricedBook = Literal["ps", "avg", "max"]
+
+
+def _consensus_books() -> list[PricedBook]:
+    return ["ps", "avg"]
+
+
+class MarketMarginParams(_Strict):
+    """The market forecast `with_market` starts from: the geometric mean of these books'
+    de-vigged pre-closing 1X2 probabilities (a row uses the books it has)."""
+
+    books: list[PricedBook] = Field(default_factory=_consensus_books, min_length=1)
+    method: Literal["proportional", "power", "shin"] = "power"
+
+
 class ForecasterParams(_Strict):
     """One booster's parameters per forecaster tier (see soccerpredict.models.predictor)."""
 
     ratings_only: ModelParams
     with_market: ModelParams
+    market_margin: MarketMarginParams = Field(default_factory=MarketMarginParams)
+    # the share of the trees' correction `with_market` keeps (0: the market forecast alone)
+    with_market_correction: float = Field(1.0, ge=0.0, le=1.0)
 
 
 class BacktestParams(_Strict):

@@ -68,7 +68,7 @@ def forecasts(
     predictor: Predictor, train: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
     market = predictor.forecasters[WITH_MARKET]
-    baseline = market.baseline
+    baseline = predictor.market_baseline or market.baseline
     assert baseline is not None
     return {
         "model": predictor.predict_proba(test),
@@ -98,7 +98,7 @@ def evaluate(
     y = outcome_index(test["result"])
     no_prices = test.copy()
     no_prices[PRE_MATCH_PRICE_FEATURES] = np.nan
-    baseline = predictor.forecasters[WITH_MARKET].baseline
+    baseline = predictor.market_baseline or predictor.forecasters[WITH_MARKET].baseline
     metrics: dict[str, object] = {
         "n_test": len(test),
         "n_common": int(mask.sum()),

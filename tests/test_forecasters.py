@@ -14,8 +14,21 @@ from soccerpredict.evaluation import PRE_MATCH_PRICE_FEATURES, one_price_set
 from soccerpredict.features.build import PRICE_COLUMNS, build_features
 from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.models.forecasters import fit_predictor
-from soccerpredict.models.market import MARKET_SET, candidates, choose_market_baseline
-from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, WITH_MARKET_1X2, Predictor
+from soccerpredict.models.market import (
+    MARKET_SET,
+    MarketBaseline,
+    MarketConsensus,
+    candidates,
+    choose_market_baseline,
+    market_forecast_from_dict,
+)
+from soccerpredict.models.predictor import (
+    RATINGS_ONLY,
+    WITH_MARKET,
+    WITH_MARKET_1X2,
+    Forecaster,
+    Predictor,
+)
 
 SEASONS = ("2016-2017", "2017-2018", "2018-2019", "2019-2020")
 FAST = ModelParams(
@@ -111,9 +124,55 @@ def test_the_one_set_tier_reads_only_the_1x2_set(fitted) -> None:  # type: ignor
 def test_with_market_corrects_the_baseline_instead_of_relearning_it(fitted) -> None:  # type: ignore[no-untyped-def]
     predictor, _, test = fitted
     market = predictor.forecasters[WITH_MARKET]
-    assert market.baseline is not None
+    assert isinstance(market.baseline, MarketConsensus)
     gap = np.abs(market.predict_proba(test) - market.baseline.predict_proba(test))
     assert gap.mean() < 0.05
+    # the single book it is measured against is kept beside it, chosen on validation
+    assert isinstance(predictor.market_baseline, MarketBaseline)
+
+
+def _with_correction(forecaster: Forecaster, correction: float) -> Forecaster:
+    return Forecaster(
+        forecaster.name,
+        forecaster.booster,
+        forecaster.calibrator,
+        forecaster.columns,
+        forecaster.baseline,
+        forecaster.requires,
+        correction,
+    )
+
+
+def test_the_correction_share_moves_from_the_market_to_the_trees(fitted) -> None:  # type: ignore[no-untyped-def]
+    predictor, _, test = fitted
+    market = predictor.forecasters[WITH_MARKET]
+    assert market.baseline is not None
+    consensus = market.baseline.predict_proba(test)
+    none, full = _with_correction(market, 0.0), _with_correction(market, 1.0)
+    np.testing.assert_allclose(none.raw_proba(test), consensus, atol=1e-12)
+    gap_full = np.abs(full.raw_proba(test) - consensus).mean()
+    gap_half = np.abs(_with_correction(market, 0.5).raw_proba(test) - consensus).mean()
+    assert 0.0 < gap_half < gap_full
+
+
+def test_the_consensus_is_the_geometric_mean_of_its_books(table: pd.DataFrame) -> None:
+    frame = table[table["season"] == "2019-2020"].head(50).reset_index(drop=True)
+    consensus = MarketConsensus(("ps", "avg"), "power")
+    ps = MarketBaseline("ps", "power").predict_proba(frame)
+    avg = MarketBaseline("avg", "power").predict_proba(frame)
+    expected = np.sqrt(ps * avg)
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(consensus.predict_proba(frame), expected, rtol=1e-12)
+    # a row without Pinnacle uses the average alone; without either, the table's market
+    frame.loc[0, ["ps_home", "ps_draw", "ps_away"]] = np.nan
+    frame.loc[1, ["ps_home", "ps_draw", "ps_away", "avg_home", "avg_draw", "avg_away"]] = np.nan
+    probs = consensus.predict_proba(frame)
+    np.testing.assert_allclose(probs[0], avg[0], rtol=1e-12)
+    np.testing.assert_allclose(
+        probs[1],
+        frame.loc[1, ["market_prob_home", "market_prob_draw", "market_prob_away"]].to_numpy(float),
+    )
+    assert market_forecast_from_dict(consensus.to_dict()) == consensus
 
 
 def test_the_market_baseline_is_the_best_candidate_on_validation(table: pd.DataFrame) -> None:
@@ -127,3 +186,6 @@ def test_a_saved_predictor_answers_the_same(fitted, tmp_path: Path) -> None:  # 
     loaded = Predictor.load(predictor.save(tmp_path / "model"))
     np.testing.assert_array_equal(loaded.predict_proba(test), predictor.predict_proba(test))
     assert list(loaded.forecasters) == [WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY]
+    assert loaded.market_baseline == predictor.market_baseline
+    market, saved = loaded.forecasters[WITH_MARKET], predictor.forecasters[WITH_MARKET]
+    assert (market.baseline, market.correction) == (saved.baseline, saved.correction)

@@ -60,19 +60,20 @@ def fold_forecasts(
     test = played[played["season"] == fold.season].reset_index(drop=True)
     predictor, summary = fit_predictor(train, validation, params, nthread=nthread)
     market = predictor.forecasters[WITH_MARKET]
-    assert market.baseline is not None
+    baseline = predictor.market_baseline
+    assert baseline is not None
     probs = {
         "model": predictor.predict_proba(test),
         WITH_MARKET: market.predict_proba(test),
         WITH_MARKET_1X2: predictor.forecasters[WITH_MARKET_1X2].predict_proba(one_price_set(test)),
         RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(test),
-        "market_baseline": market.baseline.predict_proba(test),
+        "market_baseline": baseline.predict_proba(test),
         "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),
         "elo_only": elo_only(pd.concat([train, validation]), test),
     }
     out = test[["match_id", "league", "season", "kickoff_utc", "result"]].copy()
     out["matchday"] = out["league"] + "/" + out["kickoff_utc"].dt.strftime("%Y-%m-%d")
-    out["market_baseline_choice"] = market.baseline.name
+    out["market_baseline_choice"] = baseline.name
     for name, p in probs.items():
         for k, side in enumerate(_SIDES):
             out[f"{name}_{side}"] = p[:, k]

@@ -3,7 +3,11 @@
 
 Pure: frames in, a `Predictor` out; the train stage and every backtest fold call the same code,
 so everything fitted (boosters, calibrators, the market baseline's choice) is fitted from the
-training and validation seasons it is given and nothing else.
+training and validation seasons it is given and nothing else. The market baseline (one book, one
+de-vig method, chosen on validation) is what `with_market` is measured against; `with_market`
+itself starts from the consensus of several books (`forecasters.market_margin`) and keeps a fixed
+share of its trees' correction (`forecasters.with_market_correction`), both chosen on the
+backtest's selection folds.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from soccerpredict.features.build import (
 from soccerpredict.features.market import EXTRA_MARKET_FEATURES
 from soccerpredict.metrics.scoring import outcome_index, score_all
 from soccerpredict.models.calibration import Calibrator, choose_calibration
-from soccerpredict.models.market import MARKET_SET, MarketBaseline, choose_market_baseline
+from soccerpredict.models.market import (
+    MARKET_SET,
+    MarketBaseline,
+    MarketConsensus,
+    MarketForecast,
+    choose_market_baseline,
+)
 from soccerpredict.models.predictor import (
     RATINGS_ONLY,
     WITH_MARKET,
@@ -42,12 +52,13 @@ ONE_SET_COLUMNS: list[str] = STATE_FEATURES + MARKET_FEATURES
 def fit_forecaster(
     name: str,
     columns: list[str],
-    baseline: MarketBaseline | None,
+    baseline: MarketForecast | None,
     train: pd.DataFrame,
     validation: pd.DataFrame,
     params: ModelParams,
     nthread: int = 2,
     requires: list[str] | None = None,
+    correction: float = 1.0,
 ) -> tuple[Forecaster, dict[str, Any]]:
     """Boost on train, early-stop and choose the calibration on validation."""
     train = train[usable_rows(baseline, train)]
@@ -65,7 +76,7 @@ def fit_forecaster(
         nthread=nthread,
         margins=margins,
     )
-    shell = Forecaster(name, booster, Calibrator(), columns, baseline, requires or [])
+    shell = Forecaster(name, booster, Calibrator(), columns, baseline, requires or [], correction)
     raw_val = shell.raw_proba(validation)
     shell.calibrator, cv_scores = choose_calibration(params.calibration_methods, raw_val, y_val)
     return shell, {
@@ -86,15 +97,17 @@ def fit_predictor(
     train = train[train["result"].notna()]
     validation = validation[validation["result"].notna()]
     baseline, baseline_scores = choose_market_baseline(validation)
+    consensus = MarketConsensus(tuple(params.market_margin.books), params.market_margin.method)
     market, market_summary = fit_forecaster(
         WITH_MARKET,
         WITH_MARKET_COLUMNS,
-        baseline,
+        consensus,
         train,
         validation,
         params.with_market,
         nthread,
-        requires=baseline.columns,
+        requires=consensus.columns,
+        correction=params.with_market_correction,
     )
     one_set, one_set_summary = fit_forecaster(
         WITH_MARKET_1X2,
@@ -111,10 +124,12 @@ def fit_predictor(
     )
     summary = {
         "market_baseline": baseline.to_dict(),
+        "with_market_margin": consensus.to_dict(),
         "market_baseline_validation": baseline_scores,
         WITH_MARKET: market_summary,
         WITH_MARKET_1X2: one_set_summary,
         RATINGS_ONLY: ratings_summary,
     }
     tiers = {WITH_MARKET: market, WITH_MARKET_1X2: one_set, RATINGS_ONLY: ratings}
-    return Predictor(tiers, feature_contract()), summary
+    predictor = Predictor(tiers, feature_contract(), market_baseline=baseline)
+    return predictor, summary

@@ -2,7 +2,8 @@
 
 A candidate is one book's pre-closing 1X2 prices (Pinnacle, the market average, the best price)
 with one de-vig method (proportional, power, Shin). Closing prices are never a candidate.
-Rows where the chosen book has no price fall back to the de-vigged market the feature table
+`MarketConsensus` pools books instead of picking one: it is the market forecast the `with_market`
+booster corrects. Rows where the chosen book (or every pooled book) has no price fall back to the de-vigged market the feature table
 carries (`market_prob_*`: the average, else Pinnacle, else Bet365), so every row with any
 pre-closing 1X2 price gets a baseline forecast.
 """
@@ -25,6 +26,7 @@ DEVIG_METHODS: tuple[DevigMethod, ...] = ("proportional", "power", "shin")
 # with a single price set carries; the `with_market_1x2` tier's baseline
 MARKET_SET = "market"
 _SIDES = ("home", "draw", "away")
+_MIN_PROB = 1e-9
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,64 @@ class MarketBaseline:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MarketBaseline:
         return cls(book=str(data["book"]), method=data["method"])
+
+
+@dataclass(frozen=True)
+class MarketConsensus:
+    """The geometric mean of several books' de-vigged pre-closing 1X2 probabilities, renormalised.
+
+    Pooling the sharp book (Pinnacle) with the market average beat picking either on one
+    validation season, on the backtest's selection folds (README, Results). A row uses the
+    books it has; without any, the feature table's de-vigged market.
+    """
+
+    books: tuple[str, ...] = ("ps", "avg")
+    method: DevigMethod = "power"
+
+    @property
+    def name(self) -> str:
+        return f"{'+'.join(self.books)}/{self.method}"
+
+    @property
+    def columns(self) -> list[str]:
+        """Every book's prices: what a row needs to be answered from the full consensus."""
+        return [f"{book}_{side}" for book in self.books for side in _SIDES]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        logs = np.stack(
+            [
+                np.log(np.clip(_book(frame, book, self.method), _MIN_PROB, 1.0))
+                for book in self.books
+            ]
+        )
+        present = np.isfinite(logs).all(axis=2)  # (books, rows)
+        total = np.where(present[:, :, None], logs, 0.0).sum(axis=0)
+        count = present.sum(axis=0)
+        mean = np.where(count[:, None] > 0, total / np.maximum(count, 1)[:, None], np.nan)
+        probs = np.exp(mean - mean.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        missing = count == 0
+        if missing.any():
+            probs[missing] = frame[MARKET_FEATURES[:3]].to_numpy(dtype=float)[missing]
+        return probs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"books": list(self.books), "method": self.method}
+
+
+MarketForecast = MarketBaseline | MarketConsensus
+
+
+def market_forecast_from_dict(data: dict[str, Any]) -> MarketForecast:
+    """A saved single-book baseline ({"book", "method"}) or consensus ({"books", "method"})."""
+    if "books" in data:
+        return MarketConsensus(books=tuple(str(b) for b in data["books"]), method=data["method"])
+    return MarketBaseline.from_dict(data)
+
+
+def _book(frame: pd.DataFrame, book: str, method: DevigMethod) -> np.ndarray:
+    cols = [f"{book}_{side}" for side in _SIDES]
+    return devig(frame.reindex(columns=cols).to_numpy(dtype=float), method=method)
 
 
 def candidates() -> list[MarketBaseline]:

@@ -1,12 +1,12 @@
 """A trained outcome model: one forecaster per tier of input, and the feature contract.
 
 Tiers, in order of preference: `with_market` (every pre-closing price: several books, totals,
-handicap; its booster learns corrections to the market baseline's log-probabilities, passed as
-XGBoost's base margin), `with_market_1x2` (one 1X2 price set, what most clients have; the same
-idea over that set's de-vigged probabilities) and `ratings_only` (never reads a price). Each row
-is answered by the first tier whose inputs it has (`Forecaster.requires`): a fixture with one
-price set gets the tier built for it, one without usable odds gets `ratings_only`, never a
-market model fed missing prices.
+handicap; its booster learns corrections to a market consensus's log-probabilities, passed as
+XGBoost's base margin, and keeps a fixed share `correction` of them), `with_market_1x2` (one 1X2
+price set, what most clients have; the same idea over that set's de-vigged probabilities) and
+`ratings_only` (never reads a price). Each row is answered by the first tier whose inputs it has
+(`Forecaster.requires`): a fixture with one price set gets the tier built for it, one without
+usable odds gets `ratings_only`, never a market model fed missing prices.
 Saved as plain files (XGBoost UBJ + JSON), so MLflow, Serve and tests load the same thing.
 """
 
@@ -23,7 +23,11 @@ import xgboost as xgb
 
 from soccerpredict.io import write_json
 from soccerpredict.models.calibration import Calibrator
-from soccerpredict.models.market import MarketBaseline
+from soccerpredict.models.market import (
+    MarketBaseline,
+    MarketForecast,
+    market_forecast_from_dict,
+)
 from soccerpredict.models.xgb import load_booster, predict_proba, save_booster
 
 PROBABILITY_COLUMNS = ["prob_home", "prob_draw", "prob_away"]
@@ -33,12 +37,12 @@ _MIN_PROB = 1e-6
 CONTRACT_FILE = "feature_contract.json"  # in a saved model's folder and in its MLflow run
 
 
-def market_margin(baseline: MarketBaseline, frame: pd.DataFrame) -> np.ndarray:
+def market_margin(baseline: MarketForecast, frame: pd.DataFrame) -> np.ndarray:
     """The baseline's log-probabilities: the base margin a `with_market` booster adds to."""
     return np.log(np.clip(baseline.predict_proba(frame), _MIN_PROB, 1.0))
 
 
-def usable_rows(baseline: MarketBaseline | None, frame: pd.DataFrame) -> np.ndarray:
+def usable_rows(baseline: MarketForecast | None, frame: pd.DataFrame) -> np.ndarray:
     """Rows a forecaster on `baseline` can answer: all of them, or those with a market forecast."""
     if baseline is None:
         return np.ones(len(frame), bool)
@@ -51,16 +55,18 @@ class ContractMismatch(ValueError):
 
 @dataclass
 class Forecaster:
-    """One booster over `columns`; with a `baseline`, the booster adds to its log-probabilities.
-    A row is routed to it only if every column of `requires` is known (its baseline's own book
-    for `with_market`), though it can score any row its baseline forecasts (`usable`)."""
+    """One booster over `columns`; with a `baseline` (the market forecast it starts from), the
+    booster adds `correction` times its trees' output to the baseline's log-probabilities.
+    A row is routed to it only if every column of `requires` is known (its baseline's own
+    books for `with_market`), though it can score any row its baseline forecasts (`usable`)."""
 
     name: str
     booster: xgb.Booster
     calibrator: Calibrator
     columns: list[str]
-    baseline: MarketBaseline | None = None
+    baseline: MarketForecast | None = None
     requires: list[str] = field(default_factory=list)
+    correction: float = 1.0
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
         return None if self.baseline is None else market_margin(self.baseline, frame)
@@ -74,7 +80,14 @@ class Forecaster:
         return self.usable(frame) & np.isfinite(known).all(axis=1)
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return predict_proba(self.booster, frame[self.columns], base_margin=self.margin(frame))
+        margin = self.margin(frame)
+        probs = predict_proba(self.booster, frame[self.columns], base_margin=margin)
+        if margin is None or self.correction == 1.0:
+            return probs
+        # log probs = margin + trees - a per-row constant, which the softmax drops
+        z = margin + self.correction * (np.log(np.clip(probs, _MIN_PROB, 1.0)) - margin)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.apply(self.raw_proba(frame))
@@ -89,6 +102,7 @@ class Forecaster:
                 "columns": self.columns,
                 "baseline": None if self.baseline is None else self.baseline.to_dict(),
                 "requires": self.requires,
+                "correction": self.correction,
             },
             directory / "forecaster.json",
             digits=None,
@@ -106,8 +120,9 @@ class Forecaster:
             columns=list(meta["columns"]),
             baseline=None
             if meta["baseline"] is None
-            else MarketBaseline.from_dict(meta["baseline"]),
+            else market_forecast_from_dict(meta["baseline"]),
             requires=list(meta.get("requires", [])),  # a model saved before routing had none
+            correction=float(meta.get("correction", 1.0)),
         )
 
 
@@ -115,6 +130,8 @@ class Forecaster:
 class Predictor:
     forecasters: dict[str, Forecaster]  # tiers in order of preference
     contract: dict[str, Any]
+    # the best single book chosen on validation: what `with_market` is measured against
+    market_baseline: MarketBaseline | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -164,6 +181,8 @@ class Predictor:
         for name, forecaster in self.forecasters.items():
             forecaster.save(directory / name)
         write_json({"tiers": list(self.forecasters)}, directory / "tiers.json")
+        if self.market_baseline is not None:
+            write_json(self.market_baseline.to_dict(), directory / "market_baseline.json")
         write_json(self.contract, directory / CONTRACT_FILE, digits=None)
         return directory
 
@@ -174,7 +193,11 @@ class Predictor:
         odd = [n for n in names if not (isinstance(n, str) and n.isidentifier())]
         if odd:  # a tier is a folder of this directory, never a path out of it
             raise ValueError(f"tier names must be plain identifiers, not {odd}")
+        baseline = directory / "market_baseline.json"
         return cls(
             forecasters={n: Forecaster.load(directory / n) for n in names},
             contract=json.loads((directory / CONTRACT_FILE).read_text()),
+            market_baseline=MarketBaseline.from_dict(json.loads(baseline.read_text()))
+            if baseline.exists()
+            else None,
         )
