@@ -18,7 +18,7 @@ MAX_HANDICAP = 10.0
 
 
 def _price(description: str) -> float:
-    return Field(ge=MIN_ODDS, le=MAX_ODDS, description=description)  # type: ignore[no-any-return]
+    return Field(ge=MIN_ODDS, le=MAX_ODDS, description=description)
 
 
 def _check_margin(prices: tuple[float, ...], low: float, what: str) -> None:
