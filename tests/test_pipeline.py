@@ -225,7 +225,7 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
     job = [sys.executable, "-m"]
     before = _champion(env)
     # other trained files (as a retrain would give): registered as a new version, not re-used
-    (work / "models" / "retrained.txt").write_text("a retrain\n")
+    (work / "models" / "retrained.json").write_text('{"retrain": 1}\n')  # data files only
     _run([*job, "ray_jobs.register"], work, env)
     strict = work / "strict.yaml"
     params = yaml.safe_load((work / "params.yaml").read_text())
