@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# Serve's switches (conf/serve.env), for a Ray that `serve run` starts itself; a cluster at
+# RAY_ADDRESS was started with them (scripts/run_pipeline.sh)
+set -a; source conf/serve.env; set +a
 PORT=$(python -c "import yaml; print(yaml.safe_load(open('conf/serve.yaml'))['http_options']['port'])")
 started_redis=""
 serve_pid=""
