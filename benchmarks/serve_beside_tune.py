@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.serve_latency import fixtures, lua_script, write_app_config, wrk
-from serve_app.local import free_port, start_redis, start_serve, stop_serve
+from serve_app.local import (
+    free_port,
+    serve_environment,
+    start_redis,
+    start_serve,
+    stop_serve,
+)
 from soccerpredict.config import PROJECT_ROOT, load_config
 from soccerpredict.io import write_json
 
@@ -148,6 +154,8 @@ def run(duration: int, out: Path) -> dict[str, Any]:
     ).rooted(PROJECT_ROOT)
     keys = KeyStore(cfg.runtime.serving.api_keys_file)
     key_id, key = keys.create("benchmark")
+    # Serve's switches (conf/serve.env): the cluster's processes read them from this environment
+    os.environ.update(serve_environment())
     ray.init(
         address="local", num_cpus=2, resources=cfg.runtime.ray.resources, include_dashboard=False
     )

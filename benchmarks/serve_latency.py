@@ -17,7 +17,6 @@ reported as a share of the machine. Needs the pipeline's outputs (team state, ch
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -27,45 +26,60 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import yaml
 
-from serve_app.local import free_port, start_redis, start_serve, stop_serve, wait_for_port
+from benchmarks.ray_head import RayHead, start_head
+from serve_app.local import (
+    free_port,
+    serve_environment,
+    start_redis,
+    start_serve,
+    stop_serve,
+    wait_for_port,
+)
 from soccerpredict.config import PROJECT_ROOT, Config, load_config
 from soccerpredict.io import write_json
 
-# What was tried on the Serve side: environment of the Ray cluster's processes.
-SETTINGS: dict[str, dict[str, str]] = {
-    "default": {},
-    "throughput_optimized": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
-}
+# What is tried on the Serve side: the environment of the Ray cluster's processes.
+SETTINGS: dict[str, Callable[[], dict[str, str]]] = {"serve.env": serve_environment}
+BATCH_SIZES = (1, 10, 100)
 LUA = r"""
 local fixtures = {FIXTURES}
 local counter = 0
-local mode, offset = "miss", 0
+local mode, offset, size = "miss", 0, 1
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-API-Key"] = "{KEY}"
 function init(args)
   mode = args[1] or "miss"
   offset = tonumber(args[2] or "0")
+  size = tonumber(args[3] or "1")
 end
-function request()
-  counter = counter + 1
-  local i = (mode == "hit") and 1 or (counter % #fixtures) + 1
+local function fixture(n)
   -- a miss must be a never-seen vector: the draw price moves by 1e-6 per pass over the fixtures
-  local nudge = (mode == "hit") and 0 or (offset + math.floor(counter / #fixtures)) * 1e-6
+  local i = (mode == "hit") and 1 or (n % #fixtures) + 1
+  local nudge = (mode == "hit") and 0 or (offset + math.floor(n / #fixtures)) * 1e-6
   local f = fixtures[i]
-  local body = string.format(
+  return string.format(
     '{"league":"%s","home_team":"%s","away_team":"%s","kickoff":"%s",' ..
     '"odds":{"home":%.6f,"draw":%.6f,"away":%.6f}}',
     f[1], f[2], f[3], f[4], f[5], f[6] + nudge, f[7])
-  return wrk.format(nil, "/predict", nil, body)
+end
+function request()
+  counter = counter + 1
+  if mode == "batch" then  -- `size` never-seen fixtures in one call
+    local parts = {}
+    for k = 1, size do parts[k] = fixture(counter * size + k) end
+    local body = '{"fixtures":[' .. table.concat(parts, ",") .. ']}'
+    return wrk.format(nil, "/predict/batch", nil, body)
+  end
+  return wrk.format(nil, "/predict", nil, fixture(counter))
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -111,7 +125,13 @@ def lua_script(items: list[list[Any]], key: str, folder: Path) -> Path:
 
 
 def wrk(
-    url: str, script: Path, connections: int, duration_s: int, mode: str, offset: int = 0
+    url: str,
+    script: Path,
+    connections: int,
+    duration_s: int,
+    mode: str,
+    offset: int = 0,
+    size: int = 1,
 ) -> dict[str, Any]:
     """One wrk run; latency in ms, the client's CPU as a share of all cores."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -128,6 +148,7 @@ def wrk(
             "--",
             mode,
             str(offset),
+            str(size),
         ],
         capture_output=True,
         text=True,
@@ -153,14 +174,48 @@ def wrk(
 
 
 def measure(url: str, script: Path, duration_s: int, modes: tuple[str, ...]) -> dict[str, Any]:
-    """c=1 latency and c=32 throughput for each mode, each miss run on never-seen requests."""
+    """c=1 latency, c=32 throughput and (misses) c=64 latency under load for each mode, each
+    miss run on never-seen requests."""
     out: dict[str, Any] = {}
     wrk(url, script, 4, 3, "hit")  # warm-up: connections, code paths, the one hit body cached
     for offset, mode in enumerate(modes):
+        # offsets in passes over the fixtures (1e-6 each): no two runs share a vector, and the
+        # draw price moves by less than 0.02, so every request keeps a valid margin
+        base = 6_000 * (offset + 1)
         out[mode] = {
-            "c1": wrk(url, script, 1, duration_s, mode, offset * 20_000),
-            "c32": wrk(url, script, 32, duration_s, mode, offset * 20_000 + 10_000),
+            "c1": wrk(url, script, 1, duration_s, mode, base),
+            "c32": wrk(url, script, 32, duration_s, mode, base + 2_000),
         }
+        if mode == "miss":
+            out[mode]["c64"] = wrk(url, script, 64, duration_s, mode, base + 4_000)
+    return out
+
+
+def batches(url: str, script: Path, duration_s: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+    """POST /predict/batch with `size` never-seen fixtures per call, 8 calls in flight: the
+    fixtures answered per second at each size."""
+    out: dict[str, Any] = {}
+    for k, size in enumerate(sizes):
+        run = wrk(url, script, 8, duration_s, "batch", 12_000 + 2_000 * k, size)
+        out[str(size)] = run | {"fixtures_per_s": run["rps"] * size}
+    return out
+
+
+def peak_rss_mb(procs: list[Any]) -> dict[str, float]:
+    """Each process's peak resident memory (VmHWM) in MB, keyed by its title."""
+    import psutil
+
+    out: dict[str, float] = {}
+    for proc in procs:
+        try:
+            title = (proc.cmdline() or [proc.name()])[0].rsplit("/", 1)[-1]
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except (OSError, psutil.Error):  # a process gone meanwhile has no peak to report
+            status = ""
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                name = title if title not in out else f"{title} ({proc.pid})"
+                out[name] = round(int(line.split()[1]) / 1024, 1)
     return out
 
 
@@ -193,6 +248,8 @@ def in_process(cfg: Config, items: list[list[Any]], version: str, n: int = 2000)
 
 
 def plain(version: str, script: Path, duration_s: int) -> dict[str, Any]:
+    import psutil
+
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.plain_app", "--port", str(port), "--version", version],
@@ -200,19 +257,26 @@ def plain(version: str, script: Path, duration_s: int) -> dict[str, Any]:
     )
     try:
         wait_for_port(port, 120)
-        return measure(f"http://127.0.0.1:{port}", script, duration_s, ("miss",))["miss"]
+        out = measure(f"http://127.0.0.1:{port}", script, duration_s, ("miss",))["miss"]
+        return out | {"peak_rss_mb": peak_rss_mb([psutil.Process(proc.pid)])}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def direct_ingress_port() -> int | None:
-    """The Ingress replica's own HTTP port, when Serve's direct ingress is on."""
-    for port in range(30000, 30050):
+def direct_ingress_port(head: RayHead) -> int | None:
+    """The Ingress replica's own HTTP port (direct ingress, 30000+), found among this cluster's
+    processes: a scan of the range could find another app on a shared machine."""
+    import psutil
+
+    for proc in head.processes():
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.3).status_code == 200:
-                return port
-        except httpx.HTTPError:
+            if "ServeReplica:soccerpredict:Ingress" not in " ".join(proc.cmdline()):
+                continue
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN and 30000 <= conn.laddr.port < 31000:
+                    return int(conn.laddr.port)
+        except psutil.NoSuchProcess:
             continue
     return None
 
@@ -235,92 +299,96 @@ def write_app_config(folder: Path, redis_url: str, http_port: int) -> Path:
 def serve(
     setting: dict[str, str], redis_url: str, script: Path, duration_s: int, folder: Path
 ) -> dict[str, Any]:
-    env = dict(
-        os.environ,
+    """The app on a fresh local Ray with this environment: the front port clients are told to
+    use (the Ingress replica's own server) and Serve's proxy, misses and hits; the batch route
+    through the front; every Serve process's peak RSS."""
+    import psutil
+
+    env = {  # a fresh cluster with exactly this setting (the token settings stay)
+        k: v for k, v in os.environ.items() if not k.startswith(("RAY_SERVE_", "RAY_ADDRESS"))
+    }
+    env.update(
         RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
         RAY_USAGE_STATS_ENABLED="0",
-        RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="2",
         REDIS_URL=redis_url,
         REDIS_CACHE_URL=redis_url,  # one instance for both roles here: the latency, not the roles
         **setting,
     )
-    for name in {"RAY_ADDRESS", *(v for s in SETTINGS.values() for v in s)} - set(setting):
-        env.pop(name, None)  # a fresh cluster with exactly this setting
     ray_port, http_port = free_port(), free_port()
     write_app_config(folder, redis_url, http_port)
-    resources = json.dumps(
-        load_config(
-            PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
-        ).runtime.ray.resources
-    )  # `serve` for replicas
-    subprocess.run(
-        [
-            "ray",
-            "start",
-            "--head",
-            "--num-cpus=2",
-            f"--port={ray_port}",
-            f"--resources={resources}",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    env["RAY_ADDRESS"] = f"127.0.0.1:{ray_port}"
-    url = f"http://127.0.0.1:{http_port}"
+    resources = load_config(
+        PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
+    ).runtime.ray.resources  # `serve` for replicas
+    head = start_head(ray_port, env, resources)
+    env["RAY_ADDRESS"] = head.address
+    proxy = f"http://127.0.0.1:{http_port}"  # the address clients call
     try:
-        proc = start_serve(folder / "serve.yaml", url, PROJECT_ROOT, env, folder / "serve.log")
+        proc = start_serve(folder / "serve.yaml", proxy, PROJECT_ROOT, env, folder / "serve.log")
     except BaseException:
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, check=False)
+        head.stop()
         raise
     try:
         time.sleep(6)  # let the Model publish its version, so hits can happen
-        out = {"proxy": measure(url, script, duration_s, ("miss", "hit"))}
-        direct = direct_ingress_port()
-        if direct is not None:
-            out["direct_ingress"] = measure(
-                f"http://127.0.0.1:{direct}", script, duration_s, ("miss", "hit")
-            )
+        out: dict[str, Any] = {"proxy": measure(proxy, script, duration_s, ("miss", "hit"))}
+        out["batch"] = batches(proxy, script, duration_s, BATCH_SIZES)
+        port = direct_ingress_port(head)
+        if port is not None:
+            front = f"http://127.0.0.1:{port}"
+            out["direct_ingress"] = measure(front, script, duration_s, ("miss", "hit"))
+        out["peak_rss_mb"] = peak_rss_mb([psutil.Process(proc.pid), *head.processes()])
         return out
     finally:
         stop_serve(proc)
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, check=False)
+        head.stop()
 
 
 def _errors(modes: dict[str, Any]) -> int:
-    return sum(r["non_2xx"] + r["socket_errors"] for r in modes.values())
+    runs = [r for r in modes.values() if isinstance(r, dict) and "non_2xx" in r]
+    return sum(r["non_2xx"] + r["socket_errors"] for r in runs)
+
+
+def _row(server: str, path: str, cache: str, m: dict[str, Any], plain: dict[str, Any]) -> str:
+    c1, c32, c64 = m["c1"], m["c32"], m.get("c64")
+    ratio = (
+        f"p50 {c1['p50_ms'] / plain['c1']['p50_ms']:.2f}×, "
+        f"{c32['rps'] / plain['c32']['rps']:.2f}× req/s"
+    )
+    under_load = f"{c64['p95_ms']:.1f} / {c64['p99_ms']:.1f}" if c64 else "-"
+    return (
+        f"| {server} | {path} | {cache} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
+        f"{c32['rps']:.0f} | {under_load} | {ratio} | {c32['client_cpu_share']:.0%} | "
+        f"{_errors(m)} |"
+    )
 
 
 def table(result: dict[str, Any]) -> str:
     lines = [
         (
-            "| server | path | cache | p50 ms (c=1) | p95 ms (c=1) | req/s (c=32) | client CPU "
-            "| errors |"
+            "| server | path | cache | p50 ms c=1 | p99 ms c=1 | req/s c=32 | p95 / p99 ms c=64 "
+            "| vs plain | client CPU | errors |"
         ),
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
-    ip = result["in_process"]
+    ip, p = result["in_process"], result["plain"]
     lines.append(
-        f"| in-process predict_proba | - | - | {ip['p50_ms']:.2f} | {ip['p95_ms']:.2f} | "
-        f"({ip['per_core_rps']:.0f}/core) | - | - |"
+        f"| in-process predict_proba | - | - | {ip['p50_ms']:.2f} | - | "
+        f"({ip['per_core_rps']:.0f}/core) | - | - | - | - |"
     )
-    p = result["plain"]
-    lines.append(
-        f"| plain FastAPI + uvicorn | direct | none | {p['c1']['p50_ms']:.2f} | "
-        f"{p['c1']['p95_ms']:.2f} | {p['c32']['rps']:.0f} | "
-        f"{p['c32']['client_cpu_share']:.0%} | {_errors(p)} |"
-    )
+    lines.append(_row("plain FastAPI + uvicorn", "direct", "none", p, p))
+    batch_lines = ["", "| fixtures per call | calls/s (c=8) | fixtures/s | p50 ms | errors |"]
+    batch_lines.append("|---:|---:|---:|---:|---:|")
+    rss = ["", f"peak RSS MB: plain {p['peak_rss_mb']}"]
     for setting, paths in result["serve"].items():
-        for path, modes in paths.items():
-            for mode, m in modes.items():
-                lines.append(
-                    f"| Serve, {setting} | {path} | {mode} | {m['c1']['p50_ms']:.2f} | "
-                    f"{m['c1']['p95_ms']:.2f} | {m['c32']['rps']:.0f} | "
-                    f"{m['c32']['client_cpu_share']:.0%} | {_errors(m)} |"
-                )
-    return "\n".join(lines)
+        for path in ("proxy", "direct_ingress"):
+            for mode, m in paths.get(path, {}).items():
+                lines.append(_row(f"Serve, {setting}", path, mode, m, p))
+        for size, b in paths["batch"].items():
+            batch_lines.append(
+                f"| {size} | {b['rps']:.0f} | {b['fixtures_per_s']:.0f} | {b['p50_ms']:.1f} | "
+                f"{b['non_2xx'] + b['socket_errors']} |"
+            )
+        rss.append(f"peak RSS MB, Serve {setting}: {paths['peak_rss_mb']}")
+    return "\n".join(lines + batch_lines + rss)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -331,6 +399,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--calls", type=int, default=2000, help="in-process calls timed")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/serve_latency.json"))
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     args = parser.parse_args(argv)
@@ -361,14 +430,14 @@ def main(argv: list[str] | None = None) -> None:
                 "fixtures": len(items),
                 "duration_s": args.duration,
                 "cpus": os.cpu_count(),
-                "in_process": in_process(cfg, items, version),
+                "in_process": in_process(cfg, items, version, args.calls),
                 "plain": plain(version, script, args.duration),
                 "serve": {},
             }
             for name in args.settings:
                 print(f"== Serve, {name}", flush=True)
                 result["serve"][name] = serve(
-                    SETTINGS[name],
+                    SETTINGS[name](),
                     f"redis://127.0.0.1:{redis_port}/0",
                     script,
                     args.duration,
@@ -377,7 +446,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             redis.terminate()
             KeyStore(cfg.runtime.serving.api_keys_file).revoke(key_id)
-    write_json(result, args.out)
+    write_json(result, args.out)  # first: a table that fails must not lose the figures
     print(table(result))
     print(f"\nwrote {args.out}")
 

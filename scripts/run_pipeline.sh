@@ -7,10 +7,9 @@ cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 git config user.email >/dev/null || git config user.email "pipeline@soccerpredict.local"
 git config user.name >/dev/null || git config user.name "SoccerPredict pipeline"
-# Serve's fast path (direct ingress, gRPC between deployments): read by the cluster's processes
-export RAY_SERVE_THROUGHPUT_OPTIMIZED="${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}"
-# a local app has no external load balancer to drain: Ctrl-C should not wait 30 s per replica
-export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="${RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S:-2}"
+# Serve's switches (conf/serve.env: the fast path, port 8000 on the Ingress replica), read by
+# the cluster's processes, so they are set before Ray starts
+set -a; source conf/serve.env; set +a
 if [ -z "${RAY_ADDRESS:-}" ]; then
   # the custom resources of conf/runtime.yaml (Serve replicas need `serve`)
   resources=$(python -c "import json; from soccerpredict.config import load_config; print(json.dumps(load_config().runtime.ray.resources))")

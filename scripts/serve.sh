@@ -9,6 +9,9 @@ source scripts/setup_env.sh
 # the URLs conf/runtime.yaml names (REDIS_URL / REDIS_CACHE_URL override them)
 read -r REDIS_URL REDIS_CACHE_URL < <(python -c "from soccerpredict.config import load_config; s = load_config().runtime.serving; print(s.redis_url, s.cache_redis_url)")
 export REDIS_URL REDIS_CACHE_URL
+# Serve's switches (conf/serve.env), for a Ray that `serve run` starts itself; a cluster at
+# RAY_ADDRESS was started with them (scripts/run_pipeline.sh)
+set -a; source conf/serve.env; set +a
 PORT=$(python -c "import yaml; print(yaml.safe_load(open('conf/serve.yaml'))['http_options']['port'])")
 started_redis=()
 serve_pid=""

@@ -1,11 +1,14 @@
 """What the app's front door does, without Serve or HTTP: admit a key, build the feature vectors,
 answer from the cache or the model, log what was served, run async jobs.
 
-The hot path is one hop at most. The Features component lives in each Ingress replica: the
-vector of a fixture costs 0.1 ms, a hop to another deployment 1.7 ms (benchmarks/). The ingress
-then reads the served model version and the cached answer from Redis in one round trip; only a
-miss goes on to the model. The routes (`serve_app.api`) and the Serve deployment
-(`serve_app.deployments`) are thin layers over this class; every collaborator is handed in.
+The hot path has no hop. The Features component and, for `POST /predict`, a model (`local`)
+live in each Ingress replica: the vector of a fixture costs 0.1 ms, a hop to another deployment
+1.7 ms (benchmarks/). The ingress reads the served model version and the cached answer from
+Redis in one round trip; only a miss goes on to the model, and its answer is written to the
+cache without waiting for Redis. Async jobs and batches go to the Model deployment (`model`),
+which batches requests across replicas and scales on its own. The routes (`serve_app.api`) and
+the Serve deployment (`serve_app.deployments`) are thin layers over this class; every
+collaborator is handed in.
 """
 
 from __future__ import annotations
@@ -96,29 +99,42 @@ class Ingress:
         metrics: AppMetrics,
         clock: Clock = time.time,
         replica: str = "local",
+        local: ModelClient | None = None,
     ) -> None:
-        self.model, self.settings, self.conf = model, settings, settings.serving
+        # `local` answers the sync route and /model in this process; `model` takes the rest
+        self.model, self.local = model, local or model
+        self.settings, self.conf = settings, settings.serving
         self.features, self.redis, self.keys = features, redis, keys
         self.upcoming, self.metrics, self.clock, self.replica = upcoming, metrics, clock, replica
         interval = settings.reload_interval_s
         self.served_log = PredictionLog()
         self.gauges = ReportGauges(metrics, settings.drift_summary, settings.quality, interval)
         self.web = WebData(
-            features, upcoming, model, self.gauges.drift, settings.promotion_history, interval
+            features, upcoming, self.local, self.gauges.drift, settings.promotion_history, interval
         )
         self.metrics.replica_up.set(1.0, tags={"deployment": "Ingress", "replica": replica})
         limit = self.conf.rate_limit_per_minute
         self._by_address = SlidingWindow(self.conf.address_rate_per_minute, RATE_WINDOW_S)
         self._by_key_locally = SlidingWindow(limit, RATE_WINDOW_S)  # while Redis is away
         self._jobs: set[asyncio.Task[None]] = set()
+        # cache writes nobody waits for, and their answers until Redis has them: a request
+        # repeated within the write's round trip is still a hit on this replica
+        self._writes: set[asyncio.Task[None]] = set()
+        self._writing: dict[str, dict[str, Any]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(
-        cls, model: ModelClient, settings: ServeSettings, replica: str, clock: Clock = time.time
+        cls,
+        model: ModelClient,
+        settings: ServeSettings,
+        replica: str,
+        clock: Clock = time.time,
+        local: ModelClient | None = None,
+        metrics: AppMetrics | None = None,
     ) -> Ingress:
         """The collaborators the app runs with, all from the one settings object."""
-        metrics = AppMetrics()
+        metrics = metrics or AppMetrics()
         conf, interval = settings.serving, settings.reload_interval_s
 
         def redis_failed(operation: str, _: Exception) -> None:
@@ -134,6 +150,7 @@ class Ingress:
             metrics=metrics,
             clock=clock,
             replica=replica,
+            local=local,
         )
 
     # ---------------------------------------------------------------- housekeeping
@@ -209,30 +226,56 @@ class Ingress:
                 raise Refused(422, err.message, err.field, err.suggestions) from None
         return list(state.feature_matrix(fixtures)), state.as_of
 
-    async def _answers(self, vectors: list[Any]) -> list[tuple[dict[str, Any], bool]]:
-        """Each vector's model answer and whether the cache gave it."""
+    async def _answers(
+        self, vectors: list[Any], model: ModelClient
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """Each vector's answer, from the cache or else from `model`, and whether the cache
+        gave it. The misses are written to the cache in the background: the answer does not
+        wait for Redis."""
         hashes = [features_hash(v) for v in vectors]
-        _, cached = await self.redis.lookup(self.settings.alias, hashes)
+        version, cached = await self.redis.lookup(self.settings.alias, hashes)
+        if self._writing and version is not None:
+            cached = [
+                c or self._writing.get(RedisState.prediction_key(version, h))
+                for c, h in zip(cached, hashes, strict=True)
+            ]
         misses = [i for i, c in enumerate(cached) if c is None]
         for result, count in (("hit", len(vectors) - len(misses)), ("miss", len(misses))):
             if count:
                 self.metrics.cache.inc(count, tags={"result": result})
         fresh: list[dict[str, Any]] = []
         if len(misses) == 1:
-            fresh = [await self.model.predict_one(vectors[misses[0]])]
+            fresh = [await model.predict_one(vectors[misses[0]])]
         elif misses:
-            fresh = await self.model.predict_many(np.vstack([vectors[i] for i in misses]))
+            fresh = await model.predict_many(np.vstack([vectors[i] for i in misses]))
         out: list[tuple[dict[str, Any], bool]] = [(c, True) if c else ({}, False) for c in cached]
         to_cache = {}
         for i, answer in zip(misses, fresh, strict=True):
             out[i] = (answer, False)
             to_cache[RedisState.prediction_key(answer["model_version"], hashes[i])] = answer
-        await self.redis.set_predictions(to_cache, self.conf.cache_ttl_s)
+        if to_cache:
+            self._write_in_background(to_cache)
         return out
 
-    async def _predict(self, fixtures: list[Fixture], mode: str) -> list[Prediction]:
+    def _write_in_background(self, items: dict[str, dict[str, Any]]) -> None:
+        self._writing.update(items)
+
+        def written(task: asyncio.Task[None]) -> None:
+            self._writes.discard(task)
+            for key in items:
+                self._writing.pop(key, None)
+
+        write = asyncio.get_running_loop().create_task(
+            self.redis.set_predictions(items, self.conf.cache_ttl_s)
+        )
+        self._writes.add(write)
+        write.add_done_callback(written)
+
+    async def _predict(
+        self, fixtures: list[Fixture], mode: str, model: ModelClient
+    ) -> list[Prediction]:
         vectors, as_of = self._vectors(fixtures)
-        answers = await self._answers(vectors)
+        answers = await self._answers(vectors, model)
         self.metrics.predictions.inc(len(fixtures), tags={"mode": mode})
         self._log(fixtures, [a for a, _ in answers], mode, as_of)
         return [prediction(f, a, hit) for f, (a, hit) in zip(fixtures, answers, strict=True)]
@@ -251,7 +294,7 @@ class Ingress:
 
     # ---------------------------------------------------------------- what the routes answer
     async def predict(self, body: FixtureIn) -> Prediction:
-        return (await self._predict([body.fixture()], "sync"))[0]
+        return (await self._predict([body.fixture()], "sync", self.local))[0]
 
     async def predict_batch(self, body: BatchIn) -> BatchOut:
         if len(body.fixtures) > self.conf.max_batch_fixtures:
@@ -262,7 +305,9 @@ class Ingress:
                 "fixtures",
             )
         return BatchOut(
-            predictions=await self._predict([f.fixture() for f in body.fixtures], "batch")
+            predictions=await self._predict(
+                [f.fixture() for f in body.fixtures], "batch", self.model
+            )
         )
 
     async def predict_async(self, body: FixtureIn, owner: str = "") -> JobAccepted:
@@ -302,7 +347,7 @@ class Ingress:
         log with the job id)."""
         timeout = self.conf.async_timeout_s
         try:
-            answer, hit = (await asyncio.wait_for(self._answers([vector]), timeout))[0]
+            answer, hit = (await asyncio.wait_for(self._answers([vector], self.model), timeout))[0]
             self._log([fixture], [answer], "async", as_of)
             status, payload = "done", prediction(fixture, answer, hit).model_dump(mode="json")
         except TimeoutError:
@@ -360,7 +405,7 @@ class Ingress:
         return upcoming_prediction(row)
 
     async def model_info(self) -> ModelInfo:
-        return ModelInfo.model_validate(await self.model.info())
+        return ModelInfo.model_validate(await self.local.info())
 
     async def healthz(self) -> Health:
         """Whether this replica can answer predictions, and why not; Redis is reported but not

@@ -124,3 +124,18 @@ def stop_serve(proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
     """`serve run` shuts the app down on Ctrl-C."""
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=timeout_s)
+
+
+SERVE_ENV = Path(__file__).resolve().parent.parent / "conf/serve.env"
+
+
+def serve_environment(path: Path = SERVE_ENV) -> dict[str, str]:
+    """conf/serve.env as a dict (KEY=VALUE lines, # comments): Serve's switches, which Ray reads
+    from its processes' environment."""
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            env[name.strip()] = value.strip()
+    return env

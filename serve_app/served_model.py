@@ -2,7 +2,8 @@
 it serves published to Redis for the Ingress's cache lookups, and the model metrics.
 
 The Ingress talks to a model through `ModelClient`: the Serve deployment's handle in the app
-(`HandleClient`), or a `ServedModel` in the same process (the unit tests).
+(`HandleClient`, for async jobs and batches), or a `ServedModel` in the same process (the one
+each Ingress replica answers `POST /predict` and `/model` with, and the unit tests').
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ class ServedModel:
         redis: RedisState,
         metrics: AppMetrics,
         replica: str,
+        deployment: str = "Model",  # or "Ingress", whose replicas answer POST /predict
     ) -> None:
         self.service, self.settings, self.client = service, settings, client
         self.redis, self.metrics, self.replica = redis, metrics, replica
-        self.metrics.replica_up.set(1.0, tags={"deployment": "Model", "replica": replica})
+        self.metrics.replica_up.set(1.0, tags={"deployment": deployment, "replica": replica})
         self._watcher: asyncio.Task[None] | None = None
         self._report_files: dict[tuple[str, str], bytes] = {}
 

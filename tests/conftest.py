@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.local import redis_server
+from serve_app.local import redis_server, serve_environment
 from soccerpredict.config import PROJECT_ROOT as ROOT
 from soccerpredict.config import load_config
 from tests.served_app import app, key  # noqa: F401 - fixtures for the Serve-based modules
@@ -63,9 +63,9 @@ def ray_address() -> Iterator[str]:
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Serve's production settings (see conf/serve.yaml); workers inherit them from here
-    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
-    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
+    # Serve's production settings (conf/serve.env); workers inherit them from here
+    for name, value in serve_environment().items():
+        os.environ.setdefault(name, value)
     # every test names its own registry; one from the shell must not reach the workers
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     # "local": always a new instance of our own, never one left running on the machine

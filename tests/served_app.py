@@ -35,6 +35,7 @@ class App:
     redis: subprocess.Popen[bytes]
     cache_port: int
     cache_redis: subprocess.Popen[bytes]
+    proxy_port: int
 
     def key(self) -> str:
         return KeyStore(self.work / "var/api_keys.json").create("test")[1]
@@ -78,12 +79,14 @@ def app(
         cache_redis.terminate()
         raise
     config = yaml.safe_load((ROOT / "conf/serve.yaml").read_text())
-    port = free_port()
-    config["http_options"]["port"] = port
+    proxy = free_port()
+    config["http_options"]["port"] = proxy  # Serve's proxy: the address clients call
     application = config["applications"][0]
     application["args"]["root"] = str(work)
     (work / "serve-test.yaml").write_text(yaml.safe_dump(config))
-    served = App(f"http://127.0.0.1:{port}", work, env, redis_port, redis, cache_port, cache_redis)
+    served = App(
+        f"http://127.0.0.1:{proxy}", work, env, redis_port, redis, cache_port, cache_redis, proxy
+    )
     try:
         proc = start_serve(work / "serve-test.yaml", served.url, work, env, work / "serve-run.log")
         try:

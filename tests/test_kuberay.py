@@ -216,14 +216,14 @@ def test_conf_rules_and_dashboards_are_all_given_to_the_cluster() -> None:
     listed = {
         Path(f).name
         for gen in d.kustomization(REPO / "conf")["configMapGenerator"]
-        for f in gen["files"]
+        for f in gen.get("files", [])
         if "rules/" in f
     }
     assert listed == {p.name for p in (REPO / "conf/prometheus/rules").glob("*.yml")}
     dashboards = {
         Path(f).name
         for gen in d.kustomization(REPO / "conf")["configMapGenerator"]
-        for f in gen["files"]
+        for f in gen.get("files", [])
         if "dashboards/" in f
     }
     assert dashboards == {p.name for p in (REPO / "conf/grafana/dashboards").glob("*.json")}
@@ -281,6 +281,28 @@ def start_params(group: Obj) -> tuple[float, dict[str, float]]:
     return float(params["num-cpus"]), yaml.safe_load(
         params.get("resources", '"{}"').strip('"').replace('\\"', '"')
     ) or {}
+
+
+def test_the_head_runs_serve_with_conf_serve_env_and_the_service_calls_port_8000(
+    cluster: Obj,
+) -> None:
+    from serve_app.local import serve_environment
+
+    (generator,) = [
+        g for g in d.kustomization(REPO / "conf")["configMapGenerator"] if g["name"] == "serve-env"
+    ]
+    assert generator["envs"] == ["serve.env"]
+    head = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert {"configMapRef": {"name": "serve-env"}} in head["envFrom"]
+    assert not {e["name"] for e in head["env"]} & set(serve_environment())  # one home
+    ports = {p["name"]: p["containerPort"] for p in head["ports"]}
+    assert ports["serve"] == 8000
+    service = next(
+        o
+        for o in d.documents(d.BASE / "ray-cluster.yaml")
+        if o["kind"] == "Service" and o["metadata"]["name"] == "soccerpredict-serve"
+    )
+    assert service["spec"]["ports"] == [{"name": "serve", "port": 8000, "targetPort": "serve"}]
 
 
 def test_serve_replicas_take_the_serve_pool_and_leave_the_cpus(cluster: Obj) -> None:

@@ -489,3 +489,36 @@ def test_without_redis_predictions_are_served_uncached_and_the_outage_counted(
     with app.client(key) as http:  # back: the first success closes the breaker
         wait_until(lambda: http.get("/healthz").json()["redis"], 10)
         wait_until(lambda: http.post("/predict", json=body).json()["cached"], 30)
+
+
+# ------------------------------------------------------------------------------ addresses
+
+
+def _listening() -> list[tuple[str, str, int]]:
+    """(process, address, port) of every listening TCP socket of this test run's processes:
+    the Ray it started (its workers are the Serve replicas), `serve run`, Redis."""
+    import psutil
+
+    me = psutil.Process()
+    out = []
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            name = " ".join(proc.cmdline()[:1]) or proc.name()
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    out.append((name, conn.laddr.ip, conn.laddr.port))
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def test_every_socket_listens_on_loopback_and_the_proxy_answers_clients(app: App) -> None:
+    with app.client() as http:  # the app is up: every replica has bound its servers
+        assert http.get("/healthz").status_code == 200
+    listening = _listening()
+    replicas = [s for s in listening if "ServeReplica:soccerpredict" in s[0]]
+    # each replica: its inter-deployment gRPC server and Ray's own worker port, at least
+    assert len({s[0] for s in replicas}) >= 2 and len(replicas) >= 4
+    loopback = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
+    assert [s for s in listening if s[1] not in loopback] == []
+    assert any(s[2] == app.proxy_port and "ProxyActor" in s[0] for s in listening)
