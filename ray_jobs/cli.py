@@ -7,10 +7,9 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 from ray_jobs import params_reads
-from soccerpredict.config import PROJECT_ROOT, Config, load_config
+from soccerpredict.config import Config, project_config
 
 
 def parse_config(description: str | None, argv: list[str] | None = None) -> Config:
@@ -27,15 +26,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def job_config(params: str, conf: str, today: date | None = None) -> Config:
-    """The config, with relative paths taken from the project: the working directory when it
-    holds the project (DVC, the scripts), else the installed checkout (`ray job submit` runs an
-    entrypoint in a directory of Ray's)."""
-    root = project_root(params)
-    return load_config(root / params, root / conf, today=today).rooted(root)
-
-
-def project_root(params: str) -> Path:
-    return Path.cwd() if (Path.cwd() / params).exists() else PROJECT_ROOT
+    """The config, with relative paths taken from the project (`config.project_root`)."""
+    return project_config(params, conf, today)
 
 
 def configure_logging() -> None:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import yaml
 
 from ray_jobs import params_reads
-from ray_jobs.cli import add_config_args, configure_logging, job_config, project_root
-from soccerpredict.config import Config, calendar_settings
+from ray_jobs.cli import add_config_args, configure_logging, job_config
+from soccerpredict.config import Config, calendar_settings, project_root
 from soccerpredict.io import write_text
 
 log = logging.getLogger(__name__)

@@ -428,3 +428,17 @@ def load_config(
     params.setdefault("data", {})["last_season"] = calendar.last_season
     params["as_of"] = calendar.as_of
     return Config(params=Params.model_validate(params), runtime=runtime, calendar=calendar)
+
+
+def project_root(params: str | Path = "params.yaml") -> Path:
+    """The working directory when it holds the project (DVC, the scripts), else the installed
+    checkout (`ray job submit` runs an entrypoint in a directory of Ray's)."""
+    return Path.cwd() if (Path.cwd() / params).exists() else PROJECT_ROOT
+
+
+def project_config(
+    params: str = "params.yaml", conf: str = "conf/runtime.yaml", today: date | None = None
+) -> Config:
+    """The config, with relative paths taken from the project root (`project_root`)."""
+    root = project_root(params)
+    return load_config(root / params, root / conf, today=today).rooted(root)

@@ -89,3 +89,18 @@ def test_params_reads_are_recorded_key_by_key_and_whole_when_handed_on() -> None
         ["features", "split"],
         ["as_of"],
     )
+
+
+def test_the_domain_library_imports_neither_ray_nor_the_layers_above_it() -> None:
+    """soccerpredict/ is what offline and online share: no Ray, no Serve, no job entry points,
+    not even inside a function."""
+    from tests.imports import imported_names
+
+    above = {"ray", "ray_jobs", "serve_app"}
+    found = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((ROOT / "soccerpredict").rglob("*.py"))
+        for name in imported_names(path)
+        if name.split(".")[0] in above
+    }
+    assert not found, sorted(found)

@@ -29,9 +29,9 @@ def champion_status(tracking_uri: str, model_name: str) -> tuple[int, str]:
 
 
 def main() -> int:
-    from ray_jobs.cli import job_config
+    from soccerpredict.config import project_config
 
-    conf = job_config("params.yaml", "conf/runtime.yaml").runtime.mlflow
+    conf = project_config().runtime.mlflow
     code, message = champion_status(conf.tracking_uri, conf.model_name)
     print(message, flush=True)
     return code
