@@ -69,7 +69,7 @@ class MarketConsensus:
     """The geometric mean of several books' de-vigged pre-closing 1X2 probabilities, renormalised.
 
     Pooling the sharp book (Pinnacle) with the market average beat picking either on one
-    validation season, on the backtest's selection folds (README, Results). A row uses the
+    validation season, on the backtest's selection folds (docs/forecasting.md). A row uses the
     books it has; without any, the feature table's de-vigged market.
     """
 
