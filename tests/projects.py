@@ -33,8 +33,10 @@ def small_params(params: dict[str, Any]) -> dict[str, Any]:
     params["data"].update(leagues=["E0", "SP1"], first_season="2016-2017", last_season="2019-2020")
     params["split"] = {"validation_seasons": ["2018-2019"], "test_seasons": ["2019-2020"]}
     params["model"].update(n_estimators=400, early_stopping_rounds=40, learning_rate=0.05)
-    for tier in params["forecasters"].values():
-        tier.update(n_estimators=300, early_stopping_rounds=30, learning_rate=0.1)
+    for tier in ("ratings_only", "with_market"):  # `forecasters` also holds the market margin
+        params["forecasters"][tier].update(
+            n_estimators=300, early_stopping_rounds=30, learning_rate=0.1
+        )
     params["backtest"].update(first_season="2016-2017", max_folds=2, bootstrap=200)
     params["promotion"].update(max_logloss=1.1, max_ece=0.1, max_rps=0.25)
     params["tune"].update(
