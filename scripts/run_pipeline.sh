@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 git config user.email >/dev/null || git config user.email "pipeline@soccerpredict.local"
 git config user.name >/dev/null || git config user.name "SoccerPredict pipeline"
-# Serve's switches (conf/serve.env: the fast path, port 8000 on the Ingress replica), read by
+# Serve's switches (conf/serve.env: throughput mode, drain period), read by
 # the cluster's processes, so they are set before Ray starts
 set -a; source conf/serve.env; set +a
 if [ -z "${RAY_ADDRESS:-}" ]; then
