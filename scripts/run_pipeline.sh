@@ -19,7 +19,7 @@ if [ -z "${RAY_ADDRESS:-}" ]; then
 fi
 dvc repro "$@"
 dvc push -q   # the local remote (.dvcstore/) by default; S3/MinIO via `dvc remote add`
-dvc metrics show
+python -m ray_jobs.summary   # the test seasons and the backtest, short; `dvc metrics show` has all
 if [ "${SERVE:-1}" != 0 ]; then
   # serve.sh stops the app and its Redis on INT or TERM. It runs as a job of its own (`set -m`:
   # a plain background child would inherit SIGINT ignored, and so would `serve run`), and this
