@@ -340,39 +340,53 @@ def test_a_new_champion_is_served_without_restart_and_old_cache_entries_are_not(
     assert _replica_actors("Model") == replicas  # reloaded in place, not restarted
 
 
-def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves(
-    app: App, key: str, tmp_path: Path
-) -> None:
+def _register_files(client: Any, current: Any, predictor_dir: Path) -> str:
+    """A new version of the champion's model from these predictor files, its manifest recorded."""
     import mlflow
 
     from soccerpredict.models.pyfunc import OutcomeModel
 
+    with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=OutcomeModel(),
+            artifacts={"predictor": str(predictor_dir)},
+            registered_model_name=MODEL,
+            pip_requirements=[],
+        )
+    version = str(info.registered_model_version)
+    registry.record_manifest(client, MODEL, version, predictor_dir)
+    return version
+
+
+def _refused_while_the_old_one_serves(
+    app: App, key: str, client: Any, current: Any, version: str
+) -> str:
+    """Make `version` the champion; the app must refuse it and keep answering with the current
+    one. Returns the reason it gives; the alias goes back whatever happens."""
+    client.set_registered_model_alias(MODEL, "champion", version)
+    try:
+        with app.client(key) as http:
+            wait_until(lambda: version in http.get("/model").json()["refused_versions"], 30)
+            model = http.get("/model").json()
+            answer = http.post("/predict", json=_fixture(app))
+        assert model["version"] == str(current.version)
+        assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
+        return str(model["refused_versions"][version])
+    finally:
+        client.set_registered_model_alias(MODEL, "champion", current.version)
+
+
+def test_a_model_with_another_feature_contract_is_refused_and_the_old_one_serves(
+    app: App, key: str, tmp_path: Path
+) -> None:
     client = _registry(app)
     current = client.get_model_version_by_alias(MODEL, "champion")
     predictor = registry.load_predictor(client, MODEL, str(current.version))
     predictor.contract = {"schema_version": "0", "columns": FEATURE_COLUMNS[:-1]}
     predictor.save(tmp_path / "predictor")
-    with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=OutcomeModel(),
-            artifacts={"predictor": str(tmp_path / "predictor")},
-            registered_model_name=MODEL,
-            pip_requirements=[],
-        )
-    wrong = str(info.registered_model_version)
-    registry.record_manifest(client, MODEL, wrong, tmp_path / "predictor")
-    client.set_registered_model_alias(MODEL, "champion", wrong)
-    try:
-        with app.client(key) as http:
-            wait_until(lambda: wrong in http.get("/model").json()["refused_versions"], 30)
-            model = http.get("/model").json()
-            answer = http.post("/predict", json=_fixture(app))
-        assert model["version"] == str(current.version)
-        assert "schema" in model["refused_versions"][wrong]
-        assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
-    finally:
-        client.set_registered_model_alias(MODEL, "champion", current.version)
+    wrong = _register_files(client, current, tmp_path / "predictor")
+    assert "schema" in _refused_while_the_old_one_serves(app, key, client, current, wrong)
 
 
 def test_a_version_with_tampered_artifacts_is_refused_and_the_old_one_serves(
@@ -382,37 +396,15 @@ def test_a_version_with_tampered_artifacts_is_refused_and_the_old_one_serves(
     recorded at registration no longer matches, so the version is refused before any load."""
     import pickle
 
-    import mlflow
-
-    from soccerpredict.models.pyfunc import OutcomeModel
-
     client = _registry(app)
     current = client.get_model_version_by_alias(MODEL, "champion")
     registry.load_predictor(client, MODEL, str(current.version)).save(tmp_path / "predictor")
-    with mlflow.start_run(experiment_id=client.get_run(current.run_id).info.experiment_id):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=OutcomeModel(),
-            artifacts={"predictor": str(tmp_path / "predictor")},
-            registered_model_name=MODEL,
-            pip_requirements=[],
-        )
-    tampered = str(info.registered_model_version)
-    registry.record_manifest(client, MODEL, tampered, tmp_path / "predictor")
+    tampered = _register_files(client, current, tmp_path / "predictor")
     stored = client.get_model_version_download_uri(MODEL, tampered).removeprefix("file://")
     booster = Path(stored) / "artifacts/predictor/ratings_only/booster.ubj"
     booster.write_bytes(pickle.dumps({"not": "a booster"}))
-    client.set_registered_model_alias(MODEL, "champion", tampered)
-    try:
-        with app.client(key) as http:
-            wait_until(lambda: tampered in http.get("/model").json()["refused_versions"], 30)
-            model = http.get("/model").json()
-            answer = http.post("/predict", json=_fixture(app))
-        assert model["version"] == str(current.version)
-        assert "ratings_only/booster.ubj has sha256" in model["refused_versions"][tampered]
-        assert answer.status_code == 200 and answer.json()["model_version"] == str(current.version)
-    finally:
-        client.set_registered_model_alias(MODEL, "champion", current.version)
+    reason = _refused_while_the_old_one_serves(app, key, client, current, tampered)
+    assert "ratings_only/booster.ubj has sha256" in reason
 
 
 # ------------------------------------------------------------------------------ the schema
