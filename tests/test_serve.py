@@ -523,15 +523,15 @@ def test_every_socket_listens_on_loopback_and_the_proxy_answers_clients(app: App
     replicas = [s for s in listening if "ServeReplica:soccerpredict" in s[0]]
     # each replica: its inter-deployment gRPC server and Ray's own worker port, at least
     assert len({s[0] for s in replicas}) >= 2 and len(replicas) >= 4
-    loopback = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
-    assert [s for s in listening if s[1] not in loopback] == []
-    assert any(s[2] == app.proxy_port and "ProxyActor" in s[0] for s in listening)
     # the front: HAProxy's one socket (no stats page, no admin socket), where clients call
     front = [s for s in listening if "haproxy" in s[0]]
     assert [s[1:] for s in front] == [("127.0.0.1", app.front_port)]
-    # the Ingress replica's own server, in this run's direct-ingress range
+    # the Ingress replica's own server, in this run's direct-ingress range, on loopback
     ports = direct_ingress_ports(dict(os.environ))
-    assert any("Ingress" in s[0] and s[2] in ports for s in replicas)
+    assert [s[1] for s in replicas if "Ingress" in s[0] and s[2] in ports] == ["127.0.0.1"]
+    loopback = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
+    assert any(s[2] == app.proxy_port and "ProxyActor" in s[0] for s in listening)
+    assert [s for s in listening if s[1] not in loopback] == []
 
 
 def _ingress_port() -> int | None:
