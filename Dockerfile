@@ -50,14 +50,18 @@ RUN pip install --require-hashes -r /tmp/pip.txt && rm /tmp/pip.txt
 WORKDIR /app
 
 FROM runtime AS serve
+# Debian's HAProxy: the front on port 8000 (serve_app/front.py, the head pod's `front` container)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends haproxy \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=requirements /build/serve.txt /tmp/requirements.txt
 RUN pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
 COPY . /app
 RUN python -m compileall -q /app
 USER 1000
 # no CMD: KubeRay runs `ray start` (kuberay/base/ray-cluster.yaml); the head also runs
-# scripts/serve_deploy.sh. Serve proxy, dashboard, GCS, metrics:
-EXPOSE 8000 8265 6379 8080
+# scripts/serve_deploy.sh. The front (HAProxy), Serve's proxy, dashboard, GCS, metrics:
+EXPOSE 8000 8001 8265 6379 8080
 
 FROM runtime AS jobs
 # Debian's Chromium for the scraper (conf/runtime.yaml scrape.chromium); Playwright's own

@@ -2,7 +2,8 @@
 (`python -m benchmarks.serve_beside_tune [--duration 15] [--out reports/benchmarks/serve_beside_tune.json]`).
 
 One local Ray (2 CPUs and conf/runtime.yaml's custom resources), `serve run conf/serve.yaml`
-on it (replicas take no CPU, only `serve` units), a real Redis, and wrk against /predict with
+on it (replicas take no CPU, only `serve` units) behind the front clients call (HAProxy,
+serve_app/front.py), a real Redis, and wrk against the front's /predict with
 unique requests (cache misses: features + model on every request), in three phases:
 
 * idle: nothing else runs;
@@ -29,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.serve_latency import fixtures, lua_script, write_app_config, wrk
+from serve_app.front import direct_ingress_ports, start_front
 from serve_app.local import (
     free_port,
+    free_port_range,
     serve_environment,
     start_redis,
     start_serve,
@@ -83,14 +86,25 @@ def serve_rss_mib() -> dict[str, float]:
     return out
 
 
-def start_app(folder: Path, redis_url: str, gcs: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def start_app(
+    folder: Path, redis_url: str, gcs: str
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], str]:
+    """`serve run` and the front clients call (HAProxy, serve_app/front.py) before it: the
+    front's URL is the one measured."""
+    port, front = free_port(), free_port()
     config = write_app_config(folder, redis_url, port)
     env = dict(os.environ, RAY_ADDRESS=gcs, REDIS_URL=redis_url, REDIS_CACHE_URL=redis_url)
-    url = f"http://127.0.0.1:{port}"
-    proc = start_serve(config, url, PROJECT_ROOT, env, folder / "serve.log")
+    proc = start_serve(config, f"http://127.0.0.1:{port}", PROJECT_ROOT, env, folder / "serve.log")
+    try:
+        ports = direct_ingress_ports(dict(os.environ))
+        haproxy = start_front(
+            folder / "front.cfg", "127.0.0.1", front, ports, port, folder / "front.log"
+        )
+    except BaseException:
+        stop_serve(proc)
+        raise
     time.sleep(6)  # the Model publishes its version
-    return proc, url
+    return proc, haproxy, f"http://127.0.0.1:{front}"
 
 
 def phase(
@@ -156,6 +170,10 @@ def run(duration: int, out: Path) -> dict[str, Any]:
     key_id, key = keys.create("benchmark")
     # Serve's switches (conf/serve.env): the cluster's processes read them from this environment
     os.environ.update(serve_environment())
+    # a direct-ingress range of the run's own: another app's replica must not serve its front
+    ports = free_port_range(len(direct_ingress_ports(dict(os.environ))))
+    os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(ports.start)
+    os.environ["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
     ray.init(
         address="local", num_cpus=2, resources=cfg.runtime.ray.resources, include_dashboard=False
     )
@@ -164,10 +182,10 @@ def run(duration: int, out: Path) -> dict[str, Any]:
         folder = Path(tmp)
         redis_port = free_port()
         redis = start_redis(redis_port, folder)
-        app = None
+        app = front = None
         try:
             script = lua_script(fixtures(cfg), key, folder)
-            app, url = start_app(folder, f"redis://127.0.0.1:{redis_port}/0", gcs)
+            app, front, url = start_app(folder, f"redis://127.0.0.1:{redis_port}/0", gcs)
             wrk(url, script, 4, 3, "hit")  # warm-up
             result: dict[str, Any] = {
                 "benchmark": "serve_beside_tune",
@@ -181,6 +199,9 @@ def run(duration: int, out: Path) -> dict[str, Any]:
                 print(f"== {name}", flush=True)
                 result["phases"][name] = phase(url, script, duration, concurrency, gcs, i * 100_000)
         finally:
+            if front is not None:
+                front.terminate()
+                front.wait(timeout=10)
             if app is not None:
                 stop_serve(app)
             redis.terminate()

@@ -4,8 +4,10 @@
 * in-process: feature assembly + `predict_proba` for one fixture, as a handler would do it;
 * plain: the same code behind FastAPI + uvicorn (benchmarks/plain_app.py), one process;
 * Serve: `serve run conf/serve.yaml` on a fresh local Ray, cache miss and cache hit, through the
-  HTTP proxy and (when Serve opens one) the Ingress replica's direct-ingress port, once per
-  Serve setting tried (`SETTINGS`).
+  front clients are told to use (HAProxy, serve_app/front.py, before the Ingress replica's
+  direct-ingress port), Serve's HTTP proxy (the front's backup; port 8000 before the front) and
+  the Ingress replica's direct-ingress port itself (the front without its hop), once per Serve
+  setting tried (`SETTINGS`). The batch route goes through the front.
 
 Load comes from Debian's `wrk` with one thread (so it leaves the server most of a core), driven
 by a Lua script that makes every miss request unique (the fixture's odds are nudged per
@@ -35,8 +37,10 @@ import pandas as pd
 import yaml
 
 from benchmarks.ray_head import RayHead, start_head
+from serve_app.front import direct_ingress_ports, start_front
 from serve_app.local import (
     free_port,
+    free_port_range,
     serve_environment,
     start_redis,
     start_serve,
@@ -49,6 +53,12 @@ from soccerpredict.io import write_json
 # What is tried on the Serve side: the environment of the Ray cluster's processes.
 SETTINGS: dict[str, Callable[[], dict[str, str]]] = {"serve.env": serve_environment}
 BATCH_SIZES = (1, 10, 100)
+# the table's names of the addresses measured
+PATHS = {
+    "front": "front (HAProxy; :8000, clients)",
+    "proxy": "Serve proxy (:8001; :8000 before the front)",
+    "direct_ingress": "direct ingress (no front)",
+}
 LUA = r"""
 local fixtures = {FIXTURES}
 local counter = 0
@@ -264,9 +274,9 @@ def plain(version: str, script: Path, duration_s: int) -> dict[str, Any]:
         proc.wait(timeout=30)
 
 
-def direct_ingress_port(head: RayHead) -> int | None:
-    """The Ingress replica's own HTTP port (direct ingress, 30000+), found among this cluster's
-    processes: a scan of the range could find another app on a shared machine."""
+def direct_ingress_port(head: RayHead, ports: range) -> int | None:
+    """The Ingress replica's own HTTP port (direct ingress, in `ports`), found among this
+    cluster's processes: a scan of the range could find another app on a shared machine."""
     import psutil
 
     for proc in head.processes():
@@ -274,7 +284,7 @@ def direct_ingress_port(head: RayHead) -> int | None:
             if "ServeReplica:soccerpredict:Ingress" not in " ".join(proc.cmdline()):
                 continue
             for conn in proc.net_connections(kind="inet"):
-                if conn.status == psutil.CONN_LISTEN and 30000 <= conn.laddr.port < 31000:
+                if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports:
                     return int(conn.laddr.port)
         except psutil.NoSuchProcess:
             continue
@@ -299,9 +309,11 @@ def write_app_config(folder: Path, redis_url: str, http_port: int) -> Path:
 def serve(
     setting: dict[str, str], redis_url: str, script: Path, duration_s: int, folder: Path
 ) -> dict[str, Any]:
-    """The app on a fresh local Ray with this environment: the front port clients are told to
-    use (the Ingress replica's own server) and Serve's proxy, misses and hits; the batch route
-    through the front; every Serve process's peak RSS."""
+    """The app on a fresh local Ray with this environment: the front clients are told to use
+    (HAProxy before the Ingress replica's own server), Serve's proxy and the direct-ingress port
+    itself, misses and hits; the batch route through the front; every Serve process's and the
+    front's peak RSS. The direct-ingress range is a free one of the run's own, as long as the
+    setting's (a replica of another app on the machine must not be a server of this front)."""
     import psutil
 
     env = {  # a fresh cluster with exactly this setting (the token settings stay)
@@ -314,30 +326,43 @@ def serve(
         REDIS_CACHE_URL=redis_url,  # one instance for both roles here: the latency, not the roles
         **setting,
     )
-    ray_port, http_port = free_port(), free_port()
+    ports = free_port_range(len(direct_ingress_ports(env)))
+    env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(ports.start)
+    env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
+    ray_port, http_port, front_port = free_port(), free_port(), free_port()
     write_app_config(folder, redis_url, http_port)
     resources = load_config(
         PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
     ).runtime.ray.resources  # `serve` for replicas
     head = start_head(ray_port, env, resources)
     env["RAY_ADDRESS"] = head.address
-    proxy = f"http://127.0.0.1:{http_port}"  # the address clients call
+    proxy = f"http://127.0.0.1:{http_port}"  # Serve's proxy: the front's backup
     try:
         proc = start_serve(folder / "serve.yaml", proxy, PROJECT_ROOT, env, folder / "serve.log")
     except BaseException:
         head.stop()
         raise
+    haproxy = None
     try:
+        haproxy = start_front(
+            folder / "front.cfg", "127.0.0.1", front_port, ports, http_port, folder / "front.log"
+        )
+        front = f"http://127.0.0.1:{front_port}"  # the address clients call
         time.sleep(6)  # let the Model publish its version, so hits can happen
-        out: dict[str, Any] = {"proxy": measure(proxy, script, duration_s, ("miss", "hit"))}
-        out["batch"] = batches(proxy, script, duration_s, BATCH_SIZES)
-        port = direct_ingress_port(head)
+        out: dict[str, Any] = {"front": measure(front, script, duration_s, ("miss", "hit"))}
+        out["proxy"] = measure(proxy, script, duration_s, ("miss", "hit"))
+        out["batch"] = batches(front, script, duration_s, BATCH_SIZES)
+        port = direct_ingress_port(head, ports)
         if port is not None:
-            front = f"http://127.0.0.1:{port}"
-            out["direct_ingress"] = measure(front, script, duration_s, ("miss", "hit"))
-        out["peak_rss_mb"] = peak_rss_mb([psutil.Process(proc.pid), *head.processes()])
+            direct = f"http://127.0.0.1:{port}"
+            out["direct_ingress"] = measure(direct, script, duration_s, ("miss", "hit"))
+        procs = [psutil.Process(proc.pid), psutil.Process(haproxy.pid), *head.processes()]
+        out["peak_rss_mb"] = peak_rss_mb(procs)
         return out
     finally:
+        if haproxy is not None:
+            haproxy.terminate()
+            haproxy.wait(timeout=10)
         stop_serve(proc)
         head.stop()
 
@@ -379,9 +404,9 @@ def table(result: dict[str, Any]) -> str:
     batch_lines.append("|---:|---:|---:|---:|---:|")
     rss = ["", f"peak RSS MB: plain {p['peak_rss_mb']}"]
     for setting, paths in result["serve"].items():
-        for path in ("proxy", "direct_ingress"):
+        for path in ("front", "proxy", "direct_ingress"):
             for mode, m in paths.get(path, {}).items():
-                lines.append(_row(f"Serve, {setting}", path, mode, m, p))
+                lines.append(_row(f"Serve, {setting}", PATHS[path], mode, m, p))
         for size, b in paths["batch"].items():
             batch_lines.append(
                 f"| {size} | {b['rps']:.0f} | {b['fixtures_per_s']:.0f} | {b['p50_ms']:.1f} | "

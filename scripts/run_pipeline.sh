@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The main job, end to end: environment, a local Ray head on 127.0.0.1, `dvc repro`, then the
-# Serve app in the foreground (scripts/serve.sh; SERVE=0 stops after the pipeline).
+# Serve app and its front on 127.0.0.1:8000 in the foreground (scripts/serve.sh; SERVE=0 stops
+# after the pipeline).
 # DATA_DIR=<football-data folder> reads a local copy; without it the provider's URLs are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 git config user.email >/dev/null || git config user.email "pipeline@soccerpredict.local"
 git config user.name >/dev/null || git config user.name "SoccerPredict pipeline"
-# Serve's switches (conf/serve.env: throughput mode, drain period), read by
+# Serve's switches (conf/serve.env: throughput mode, direct-ingress ports, drain period), read by
 # the cluster's processes, so they are set before Ray starts
 set -a; source conf/serve.env; set +a
 if [ -z "${RAY_ADDRESS:-}" ]; then

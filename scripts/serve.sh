@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Serve the champion in the foreground: both Redis instances (started here if none answers: the
 # state one with its append-only file in var/redis-state, the LRU cache), `serve run
-# conf/serve.yaml` on the Ray cluster at RAY_ADDRESS, an example request and its answer.
-# Ctrl-C stops the app and whatever this script started.
+# conf/serve.yaml` on the Ray cluster at RAY_ADDRESS, the front clients call (HAProxy on
+# 127.0.0.1:8000 before the Ingress replicas, serve_app/front.py; Serve's proxy on 8001 is its
+# backup), an example request and its answer. Ctrl-C stops the app and whatever this script
+# started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
@@ -12,11 +14,15 @@ export REDIS_URL REDIS_CACHE_URL
 # Serve's switches (conf/serve.env), for a Ray that `serve run` starts itself; a cluster at
 # RAY_ADDRESS was started with them (scripts/run_pipeline.sh)
 set -a; source conf/serve.env; set +a
-PORT=$(python -c "import yaml; print(yaml.safe_load(open('conf/serve.yaml'))['http_options']['port'])")
+# Serve's proxy (conf/serve.yaml) and the front (conf/runtime.yaml serving.front_port)
+PROXY_PORT=$(python -c "import yaml; print(yaml.safe_load(open('conf/serve.yaml'))['http_options']['port'])")
+PORT=$(python -c "from soccerpredict.config import load_config; print(load_config().runtime.serving.front_port)")
 started_redis=()
 serve_pid=""
+front_pid=""
 cleanup() {
   trap - INT TERM EXIT
+  if [ -n "$front_pid" ]; then kill -TERM "$front_pid" 2>/dev/null || true; wait "$front_pid" 2>/dev/null || true; fi
   if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
     kill -INT "$serve_pid" 2>/dev/null || true   # `serve run` shuts the app down on Ctrl-C
     wait "$serve_pid" 2>/dev/null || true
@@ -54,8 +60,16 @@ serve_pid=$!
 set +m
 echo "starting the Serve app (log: var/serve.log) ..."
 for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  curl -sf "http://127.0.0.1:$PROXY_PORT/healthz" >/dev/null 2>&1 && break
   kill -0 "$serve_pid" 2>/dev/null || { tail -30 var/serve.log; exit 1; }
+  sleep 1
+done
+# the front: HAProxy in the foreground (its config in var/haproxy/front.cfg), stopped by cleanup
+python -m serve_app.front > var/front.log 2>&1 &
+front_pid=$!
+for _ in $(seq 1 30); do
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  kill -0 "$front_pid" 2>/dev/null || { tail -30 var/front.log; exit 1; }
   sleep 1
 done
 BODY=$(python -m serve_app.example)
@@ -66,5 +80,5 @@ echo "answer:"
 curl -s -X POST "http://127.0.0.1:$PORT/predict" -H "X-API-Key: $KEY" -H 'content-type: application/json' -d "$BODY"
 echo
 echo
-echo "serving on http://127.0.0.1:$PORT (OpenAPI: /openapi.json; Ray dashboard: http://127.0.0.1:8265). Ctrl-C stops it."
+echo "serving on http://127.0.0.1:$PORT, the front (Serve's proxy, its backup: :$PROXY_PORT; OpenAPI: /openapi.json; Ray dashboard: http://127.0.0.1:8265). Ctrl-C stops it."
 wait "$serve_pid"

@@ -7,11 +7,13 @@
 #   prometheus    promtool and a real Prometheus in tests/test_monitoring*.py
 #   wrk           the load generator of benchmarks/ and the load tests
 #   age           the SOPS round trip of tests/test_secrets.py
+#   haproxy       the front clients call on port 8000, before the Ingress replicas
+#                 (serve_app/front.py; scripts/serve.sh, the Serve tests, the benchmarks)
 #   curl, git     scripts/serve.sh's health check; DVC and the pipeline tests
 #   postgresql    a real Postgres for the secret-rotation test (tests/test_rotation.py:
 #                 initdb + pg_ctl on 127.0.0.1 in a temp folder; no daemon of the package used)
 # SYSTEM_PACKAGES=0 skips the check (a machine whose packages come from elsewhere).
-SOCCERPREDICT_SYSTEM_PACKAGES=(redis-server chromium prometheus wrk age curl git postgresql)
+SOCCERPREDICT_SYSTEM_PACKAGES=(redis-server chromium prometheus wrk age curl git postgresql haproxy)
 
 system_packages_missing() {
   local pkg

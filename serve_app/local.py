@@ -24,6 +24,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_range(n: int, low: int = 20000, high: int = 32000) -> range:
+    """`n` consecutive loopback ports free now, below Linux's ephemeral range (32768+), so no
+    client connection takes one meanwhile; for a direct-ingress range of a test run's own."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(low, high - n)
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return range(base, base + n)
+    raise RuntimeError(f"no {n} free consecutive ports between {low} and {high}")
+
+
 def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

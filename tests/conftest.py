@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.local import redis_server, serve_environment
+from serve_app.local import free_port_range, redis_server, serve_environment
 from soccerpredict.config import PROJECT_ROOT as ROOT
 from soccerpredict.config import load_config
 from tests.served_app import app, key  # noqa: F401 - fixtures for the Serve-based modules
@@ -63,7 +63,12 @@ def ray_address() -> Iterator[str]:
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Serve's production settings (conf/serve.env); workers inherit them from here
+    # Serve's production settings (conf/serve.env); workers inherit them from here. The
+    # direct-ingress ports are a free range of this run's own: on a shared machine another
+    # run's replica in conf/serve.env's range would be a server of this run's front.
+    ports = free_port_range(16)
+    os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(ports.start)
+    os.environ["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
     for name, value in serve_environment().items():
         os.environ.setdefault(name, value)
     # every test names its own registry; one from the shell must not reach the workers

@@ -1,9 +1,11 @@
-"""The Serve app for the whole test run: `serve run` of conf/serve.yaml on the shared Ray, a real
-Redis, and a registry trained by `dvc repro` on a small project whose last season is partly
-upcoming. Used by the Serve, monitoring and browser tests."""
+"""The Serve app for the whole test run: `serve run` of conf/serve.yaml on the shared Ray, the
+front clients call (HAProxy, serve_app/front.py) before it, a real Redis, and a registry trained
+by `dvc repro` on a small project whose last season is partly upcoming. Used by the Serve,
+monitoring and browser tests, which call the front."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from serve_app.front import direct_ingress_ports, start_front
 from serve_app.keys import KeyStore
 from serve_app.local import free_port, start_redis, start_serve, stop_serve
 from soccerpredict.features.market import pre_closing_odds
@@ -35,7 +38,8 @@ class App:
     redis: subprocess.Popen[bytes]
     cache_port: int
     cache_redis: subprocess.Popen[bytes]
-    proxy_port: int
+    proxy_port: int  # Serve's proxy, the front's backup
+    front_port: int  # the front: `url`
 
     def key(self) -> str:
         return KeyStore(self.work / "var/api_keys.json").create("test")[1]
@@ -79,18 +83,36 @@ def app(
         cache_redis.terminate()
         raise
     config = yaml.safe_load((ROOT / "conf/serve.yaml").read_text())
-    proxy = free_port()
-    config["http_options"]["port"] = proxy  # Serve's proxy: the address clients call
+    proxy, front = free_port(), free_port()
+    config["http_options"]["port"] = proxy  # Serve's proxy: the front's backup
     application = config["applications"][0]
     application["args"]["root"] = str(work)
     (work / "serve-test.yaml").write_text(yaml.safe_dump(config))
     served = App(
-        f"http://127.0.0.1:{proxy}", work, env, redis_port, redis, cache_port, cache_redis, proxy
+        f"http://127.0.0.1:{front}",
+        work,
+        env,
+        redis_port,
+        redis,
+        cache_port,
+        cache_redis,
+        proxy,
+        front,
     )
     try:
-        proc = start_serve(work / "serve-test.yaml", served.url, work, env, work / "serve-run.log")
+        proxy_url = f"http://127.0.0.1:{proxy}"
+        proc = start_serve(work / "serve-test.yaml", proxy_url, work, env, work / "serve-run.log")
         try:
-            yield served
+            # this run's direct-ingress range (tests/conftest.py sets it for the shared Ray)
+            ports = direct_ingress_ports(dict(os.environ))
+            haproxy = start_front(
+                work / "front.cfg", "127.0.0.1", front, ports, proxy, work / "front.log"
+            )
+            try:
+                yield served
+            finally:
+                haproxy.terminate()
+                haproxy.wait(timeout=10)
         finally:
             stop_serve(proc)
     finally:  # a `serve run` that does not stop must not leave Redis running either

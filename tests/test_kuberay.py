@@ -283,7 +283,7 @@ def start_params(group: Obj) -> tuple[float, dict[str, float]]:
     ) or {}
 
 
-def test_the_head_runs_serve_with_conf_serve_env_and_the_service_calls_port_8000(
+def test_the_head_runs_serve_with_conf_serve_env_and_the_service_calls_the_front(
     cluster: Obj,
 ) -> None:
     from serve_app.local import serve_environment
@@ -295,8 +295,26 @@ def test_the_head_runs_serve_with_conf_serve_env_and_the_service_calls_port_8000
     head = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert {"configMapRef": {"name": "serve-env"}} in head["envFrom"]
     assert not {e["name"] for e in head["env"]} & set(serve_environment())  # one home
+    serve_config = yaml.safe_load((REPO / "conf/serve.yaml").read_text())
+    runtime = yaml.safe_load((REPO / "conf/runtime.yaml").read_text())
     ports = {p["name"]: p["containerPort"] for p in head["ports"]}
-    assert ports["serve"] == 8000
+    assert "serve" not in ports  # Serve's proxy is the front's backup, not what clients call
+    assert ports["serve-proxy"] == serve_config["http_options"]["port"]
+    # the front: HAProxy (serve_app/front.py) in the head pod, on the pod's port 8000, with the
+    # direct-ingress range of conf/serve.env and the mounted Serve config (its proxy port)
+    (front,) = [
+        c
+        for c in cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"]
+        if c["name"] == "front"
+    ]
+    assert front["command"][:3] == ["python", "-m", "serve_app.front"]
+    assert "--serve-config=/etc/soccerpredict/serve.yaml" in front["command"]
+    assert {"configMapRef": {"name": "serve-env"}} in front["envFrom"]
+    assert {p["name"]: p["containerPort"] for p in front["ports"]} == {
+        "serve": runtime["serving"]["front_port"]
+    }
+    assert front["securityContext"]["readOnlyRootFilesystem"] is True
+    assert front["image"] == head["image"]  # the serve image carries Debian's haproxy
     service = next(
         o
         for o in d.documents(d.BASE / "ray-cluster.yaml")

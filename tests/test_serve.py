@@ -3,6 +3,7 @@ registry trained by `dvc repro` on a small project whose last season is partly u
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from serve_app.front import direct_ingress_ports
 from serve_app.keys import KeyStore
 from serve_app.local import start_redis, wait_until
 from soccerpredict import registry
@@ -513,6 +515,49 @@ def test_every_socket_listens_on_loopback_and_the_proxy_answers_clients(app: App
     replicas = [s for s in listening if "ServeReplica:soccerpredict" in s[0]]
     # each replica: its inter-deployment gRPC server and Ray's own worker port, at least
     assert len({s[0] for s in replicas}) >= 2 and len(replicas) >= 4
+    # the front: HAProxy's one socket (no stats page, no admin socket), where clients call
+    front = [s for s in listening if "haproxy" in s[0]]
+    assert [s[1:] for s in front] == [("127.0.0.1", app.front_port)]
+    # the Ingress replica's own server, in this run's direct-ingress range, on loopback
+    ports = direct_ingress_ports(dict(os.environ))
+    assert [s[1] for s in replicas if "Ingress" in s[0] and s[2] in ports] == ["127.0.0.1"]
     loopback = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
-    assert [s for s in listening if s[1] not in loopback] == []
     assert any(s[2] == app.proxy_port and "ProxyActor" in s[0] for s in listening)
+    assert [s for s in listening if s[1] not in loopback] == []
+
+
+def _ingress_port() -> int | None:
+    ports = direct_ingress_ports(dict(os.environ))
+    found = [s[2] for s in _listening() if "ServeReplica:soccerpredict:Ingress" in s[0]]
+    return next((p for p in found if p in ports), None)
+
+
+def test_the_front_keeps_answering_when_the_ingress_replica_is_killed(app: App, key: str) -> None:
+    import ray
+
+    with app.client(key) as http:
+        assert http.post("/predict", json=_fixture(app)).status_code == 200
+        before = _ingress_port()
+        assert before is not None
+        (old,) = _replica_actors("Ingress")
+        ray.kill(ray.get_actor(old, namespace="serve"), no_restart=True)
+        # the same address throughout: Serve's proxy (the backup) while no replica is up, then
+        # the new replica on another port of the range, found by the front's health checks
+        statuses: list[int] = []
+        after = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                statuses.append(http.get("/healthz", timeout=10).status_code)
+            except httpx.HTTPError:
+                statuses.append(0)
+            after = _ingress_port()
+            replaced = _replica_actors("Ingress") not in ([], [old])
+            if after is not None and replaced and statuses[-3:] == [200, 200, 200]:
+                break
+            time.sleep(0.2)
+        assert statuses[-3:] == [200, 200, 200], statuses
+        assert after is not None and after != before  # a new replica, another port
+        time.sleep(2.5)  # the old port marked down, the new one up
+        answers = [http.post("/predict", json=_fixture(app)).status_code for _ in range(5)]
+    assert answers == [200] * 5

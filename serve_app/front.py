@@ -1,0 +1,167 @@
+"""The address clients call: HAProxy (Debian's `haproxy`) on the configured host and
+`serving.front_port` (8000), in front of the Ingress replicas' own HTTP servers.
+
+With `RAY_SERVE_THROUGHPUT_OPTIMIZED=1` every Ingress replica opens a server of its own (direct
+ingress) on a port Ray takes from `RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT` up to, not including,
+`RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT` (conf/serve.env; Ray's `PortAllocator` hands out the
+lowest free one, and a released port is held back for `RAY_SERVE_PORT_QUARANTINE_S`). A
+restarted replica gets another port of the range, so the front lists the whole range as
+servers, health-checked on `/healthz`: a port nobody listens on is just marked down, and the
+replica that opens it is up within a second. Serve's own proxy (conf/serve.yaml http_options,
+8001) is the backup server: it answers while no replica is up (a restart, a rolling update) and
+gives the app's own 503 when every replica says it cannot serve.
+
+Why not Ray's `RAY_SERVE_ENABLE_HA_PROXY`: with it Ray binds every replica's HTTP server on all
+interfaces ("forces host to all interfaces", serve/_private/constants.py) and its generated
+config binds the stats and Prometheus frontends on all interfaces (haproxy_templates.py
+`bind *:{stats_port}`, `bind :{metrics_port}`), with no setting for either. This config opens
+one listening socket, the front, on the configured host only: no stats page, no admin socket.
+
+`python -m serve_app.front [--host H] [--port P]` writes the config (temp + rename) and runs
+HAProxy in the foreground in its place (scripts/serve.sh, the KubeRay head's `front` container);
+`front_config` is the config alone (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from serve_app.local import serve_environment, wait_for_port
+
+# how fast a replica that went away is marked down and a new one up: checks every second
+# (every 250 ms while a server is failing), down after 2 failures, up after 1 success
+CHECK = "check inter 1s fastinter 250ms downinter 1s fall 2 rise 1"
+
+
+def direct_ingress_ports(env: dict[str, str]) -> range:
+    """The ports Ray gives Ingress replicas, as its PortAllocator reads them: min up to max,
+    max excluded."""
+    low = int(env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"])
+    high = int(env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"])
+    if not 0 < low < high <= 65536:
+        raise ValueError(f"no direct-ingress ports between {low} and {high}")
+    return range(low, high)
+
+
+def front_config(
+    host: str,
+    port: int,
+    replica_ports: range,
+    proxy_port: int,
+    backend_host: str = "127.0.0.1",
+    server_timeout_s: float = 60.0,
+) -> str:
+    """HAProxy's config: one frontend on host:port; every direct-ingress port of the range on
+    `backend_host` (the replicas' node: this one), health-checked; Serve's proxy as backup."""
+    servers = "\n".join(f"    server replica{p} {backend_host}:{p} {CHECK}" for p in replica_ports)
+    return f"""# written by serve_app/front.py; do not edit (python -m serve_app.front writes it again)
+global
+    nbthread 1
+    maxconn 4096
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 2s
+    timeout client 60s
+    timeout server {int(server_timeout_s)}s
+    timeout http-keep-alive 60s
+    # a replica that vanished between two checks: the request goes to another server (only a
+    # connection that failed, never a request a replica may have started)
+    retries 2
+    option redispatch 1
+    retry-on conn-failure
+
+frontend front
+    bind {host}:{port}
+    # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
+    # header from 127.0.0.1 only); a client's own header is replaced, never passed on
+    http-request set-header X-Forwarded-For %[src]
+    default_backend ingress
+
+backend ingress
+    balance leastconn
+    option httpchk GET /healthz
+    http-check expect status 200
+{servers}
+    # no check: used whenever no replica is up, it gives the app's answer (its 503 included)
+    server serve-proxy {backend_host}:{proxy_port} backup
+"""
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def haproxy_binary() -> str:
+    binary = shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+    )
+    if binary is None:
+        raise RuntimeError(
+            "haproxy is not installed (apt-get install haproxy; scripts/system_packages.sh)"
+        )
+    return binary
+
+
+def command(config: Path) -> list[str]:
+    """HAProxy in the foreground (-db: no daemon, no master process), this config."""
+    return [haproxy_binary(), "-db", "-f", str(config)]
+
+
+def start_front(
+    config: Path, host: str, port: int, replica_ports: range, proxy_port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """HAProxy with `front_config` written to `config`, returned once it listens on
+    127.0.0.1:`port` (tests, benchmarks; stop it with terminate())."""
+    write_config(config, front_config(host, port, replica_ports, proxy_port))
+    with log.open("w") as out:
+        proc = subprocess.Popen(command(config), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, 20)
+    except TimeoutError:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"the front did not start: {log.read_text()[-2000:]}") from None
+    # HAProxy starts every server up; the ports nobody listens on are marked down by their first
+    # two checks (250 ms apart), after which no request is tried on them
+    time.sleep(1.5)
+    return proc
+
+
+def main(argv: list[str] | None = None) -> None:
+    import yaml
+
+    from soccerpredict.config import PROJECT_ROOT, load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--serve-config", type=Path, default=PROJECT_ROOT / "conf/serve.yaml")
+    parser.add_argument("--host", help="where the front listens (default: http_options.host)")
+    parser.add_argument("--port", type=int, help="default: conf/runtime.yaml serving.front_port")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "var/haproxy/front.cfg")
+    parser.add_argument("--check", action="store_true", help="write and check the config only")
+    args = parser.parse_args(argv)
+    http = yaml.safe_load(args.serve_config.read_text())["http_options"]
+    runtime = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml").runtime
+    port = args.port or runtime.serving.front_port
+    env = serve_environment() | {k: v for k, v in os.environ.items() if k.startswith("RAY_SERVE_")}
+    text = front_config(args.host or http["host"], port, direct_ingress_ports(env), http["port"])
+    config = write_config(args.out, text)
+    if args.check:
+        os.execv(haproxy_binary(), [haproxy_binary(), "-c", "-q", "-f", str(config)])
+    os.execv(haproxy_binary(), command(config))
+
+
+if __name__ == "__main__":
+    main()

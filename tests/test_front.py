@@ -1,0 +1,116 @@
+"""The front (serve_app/front.py): Debian's HAProxy with the generated config, in front of
+small loopback HTTP servers standing in for Ingress replicas on ports of a direct-ingress
+range. The front with the real Serve app and a killed Ingress replica: tests/test_serve.py."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serve_app.front import command, direct_ingress_ports, front_config, start_front, write_config
+from serve_app.local import free_port, free_port_range, serve_environment
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists(),
+    reason="Debian's haproxy is needed (scripts/system_packages.sh)",
+)
+
+
+@contextmanager
+def replica(port: int, name: str) -> Iterator[None]:
+    """An HTTP server on 127.0.0.1:`port` that answers every GET and POST with its name."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = f"{name} {self.headers.get('x-forwarded-for')}".encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
+    ports = direct_ingress_ports(serve_environment())
+    assert len(ports) >= 8  # a restarted replica finds a port while its old one is held back
+    text = front_config("127.0.0.1", 8000, ports, 8001)
+    assert [line.split()[1] for line in text.splitlines() if "bind" in line.split()[:1]] == [
+        "127.0.0.1:8000"
+    ]  # one listening socket: no stats page, no admin socket on any interface
+    for port in ports:
+        assert f"127.0.0.1:{port} check" in text
+    assert "server serve-proxy 127.0.0.1:8001 backup" in text
+    assert "stats" not in text
+
+
+def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "front.cfg", front_config("127.0.0.1", free_port(), range(30000, 30016), 8001)
+    )
+    checked = subprocess.run(
+        [*command(config)[:1], "-c", "-f", str(config)], check=False, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_front_follows_a_replica_to_another_port_and_falls_back_to_the_proxy(
+    tmp_path: Path,
+) -> None:
+    ports = free_port_range(4)
+    proxy, front = free_port(), free_port()
+    url = f"http://127.0.0.1:{front}/predict"
+
+    def answers(n: int = 6) -> set[str]:
+        return {
+            httpx.post(url, json={}, headers={"X-Forwarded-For": "6.6.6.6"}, timeout=5).text
+            for _ in range(n)
+        }
+
+    def eventually(expected: set[str], timeout_s: float = 10) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (got := answers()) != expected and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert got == expected
+
+    with replica(proxy, "proxy"):
+        with replica(ports[1], "first"):
+            haproxy = start_front(
+                tmp_path / "front.cfg", "127.0.0.1", front, ports, proxy, tmp_path / "front.log"
+            )
+            try:
+                # the client's own header is replaced by its address
+                assert answers() == {"first 127.0.0.1"}
+            except BaseException:
+                haproxy.terminate()
+                raise
+        try:
+            # the replica is gone: the proxy answers until a replica is up again
+            eventually({"proxy 127.0.0.1"})
+            with replica(ports[3], "second"):
+                eventually({"second 127.0.0.1"})
+        finally:
+            haproxy.terminate()
+            haproxy.wait(timeout=10)
