@@ -83,6 +83,10 @@ frontend front
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
     # header from 127.0.0.1 only); a client's own header is replaced, never passed on
     http-request set-header X-Forwarded-For %[src]
+    # the app answers a too-large body with 413 before reading it and closes the connection
+    # (serve_app/limits.py); HAProxy keeps the client side open unless told, and the client's
+    # next request on it would find it closed (tests/test_serve.py found it)
+    http-after-response set-header Connection close if {{ status 413 }}
     default_backend ingress
 
 backend ingress
