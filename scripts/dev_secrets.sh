@@ -36,9 +36,15 @@ values = {
                            f"database_uri = {store}\nadmin_username = admin\n"
                            "authorization_function = "
                            "mlflow.server.auth:authenticate_request_basic_auth\n")},
-    # MLflow's admin, for the server's first start and for its clients (jobs, Serve)
+    # MLflow's admin: the server's first start and the mlflow-users Job only
     "soccerpredict-mlflow-auth": {"MLFLOW_TRACKING_USERNAME": "admin",
                                   "MLFLOW_TRACKING_PASSWORD": token()},
+    # MLflow users the mlflow-users Job creates and grants (soccerpredict/ops/mlflow_users.py):
+    # the pipeline (Ray worker: runs, versions, aliases) and Serve (Ray head: read only)
+    "soccerpredict-mlflow-pipeline": {"MLFLOW_TRACKING_USERNAME": "soccerpredict-pipeline",
+                                      "MLFLOW_TRACKING_PASSWORD": token()},
+    "soccerpredict-mlflow-serve": {"MLFLOW_TRACKING_USERNAME": "soccerpredict-serve",
+                                   "MLFLOW_TRACKING_PASSWORD": token()},
     # MinIO's root (MinIO and the bucket Job only) and one user per service
     "soccerpredict-minio": {"AWS_ACCESS_KEY_ID": f"soccerpredict-{secrets.token_hex(4)}",
                             "AWS_SECRET_ACCESS_KEY": token()},

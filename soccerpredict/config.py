@@ -7,6 +7,7 @@ MLFLOW_ARTIFACT_ROOT.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -360,7 +361,7 @@ class Config(_Strict):
                 "tracking_uri": _anchor_sqlite(self.runtime.mlflow.tracking_uri, root),
                 "artifact_root": (
                     self.runtime.mlflow.artifact_root
-                    if "://" in self.runtime.mlflow.artifact_root
+                    if is_uri(self.runtime.mlflow.artifact_root)
                     else str(anchor(Path(self.runtime.mlflow.artifact_root)))
                 ),
             }
@@ -369,6 +370,11 @@ class Config(_Strict):
             update={"paths": paths, "serving": serving, "mlflow": mlflow}
         )
         return self.model_copy(update={"runtime": runtime})
+
+
+def is_uri(location: str) -> bool:
+    """A URI (`s3://b/p`, `mlflow-artifacts:/`), not a path: a scheme of two or more letters."""
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", location) is not None
 
 
 def _anchor_sqlite(uri: str, root: Path) -> str:

@@ -18,12 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from soccerpredict.config import Config, PromotionParams
+from soccerpredict.config import Config, PromotionParams, is_uri
 from soccerpredict.models.artifacts import ArtifactRefused
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 MODEL_SHA_TAG = "model_sha256"  # a version's trained files, hashed: registering is idempotent
 MANIFEST_TAG = "predictor_manifest"  # each predictor file's sha256, checked at every load
+SERVER_ARTIFACTS = "mlflow-artifacts:"  # the tracking server's proxied store, laid out by id
 
 
 def tracking_client(cfg: Config) -> Any:
@@ -34,12 +35,18 @@ def tracking_client(cfg: Config) -> Any:
 
 
 def experiment_id(client: Any, cfg: Config) -> str:
-    """The configured experiment, created with artifacts under the configured root if new."""
+    """The configured experiment, created with artifacts under the configured root if new. The
+    root `mlflow-artifacts:/` leaves the place to a tracking server that proxies artifacts: it
+    puts the experiment at `mlflow-artifacts:/<experiment id>`, the only layout in which
+    MLflow's basic-auth app finds an artifact's experiment (any other path falls back to the
+    default permission, NO_PERMISSIONS on the cluster: only the admin could read or write)."""
     name = cfg.runtime.mlflow.experiment
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         root = cfg.runtime.mlflow.artifact_root  # a URI as it is: Path() would fold its "//"
-        location = root if "://" in root else Path(root).resolve().as_uri()
+        if root.rstrip("/") == SERVER_ARTIFACTS:
+            return str(client.create_experiment(name))
+        location = root if is_uri(root) else Path(root).resolve().as_uri()
         return str(client.create_experiment(name, artifact_location=location))
     return str(experiment.experiment_id)
 

@@ -6,8 +6,10 @@ requirements-s3-emulator.lock; the MLflow server's from requirements-mlflow.lock
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "not-checked-by-moto",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+ADMIN = ("admin", "admin-password-9")  # the basic-auth app wants 12 characters or more
 
 
 def locked_venv(name: str, lock: str) -> Path:
@@ -62,3 +65,73 @@ def object_keys(endpoint: str, bucket: str) -> list[str]:
     )
     answer.raise_for_status()
     return re.findall(r"<Key>([^<]+)</Key>", answer.text)
+
+
+@contextmanager
+def mlflow_auth_server(s3: str, home: Path) -> Iterator[str]:
+    """The MLflow tracking server from the server image's lock, as kuberay/base/mlflow.yaml runs
+    it: MLflow's basic-auth app (admin ADMIN, default permission NO_PERMISSIONS), artifacts
+    proxied (`--serve-artifacts`) to s3://mlflow on the emulator `s3`; its stores (SQLite, not
+    Postgres) and log in `home`. Yields its URL on 127.0.0.1."""
+    venv = locked_venv("mlflow", "requirements-mlflow.lock")
+    make_bucket(s3, "mlflow")
+    (home / "basic_auth.ini").write_text(
+        "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{home}/auth.db\nadmin_username = {ADMIN[0]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "MLFLOW_S3_ENDPOINT_URL": s3,
+        "MLFLOW_AUTH_CONFIG_PATH": str(home / "basic_auth.ini"),
+        "MLFLOW_AUTH_ADMIN_USERNAME": ADMIN[0],
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN[1],
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "k" * 32,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(venv / "bin/mlflow"),
+            "server",
+            "--app-name",
+            "basic-auth",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{home}/mlflow.db",
+            "--artifacts-destination",
+            "s3://mlflow",
+            "--serve-artifacts",
+        ],
+        cwd=home,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(home / "server.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
+            time.sleep(1)
+        else:
+            raise TimeoutError((home / "server.log").read_text()[-3000:])
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

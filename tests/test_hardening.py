@@ -118,6 +118,26 @@ def test_every_pod_is_behind_a_network_policy(rendered: list[Obj]) -> None:
             )
 
 
+def test_each_pod_has_its_own_mlflow_user(rendered: list[Obj]) -> None:
+    """The admin's Secret reaches the MLflow server and the mlflow-users Job only; the Ray head
+    (Serve) logs in as the read-only user, the worker (jobs) as the pipeline's."""
+    holders: dict[str, set[str]] = {}
+    for obj, _, template in pods(rendered):
+        name = who(obj, template)
+        labels = template["metadata"]["labels"]
+        name = labels.get("app.kubernetes.io/component", name) if name == "soccerpredict" else name
+        for c in template["spec"]["containers"]:
+            for e in c.get("env", []):
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef") or {}
+                if ref.get("name", "").startswith("soccerpredict-mlflow-"):
+                    holders.setdefault(ref["name"], set()).add(name)
+    assert holders == {
+        "soccerpredict-mlflow-auth": {"mlflow", "mlflow-users"},
+        "soccerpredict-mlflow-pipeline": {"ray-worker", "mlflow-users"},
+        "soccerpredict-mlflow-serve": {"ray-head", "mlflow-users"},
+    }
+
+
 def test_images_have_immutable_tags(rendered: list[Obj]) -> None:
     for obj, _, template in pods(rendered):
         for c in template["spec"]["containers"]:

@@ -449,21 +449,27 @@ def test_the_jobs_image_has_every_dependency() -> None:
     assert mlflow == {"mlflow", "psycopg2-binary", "boto3"}
 
 
-def test_the_clusters_artifact_uri_reaches_mlflow_unchanged(tmp_path: Path) -> None:
-    """The workers' MLFLOW_ARTIFACT_ROOT (artifacts through the tracking server) is a URI: the
-    experiment must get it as it is, not as a local path."""
+def test_the_clusters_artifact_root_leaves_the_experiment_to_the_server(tmp_path: Path) -> None:
+    """The workers' and the mlflow-users Job's MLFLOW_ARTIFACT_ROOT is the same, the server's
+    proxied store `mlflow-artifacts:/`; the config keeps it a URI and a new experiment gets the
+    tracking server's own location (tests/test_mlflow_users.py: `mlflow-artifacts:/<id>` on a
+    real server, where its auth finds the experiment)."""
     from soccerpredict import registry
     from soccerpredict.config import load_config
 
     worker = next(o for o in d.documents(d.BASE / "ray-cluster.yaml") if o["kind"] == "RayCluster")[
         "spec"
     ]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    job = d.documents(d.BASE / "mlflow-users.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
     uri = next(e["value"] for e in worker["env"] if e["name"] == "MLFLOW_ARTIFACT_ROOT")
+    assert uri == next(e["value"] for e in job["env"] if e["name"] == "MLFLOW_ARTIFACT_ROOT")
+    assert uri.rstrip("/") == registry.SERVER_ARTIFACTS
     cfg = load_config(
         REPO / "params.yaml",
         REPO / "conf/runtime.yaml",
         env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db", "MLFLOW_ARTIFACT_ROOT": uri},
-    )
-    cfg = cfg.rooted(tmp_path)
+    ).rooted(tmp_path)
+    assert cfg.runtime.mlflow.artifact_root == uri
     client = registry.tracking_client(cfg)
-    assert client.get_experiment(registry.experiment_id(client, cfg)).artifact_location == uri
+    experiment = client.get_experiment(registry.experiment_id(client, cfg))
+    assert not experiment.artifact_location.startswith(uri)  # the store's default, not ours

@@ -202,3 +202,26 @@ def test_the_cleanup_never_touches_other_rayjobs() -> None:
         ),
     ]
     assert select(jobs, NOW, keep_s=0, keep_last=0) == []
+
+
+# -- MLflow users (the real server: tests/test_mlflow_users.py) -------------------------------
+
+
+def test_the_mlflow_users_come_from_their_secrets_and_stay_apart() -> None:
+    from soccerpredict.ops.mlflow_users import EDIT, READ, users_from_env
+
+    env = {
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_PIPELINE_USERNAME": "soccerpredict-pipeline",
+        "MLFLOW_PIPELINE_PASSWORD": "p" * 43,
+        "MLFLOW_SERVE_USERNAME": "soccerpredict-serve",
+        "MLFLOW_SERVE_PASSWORD": "s" * 43,
+    }
+    users = {u.username: u.permission for u in users_from_env(env)}
+    assert users == {"soccerpredict-pipeline": EDIT, "soccerpredict-serve": READ}
+    with pytest.raises(SystemExit, match="MLFLOW_SERVE_PASSWORD"):
+        users_from_env({**env, "MLFLOW_SERVE_PASSWORD": ""})
+    with pytest.raises(SystemExit, match="three different users"):  # Serve as the admin
+        users_from_env({**env, "MLFLOW_SERVE_USERNAME": "admin"})
+    with pytest.raises(SystemExit, match="three different users"):
+        users_from_env({**env, "MLFLOW_SERVE_USERNAME": "soccerpredict-pipeline"})

@@ -15,16 +15,21 @@ import hashlib
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from serve_app.local import free_port
 from tests.kuberay_schema import REPO
-from tests.s3 import CREDENTIALS, locked_venv, make_bucket, object_keys, s3_emulator
+from tests.s3 import (
+    ADMIN,
+    CREDENTIALS,
+    make_bucket,
+    mlflow_auth_server,
+    object_keys,
+    s3_emulator,
+)
 
 pytestmark = pytest.mark.slow
 STAGE = """import json, sys
@@ -110,69 +115,8 @@ def test_dvc_push_and_pull_round_trip_through_s3(s3: str, tmp_path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def mlflow_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    venv = locked_venv("mlflow", "requirements-mlflow.lock")
-    make_bucket(s3, "mlflow")
-    home = tmp_path_factory.mktemp("mlflow-server")
-    (home / "basic_auth.ini").write_text(
-        "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
-        f"database_uri = sqlite:///{home}/auth.db\nadmin_username = admin\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-    )
-    env = {
-        **os.environ,
-        **CREDENTIALS,
-        "MLFLOW_S3_ENDPOINT_URL": s3,
-        "MLFLOW_AUTH_CONFIG_PATH": str(home / "basic_auth.ini"),
-        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
-        "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-9",
-        "MLFLOW_FLASK_SERVER_SECRET_KEY": "k" * 32,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(venv / "bin/mlflow"),
-            "server",
-            "--app-name",
-            "basic-auth",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{home}/mlflow.db",
-            "--artifacts-destination",
-            "s3://mlflow",
-            "--serve-artifacts",
-        ],
-        cwd=home,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(home / "server.log").open("w"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
-            time.sleep(1)
-        else:
-            raise TimeoutError((home / "server.log").read_text()[-3000:])
+    with mlflow_auth_server(s3, tmp_path_factory.mktemp("mlflow-server")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_mlflow_needs_credentials(mlflow_server: str) -> None:
@@ -180,7 +124,7 @@ def test_mlflow_needs_credentials(mlflow_server: str) -> None:
     # generous timeouts: the first requests import the auth app, on a shared 2-core machine
     assert httpx.get(search, timeout=120).status_code == 401
     assert httpx.get(search, auth=("admin", "wrong"), timeout=120).status_code == 401
-    assert httpx.get(search, auth=("admin", "admin-password-9"), timeout=120).status_code == 200
+    assert httpx.get(search, auth=ADMIN, timeout=120).status_code == 200
 
 
 def test_a_model_goes_through_the_artifact_proxy_to_s3_and_loads_back(
@@ -192,8 +136,8 @@ def test_a_model_goes_through_the_artifact_proxy_to_s3_and_loads_back(
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)  # the client holds no S3 credentials
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "admin-password-9")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", ADMIN[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN[1])
     mlflow.set_tracking_uri(mlflow_server)
     x = np.random.default_rng(0).normal(size=(200, 3))
     y = (x[:, 0] + x[:, 1] > 0).astype(int)

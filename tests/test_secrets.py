@@ -194,6 +194,8 @@ def test_the_secrets_file_is_encrypted_for_the_sops_yaml_recipients() -> None:
             "basic_auth.ini",
         },
         "soccerpredict-mlflow-auth": {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"},
+        "soccerpredict-mlflow-pipeline": {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"},
+        "soccerpredict-mlflow-serve": {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"},
         "soccerpredict-minio": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
         "soccerpredict-minio-dvc": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
         "soccerpredict-minio-mlflow": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
@@ -260,6 +262,10 @@ def test_dev_secrets_round_trip_through_sops_and_age(tmp_path: Path) -> None:
         values[f"soccerpredict-minio{s}"]["AWS_ACCESS_KEY_ID"] for s in ("", "-dvc", "-mlflow")
     }
     assert len(minio) == 3  # root and one user per service
+    mlflow_users = [values[f"soccerpredict-mlflow{s}"] for s in ("-auth", "-pipeline", "-serve")]
+    assert len({u["MLFLOW_TRACKING_USERNAME"] for u in mlflow_users}) == 3  # admin, two users
+    assert len({u["MLFLOW_TRACKING_PASSWORD"] for u in mlflow_users}) == 3
+    assert all(len(u["MLFLOW_TRACKING_PASSWORD"]) >= 12 for u in mlflow_users)  # MLflow's rule
     assert len(values["soccerpredict-ray-auth"]["auth_token"]) >= 32
     with pytest.raises(subprocess.CalledProcessError):  # the committed file is not for this key
         decrypt(SECRETS, env)
