@@ -197,6 +197,11 @@ class MonitorReplayParams(_Strict):
     # the effect-size floor: the smallest on a 0.01 grid whose drift alerts fire in at most this
     # share of the ordinary windows of the seasons before `event_season` (chosen on those only)
     false_alarm_target: float = Field(0.10, gt=0, lt=1)
+    # family-wise p-value levels the report shows the same floor rule at (what a level costs)
+    p_value_grid: list[float] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+    # the quality rule's window (monitoring.rolling_matches): the report shows the rule on the
+    # stand-in at each of these, and which one meets the targets best before `event_season`
+    rolling_matches_grid: list[int] = [100, 200, 300, 400, 600, 800]
     # today's design, replayed beside the current one: overrides of `drift` and `monitoring`
     before: dict[str, dict[str, Any]] = {}
 

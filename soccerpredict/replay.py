@@ -127,6 +127,19 @@ def _design_row(
     return row
 
 
+def stand_in_gaps(played: pd.DataFrame, monitoring: MonitoringParams, grid: list[int]) -> dict:
+    """The stand-in's gap to the baseline over the last N played, for each N on the grid: the
+    quality rule's window chosen on the replay (replay_summary.choose_rolling_matches)."""
+    if not has_stand_in(played):
+        return {}
+    return {
+        f"gap_{STAND_IN}_{n}": quality_alert(
+            played, monitoring.model_copy(update={"rolling_matches": n}), STAND_IN
+        )["gap"]
+        for n in grid
+    }
+
+
 def recorded_stats(design: Design, stats: dict[str, ColumnStat]) -> dict[str, float]:
     """The design's per-column p-values and effect sizes (NaN in an unscored window)."""
     out = {}
@@ -170,6 +183,7 @@ def replay_season(
             row |= _design_row(name, design, stats or dict.fromkeys(columns, _CALM), scored, played)
         if RECORDED in plan:
             row |= recorded_stats(plan[RECORDED], stats)
+            row |= stand_in_gaps(played, plan[RECORDED].monitoring, replay.rolling_matches_grid)
         rows.append(row)
     return pd.DataFrame(rows)
 

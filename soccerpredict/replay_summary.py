@@ -58,15 +58,17 @@ def detector_rates(
 
 
 def alerts_at_floor(
-    rows: pd.DataFrame, design: Design, floor: float
+    rows: pd.DataFrame, design: Design, floor: float, p_value: float | None = None
 ) -> tuple[pd.Series, pd.Series]:
-    """(column alert, window alert) per row had the design's floor been `floor`: the same rule
-    as drift_decision.decide, on the per-column statistics the rows recorded."""
+    """(column alert, window alert) per row had the design's floor been `floor` (and its
+    family-wise level `p_value`, if given): the same rule as drift_decision.decide, on the
+    per-column statistics the rows recorded."""
     columns = drift_columns(design.drift)
+    level = design.drift.p_value if p_value is None else p_value
     p = rows[[f"p:{c}" for c in columns]].to_numpy(float)
     effect = rows[[f"effect:{c}" for c in columns]].to_numpy(float)
     with np.errstate(invalid="ignore"):  # NaN: an unscored window flags nothing
-        flagged = (p < design.drift.p_value / len(columns)) & (effect >= floor)
+        flagged = (p < level / len(columns)) & (effect >= floor)
     n = flagged.sum(axis=1)
     return (
         pd.Series(n > 0, index=rows.index),
@@ -74,24 +76,38 @@ def alerts_at_floor(
     )
 
 
+def _ordinary_before_event(rows: pd.DataFrame, replay: MonitorReplayParams) -> pd.DataFrame:
+    scored = rows[rows["scored"]]
+    return scored[
+        (scored["season"] < replay.event_season) & (scored["rps_change"] <= replay.degraded_rps)
+    ]
+
+
+def _false_alarms_by_floor(
+    earlier: pd.DataFrame, design: Design, p_value: float | None = None
+) -> dict[float, dict[str, float]]:
+    rates = {}
+    for floor in FLOOR_GRID:
+        column, window = alerts_at_floor(earlier, design, floor, p_value)
+        rates[floor] = {  # NaN without earlier windows: no floor is then chosen
+            "column_drift": round(float(column.mean()), 4),
+            "window_drift": round(float(window.mean()), 4),
+        }
+    return rates
+
+
+def _smallest_meeting(rates: dict[float, dict[str, float]], target: float) -> float | None:
+    meets = [f for f, r in rates.items() if all(v <= target for v in r.values())]
+    return min(meets) if meets else None
+
+
 def choose_min_effect(
     rows: pd.DataFrame, design: Design, replay: MonitorReplayParams
 ) -> dict[str, Any]:
     """The smallest floor on FLOOR_GRID whose column and window alerts both fire in at most
     `false_alarm_target` of the ordinary windows of the seasons before the event season."""
-    scored = rows[rows["scored"]]
-    earlier = scored[
-        (scored["season"] < replay.event_season) & (scored["rps_change"] <= replay.degraded_rps)
-    ]
-    rates = {}
-    for floor in FLOOR_GRID:
-        column, window = alerts_at_floor(earlier, design, floor)
-        rates[floor] = {  # NaN without earlier windows: no floor is then chosen
-            "column_drift": round(float(column.mean()), 4),
-            "window_drift": round(float(window.mean()), 4),
-        }
-    target = replay.false_alarm_target
-    meets = [f for f, r in rates.items() if all(v <= target for v in r.values())]
+    earlier = _ordinary_before_event(rows, replay)
+    rates = _false_alarms_by_floor(earlier, design)
     return {
         "rule": "smallest floor whose column and window alerts fire in at most "
         "false_alarm_target of the ordinary windows of the seasons before event_season",
@@ -99,10 +115,46 @@ def choose_min_effect(
         "ordinary_windows": len(earlier),
         "false_alarm_target": replay.false_alarm_target,
         "effect_size": design.drift.effect_size,
-        "chosen": min(meets) if meets else None,
+        "p_value": design.drift.p_value,
+        "chosen": _smallest_meeting(rates, replay.false_alarm_target),
         "in_use": design.drift.min_effect,
         "false_alarms_by_floor": {str(f): r for f, r in rates.items()},
     }
+
+
+def floors_by_p_value(
+    rows: pd.DataFrame, design: Design, replay: MonitorReplayParams
+) -> list[dict[str, Any]]:
+    """For each family-wise level on `p_value_grid`: the floor the same rule chooses (on the
+    seasons before the event only), and then, held out, how that design does on every season
+    and on the event. The level is not chosen from this table: it shows what the level costs."""
+    earlier = _ordinary_before_event(rows, replay)
+    scored = rows[rows["scored"]]
+    ordinary = ~(scored["rps_change"] > replay.degraded_rps) & (
+        scored["season"] != replay.event_season
+    )
+    event = scored["season"] == replay.event_season
+    out = []
+    for level in replay.p_value_grid:
+        floor = _smallest_meeting(
+            _false_alarms_by_floor(earlier, design, level), replay.false_alarm_target
+        )
+        entry: dict[str, Any] = {"p_value": level, "floor": floor}
+        if floor is not None:
+            for alert, fired in zip(
+                ("column_drift", "window_drift"),
+                alerts_at_floor(scored, design, floor, level),
+                strict=True,
+            ):
+                entry[alert] = {
+                    "false_alarms_before_event": _rate(fired[earlier.index]),
+                    "false_alarms": _rate(fired[ordinary]),
+                    "event_first_week": _first_week(
+                        scored[event].assign(fired=fired[event]), "fired"
+                    ),
+                }
+        out.append(entry)
+    return out
 
 
 def stand_in_quality(rows: pd.DataFrame, name: str, margin: float) -> dict[str, Any]:
@@ -116,6 +168,41 @@ def stand_in_quality(rows: pd.DataFrame, name: str, margin: float) -> dict[str, 
         "fired": _rate(fired),
         "detection_behind": _rate(fired[behind]),
         "fired_when_not_behind": _rate(fired[~behind]),
+    }
+
+
+def choose_rolling_matches(
+    rows: pd.DataFrame, design: Design, replay: MonitorReplayParams
+) -> dict[str, Any]:
+    """The quality rule's window: of the grid, the one that detects the most stand-in windows
+    behind by more than the margin, on the seasons before the event only, while firing in at
+    most `false_alarm_target` of the windows not behind. Every season's figures beside it."""
+    margin = design.monitoring.behind_margin_rps
+    scored = rows[rows["scored"]]
+    behind = scored[f"{STAND_IN}_excess_rps"] > margin
+    earlier = scored["season"] < replay.event_season
+    table, meets = {}, {}
+    for n in replay.rolling_matches_grid:
+        fired = scored[f"gap_{STAND_IN}_{n}"] > margin  # NaN (under 100 played): silent
+        entry = {
+            "detection_before_event": _rate(fired[behind & earlier]),
+            "fired_when_not_behind_before_event": _rate(fired[~behind & earlier]),
+            "detection": _rate(fired[behind]),
+            "fired_when_not_behind": _rate(fired[~behind]),
+        }
+        table[str(n)] = entry
+        quiet = entry["fired_when_not_behind_before_event"]
+        if quiet is not None and quiet <= replay.false_alarm_target:
+            meets[n] = entry["detection_before_event"] or 0.0
+    return {
+        "rule": "the window on rolling_matches_grid with the highest detection of stand-in "
+        "windows behind by more than the margin, firing in at most false_alarm_target of "
+        "the windows not behind, on the seasons before event_season",
+        "forecaster": STAND_IN,
+        "margin": margin,
+        "chosen": max(meets, key=lambda n: (meets[n], -n)) if meets else None,
+        "in_use": design.monitoring.rolling_matches,
+        "by_rolling_matches": table,
     }
 
 
@@ -162,4 +249,7 @@ def summarise_replay(
             )
     if RECORDED in plan and any(c.startswith("p:") for c in rows.columns):
         report["effect_floor"] = choose_min_effect(rows, plan[RECORDED], replay)
+        report["effect_floor"]["by_p_value"] = floors_by_p_value(rows, plan[RECORDED], replay)
+    if RECORDED in plan and any(c.startswith(f"gap_{STAND_IN}_") for c in rows.columns):
+        report["quality_window"] = choose_rolling_matches(rows, plan[RECORDED], replay)
     return report

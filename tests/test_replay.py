@@ -14,7 +14,12 @@ import pytest
 from soccerpredict.config import DriftParams, MonitoringParams, MonitorReplayParams
 from soccerpredict.drift_decision import column_stat, decide
 from soccerpredict.replay import Design, match_rps, replay_season, window_ends
-from soccerpredict.replay_summary import alerts_at_floor, choose_min_effect, summarise_replay
+from soccerpredict.replay_summary import (
+    alerts_at_floor,
+    choose_min_effect,
+    floors_by_p_value,
+    summarise_replay,
+)
 
 COLUMNS = ["elo_diff", "market_prob_home", "model_home", "result"]
 DRIFT = DriftParams(columns=COLUMNS, min_rows=60, window_days=28, min_effect=0.1)
@@ -148,6 +153,36 @@ def test_the_recorded_statistics_reproduce_the_alerts_and_choose_the_floor_befor
     assert choice["false_alarms_by_floor"]["0.0"]["window_drift"] <= REPLAY.false_alarm_target
 
 
+def test_a_looser_family_wise_level_needs_a_floor_at_least_as_high() -> None:
+    reference = matches(2000, "2018-2019", seed=1)
+    drifting = matches(600, "2019-2020", seed=2, shift=0.03)  # an ordinary season that moves
+    drifting["model_validation_rps"] = match_rps(drifting, "model").mean()
+    rows = pd.concat(
+        [
+            replay_season(drifting, reference, _plan(), REPLAY),
+            replay_season(
+                matches(600, "2020-2021", seed=3, home_rate=0.36, shift=-0.08),
+                reference,
+                _plan(),
+                REPLAY,
+            ),
+        ],
+        ignore_index=True,
+    )
+    after = _plan()["after"]
+    levels = REPLAY.model_copy(update={"p_value_grid": [0.001, 0.01, 0.05, 0.5]})
+    table = floors_by_p_value(rows, after, levels)
+    floors = [entry["floor"] for entry in table]
+    assert [entry["p_value"] for entry in table] == [0.001, 0.01, 0.05, 0.5]
+    assert floors == sorted(floors) and floors[-1] > floors[0]
+    for entry in table:  # each floor meets the target on the season before the event
+        assert entry["column_drift"]["false_alarms_before_event"] <= REPLAY.false_alarm_target
+        assert entry["window_drift"]["false_alarms_before_event"] <= REPLAY.false_alarm_target
+    # the level in use gives the same floor as the rule that sets params.yaml's
+    in_use = next(e for e in table if e["p_value"] == after.drift.p_value)
+    assert in_use["floor"] == choose_min_effect(rows, after, REPLAY)["chosen"]
+
+
 def test_the_quality_rule_on_the_stand_in_detects_a_forecaster_that_trails() -> None:
     reference = matches(2000, "2018-2019", seed=1)
     rows = replay_season(matches(600, "2019-2020", seed=2), reference, _plan(), REPLAY)
@@ -157,6 +192,34 @@ def test_the_quality_rule_on_the_stand_in_detects_a_forecaster_that_trails() -> 
     assert stand_in["forecaster"] == "ratings_only" and stand_in["behind_windows"] > 10
     assert stand_in["detection_behind"] >= 0.8
     assert not rows["after_quality"].any()  # the champion itself does not trail
+
+
+def test_the_quality_window_is_chosen_on_the_seasons_before_the_event() -> None:
+    reference = matches(2000, "2018-2019", seed=1)
+    rows = pd.concat(
+        [
+            replay_season(matches(600, season, seed=seed), reference, _plan(), REPLAY)
+            for season, seed in (("2019-2020", 2), ("2020-2021", 3))
+        ],
+        ignore_index=True,
+    )
+    # the generated stand-in trails in nearly every window: few windows are not behind
+    loose = REPLAY.model_copy(update={"false_alarm_target": 0.5})
+    choice = summarise_replay(rows, _plan(), loose)["quality_window"]
+    table = choice["by_rolling_matches"]
+    assert list(table) == [str(n) for n in REPLAY.rolling_matches_grid]
+    chosen = table[str(choice["chosen"])]
+    assert chosen["fired_when_not_behind_before_event"] <= loose.false_alarm_target
+    # the highest detection before the event among the windows quiet enough
+    quiet = [
+        e["detection_before_event"]
+        for e in table.values()
+        if e["fired_when_not_behind_before_event"] <= loose.false_alarm_target
+    ]
+    assert chosen["detection_before_event"] == max(quiet)
+    assert choice["in_use"] == MONITORING.rolling_matches
+    strict = REPLAY.model_copy(update={"false_alarm_target": 0.01})
+    assert summarise_replay(rows, _plan(), strict)["quality_window"]["chosen"] is None
 
 
 def test_rates_count_false_alarms_detection_and_the_first_week_of_the_event() -> None:
