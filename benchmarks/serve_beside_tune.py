@@ -61,7 +61,7 @@ def tune_driver(concurrency: int, seconds: float) -> None:
         grid = build_tuner(
             train,
             validation,
-            cfg.params.model,
+            cfg.params.forecasters.ratings_only,
             p,
             Path(tmp, "search"),
             max_concurrent_trials=concurrency,

@@ -35,15 +35,16 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import Config, ModelParams, TuneParams, load_config
-from soccerpredict.features.build import FEATURE_COLUMNS
 from soccerpredict.io import write_json
 from soccerpredict.metrics.scoring import outcome_index
 from soccerpredict.models.xgb import train_booster
 from soccerpredict.tuning import (
     INTEGER_PARAMS,
+    TUNED_COLUMNS,
     RoundReporter,
     asha_max_t,
     model_params_for,
+    tier_rows,
     validate_budget,
 )
 
@@ -122,7 +123,8 @@ def load_splits(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
             file=sys.stderr,
         )
         raise SystemExit(2)
-    return pd.read_parquet(needed[0]), pd.read_parquet(needed[1])
+    # what the search tunes on: the tuned tier's inputs, played matches only
+    return tier_rows(pd.read_parquet(needed[0])), tier_rows(pd.read_parquet(needed[1]))
 
 
 def same_config(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -159,8 +161,8 @@ def optuna_sequential(
 ) -> dict[str, Any]:
     import optuna
 
-    X_train, y_train = train[FEATURE_COLUMNS], outcome_index(train["result"])
-    X_val, y_val = validation[FEATURE_COLUMNS], outcome_index(validation["result"])
+    X_train, y_train = train[TUNED_COLUMNS], outcome_index(train["result"])
+    X_val, y_val = validation[TUNED_COLUMNS], outcome_index(validation["result"])
     records: list[dict[str, Any]] = []
 
     def objective(ot_trial: optuna.Trial) -> float:
@@ -353,7 +355,7 @@ def markdown(result: dict[str, Any]) -> str:
 def run(cfg: Config, quick: bool, out: Path, time_budget_s: float | None) -> dict[str, Any]:
     p = budget_params(cfg.params.tune, quick, time_budget_s)
     validate_budget(p)
-    base = cfg.params.model
+    base = cfg.params.forecasters.ratings_only
     (train, validation), load_s = timed(lambda: load_splits(cfg))
 
     def imports() -> None:

@@ -15,7 +15,13 @@ from ray_jobs.cli import run_stage
 from ray_jobs.runtime import ray_session
 from soccerpredict.backtest.clv import clv_report
 from soccerpredict.backtest.folds import Fold, fold_forecasts, make_folds
-from soccerpredict.backtest.summary import by_group, comparable, paired_differences, pooled_ece
+from soccerpredict.backtest.summary import (
+    ONE_SET_PAIRS,
+    by_group,
+    comparable,
+    paired_differences,
+    pooled_ece,
+)
 from soccerpredict.config import BacktestParams, Config, ForecasterParams
 from soccerpredict.io import write_json, write_parquet
 from soccerpredict.plots import plot_backtest
@@ -65,6 +71,8 @@ def summarise(pooled: pd.DataFrame, params: BacktestParams) -> dict[str, Any]:
                 "n": len(part),
                 "ece_pooled": pooled_ece(part),
                 "differences": paired_differences(part, params.bootstrap, params.seed),
+                # the tier for one 1X2 price set, chosen on the selection folds
+                "one_set": paired_differences(part, params.bootstrap, params.seed, ONE_SET_PAIRS),
             }
             for name, part in periods.items()
             if len(part)

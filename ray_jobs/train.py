@@ -1,9 +1,10 @@
 """Train the forecaster tiers (`with_market`, `ratings_only`), their calibration and the market
-baseline on train + validation (`python -m ray_jobs.train`). The test split is not read here."""
+baseline on train + validation (`python -m ray_jobs.train`). `ratings_only` trains with the Ray
+Tune search's choice (`reports/tune/best_params.json`: the tuned params if they beat the hand-set
+ones on validation, else the hand-set ones). The test split is not read here."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ from typing import Any
 import pandas as pd
 
 from ray_jobs.cli import run_stage
-from soccerpredict.config import Config, ForecasterParams, ModelParams, SearchSpace
+from soccerpredict.config import Config, ForecasterParams
 from soccerpredict.io import write_json
 from soccerpredict.models.forecasters import fit_predictor
 from soccerpredict.models.predictor import WITH_MARKET, Predictor
 from soccerpredict.models.xgb import feature_importance
 from soccerpredict.plots import plot_feature_importance
+from soccerpredict.tuning import tier_params
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +31,9 @@ def train(
     return predictor, summary | {"n_train": len(train), "n_validation": len(validation)}
 
 
-def model_params(cfg: Config) -> ModelParams:
-    """params.yaml's `model` section with the Ray Tune search's values over it, if any. The
-    search tunes a plain booster on every feature; the tiers train with `forecasters`."""
-    path = Path(cfg.runtime.paths.best_params)
-    if not path.exists():
-        return cfg.params.model
-    tuned = json.loads(path.read_text())["model"]
-    searched = set(SearchSpace.model_fields) | {"early_stopping_metric"}
-    return cfg.params.model.model_copy(update={k: v for k, v in tuned.items() if k in searched})
-
-
 def run(cfg: Config) -> dict[str, Any]:
     paths = cfg.runtime.paths
-    params = cfg.params.forecasters
+    params = tier_params(cfg.params.forecasters, Path(paths.best_params))
     predictor, summary = train(
         pd.read_parquet(paths.split_file("train")),
         pd.read_parquet(paths.split_file("validation")),

@@ -1,7 +1,10 @@
 """Hyperparameter search on the Ray cluster: Optuna (TPE, seeded) + ASHA over boosting rounds
-(`python -m ray_jobs.tune`). Every trial is an MLflow run nested under one parent run; the best
-config goes to a DVC-tracked file that `ray_jobs.train` reads. An interrupted search (Ctrl-C)
-resumes from its storage path when started again with the same settings."""
+(`python -m ray_jobs.tune`), of the `ratings_only` tier's booster on that tier's inputs, around
+its hand-set params (`forecasters.ratings_only`). Every trial is an MLflow run nested under one
+parent run. The best config is refitted as `train` fits the tier, beside the hand-set params, both
+scored on the validation seasons; the better one goes to a DVC-tracked file that `ray_jobs.train`
+reads (soccerpredict.tuning). An interrupted search (Ctrl-C) resumes from its storage path when
+started again with the same settings."""
 
 from __future__ import annotations
 
@@ -25,9 +28,13 @@ from soccerpredict.metrics.scoring import outcome_index
 from soccerpredict.models.xgb import train_booster
 from soccerpredict.tuning import (
     INTEGER_PARAMS,
+    SCORE_KEYS,
+    TUNED_COLUMNS,
     RoundReporter,
     asha_max_t,
+    choose_tier_params,
     model_params_for,
+    tier_rows,
     validate_budget,
 )
 
@@ -55,15 +62,16 @@ def trial(
     base: ModelParams,
     params: TuneParams,
 ) -> None:
-    """One Tune trial: boost, reporting validation RPS and log-loss every few rounds."""
+    """One Tune trial: boost the tier on its inputs, reporting validation RPS and log-loss every
+    few rounds."""
     from ray import tune
 
     model = model_params_for(config, base, params.early_stopping_rounds, params.metric)
     reporter = RoundReporter(tune.report, params.report_every)
     booster = train_booster(
-        train[FEATURE_COLUMNS],
+        train[TUNED_COLUMNS],
         outcome_index(train["result"]),
-        validation[FEATURE_COLUMNS],
+        validation[TUNED_COLUMNS],
         outcome_index(validation["result"]),
         model,
         nthread=1,
@@ -75,9 +83,12 @@ def trial(
     )
 
 
-def search_key(params: TuneParams, features_sha: str | None) -> str:
+def search_key(params: TuneParams, base: ModelParams, features_sha: str | None) -> str:
     """Same settings and data → same experiment folder, which is what makes resuming safe."""
-    blob = json.dumps([params.model_dump(mode="json"), features_sha], sort_keys=True)
+    blob = json.dumps(
+        [params.model_dump(mode="json"), base.model_dump(mode="json"), features_sha],
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -147,7 +158,7 @@ def make_tuner(
         log.info("resuming the interrupted search at %s", path)
         return tune.Tuner.restore(
             str(path),
-            trainable=_trainable(train, validation, cfg.params.model, p),
+            trainable=_trainable(train, validation, cfg.params.forecasters.ratings_only, p),
             resume_errored=True,
         )
     mlflow_cb = MLflowLoggerCallback(
@@ -155,7 +166,9 @@ def make_tuner(
         experiment_name=cfg.runtime.mlflow.experiment,
         tags={"mlflow.parentRunId": parent_run_id, "stage": "tune"},
     )
-    return build_tuner(train, validation, cfg.params.model, p, path, callbacks=[mlflow_cb])
+    return build_tuner(
+        train, validation, cfg.params.forecasters.ratings_only, p, path, callbacks=[mlflow_cb]
+    )
 
 
 def interrupted(grid: Any, p: TuneParams, elapsed_s: float) -> bool:
@@ -215,17 +228,14 @@ def check_inputs(cfg: Config, tables: dict[str, pd.DataFrame]) -> None:
             raise GateFailed("features", f"{name} table: {err}", gate.report_path) from None
 
 
-def search(cfg: Config) -> dict[str, Any] | None:
+def search(cfg: Config, train: pd.DataFrame, validation: pd.DataFrame) -> dict[str, Any] | None:
     """Run (or resume) the search; None when it was interrupted and should be resumed."""
     import mlflow
 
     p = cfg.params.tune
-    validate_budget(p)
     paths = cfg.runtime.paths
-    train = pd.read_parquet(paths.split_file("train"))
-    validation = pd.read_parquet(paths.split_file("validation"))
-    check_inputs(cfg, {"train": train, "validation": validation})
-    key = search_key(p, registry.file_sha256(paths.split_file("train")))
+    base = cfg.params.forecasters.ratings_only
+    key = search_key(p, base, registry.file_sha256(paths.split_file("train")))
     path = Path(cfg.runtime.paths.tune_storage).resolve() / f"search-{key}"
     with registry.fluent_run(cfg, run_name=f"tune-{key}") as parent:
         mlflow.log_params({f"tune.{k}": v for k, v in p.model_dump(exclude={"space"}).items()})
@@ -244,28 +254,35 @@ def search(cfg: Config) -> dict[str, Any] | None:
 
 
 def run(cfg: Config) -> dict[str, Any] | None:
-    summary = search(cfg)
+    p = cfg.params.tune
+    validate_budget(p)
+    paths = cfg.runtime.paths
+    train = pd.read_parquet(paths.split_file("train"))
+    validation = pd.read_parquet(paths.split_file("validation"))
+    check_inputs(cfg, {"train": train, "validation": validation})
+    train, validation = tier_rows(train), tier_rows(validation)
+    summary = search(cfg, train, validation)
     if summary is None:
         log.warning("search interrupted; run the same command again to resume it")
         raise SystemExit(130)
-    best = model_params_for(
-        summary["best_config"],
-        cfg.params.model,
-        cfg.params.model.early_stopping_rounds,
-        summary["metric"],
+    hand_set = cfg.params.forecasters.ratings_only
+    tuned = model_params_for(
+        summary["best_config"], hand_set, p.early_stopping_rounds, summary["metric"]
     )
+    choice = choose_tier_params(train, validation, hand_set, tuned, summary["metric"])
+    choice["search_best_value"] = summary["best_value"]
     target = Path(cfg.runtime.paths.best_params)
-    write_json(
-        {
-            "model": best.model_dump(mode="json"),
-            "metric": summary["metric"],
-            "best_value": summary["best_value"],
-        },
-        target,
-    )
-    write_json(summary, target.with_name("summary.json"))
+    write_json(choice, target, digits=None)  # params train reads: exact floats
+    write_json(summary | {"choice": choice}, target.with_name("summary.json"))
+    key = SCORE_KEYS[summary["metric"]]
     log.info(
-        "best %s %.5f with %s", summary["metric"], summary["best_value"], summary["best_config"]
+        "%s on validation: hand-set %s %.5f, tuned %.5f (%s); train uses the %s params",
+        choice["tier"],
+        key,
+        choice["hand_set"]["validation"][key],
+        choice["tuned"]["validation"][key],
+        summary["best_config"],
+        choice["chosen"],
     )
     return summary
 

@@ -218,7 +218,6 @@ class Params(_Strict):
     as_of: date
     features: FeatureParams
     split: SplitParams
-    model: ModelParams
     forecasters: ForecasterParams
     backtest: BacktestParams
     tune: TuneParams

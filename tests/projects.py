@@ -32,7 +32,6 @@ def small_params(params: dict[str, Any]) -> dict[str, Any]:
     """Two leagues, four seasons, a tiny search: the whole pipeline in a minute or two."""
     params["data"].update(leagues=["E0", "SP1"], first_season="2016-2017", last_season="2019-2020")
     params["split"] = {"validation_seasons": ["2018-2019"], "test_seasons": ["2019-2020"]}
-    params["model"].update(n_estimators=400, early_stopping_rounds=40, learning_rate=0.05)
     for tier in ("ratings_only", "with_market"):  # `forecasters` also holds the market margin
         params["forecasters"][tier].update(
             n_estimators=300, early_stopping_rounds=30, learning_rate=0.1

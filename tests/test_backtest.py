@@ -151,6 +151,7 @@ def test_two_folds_on_ray_score_every_forecaster(
         "model",
         "with_market",
         "with_market_1x2",
+        "with_market_one_set",
         "ratings_only",
         "market_baseline",
         "pinnacle_closing",
@@ -159,6 +160,10 @@ def test_two_folds_on_ray_score_every_forecaster(
         assert 0.1 < season[name]["rps"] < 0.3
     diff = report["overall"]["all"]["differences"]["with_market-market_baseline"]["rps"]
     assert diff["low"] <= diff["mean"] <= diff["high"]
+    one_set = report["overall"]["all"]["one_set"]["with_market_1x2-with_market_one_set"]["rps"]
+    assert one_set["low"] <= one_set["mean"] <= one_set["high"]
+    # a design comparison, not a tier against its baseline: promotion never reads it
+    assert not any("one_set" in k for k in report["overall"]["all"]["differences"])
     assert "by_season" in report["clv"]["market_baseline"]
 
 

@@ -80,12 +80,12 @@ def test_params_reads_are_recorded_key_by_key_and_whole_when_handed_on() -> None
     from soccerpredict.config import load_config
 
     cfg, reads = recording(load_config(ROOT / "params.yaml", ROOT / "conf/runtime.yaml"))
-    assert isinstance(cfg.params.model.seed, int)
+    assert isinstance(cfg.params.forecasters.ratings_only.seed, int)
     pickle.dumps(cfg.params.features)  # sent to a Ray task
     cfg.params.split.model_dump()
     dict(cfg.params.tune.space)  # iterated
-    assert reads == {"model.seed", "features", "split", "tune.space"}
-    assert params_mismatch(["model", "as_of", "tune"], sorted(reads)) == (
+    assert reads == {"forecasters.ratings_only.seed", "features", "split", "tune.space"}
+    assert params_mismatch(["forecasters", "as_of", "tune"], sorted(reads)) == (
         ["features", "split"],
         ["as_of"],
     )

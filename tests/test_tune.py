@@ -15,9 +15,25 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from soccerpredict.config import ModelParams, TuneParams, load_config
+from soccerpredict.config import (
+    FeatureParams,
+    ForecasterParams,
+    ModelParams,
+    TuneParams,
+    load_config,
+)
 from soccerpredict.features.build import feature_contract
-from soccerpredict.tuning import RoundReporter, model_params_for, validate_budget
+from soccerpredict.io import write_json
+from soccerpredict.tuning import (
+    TUNED_COLUMNS,
+    RoundReporter,
+    StaleSearch,
+    choose_tier_params,
+    model_params_for,
+    tier_params,
+    tier_rows,
+    validate_budget,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = yaml.safe_load((ROOT / "params.yaml").read_text())["tune"]["space"]
@@ -67,6 +83,82 @@ def test_round_reporter_reports_every_n_rounds() -> None:
         reporter.after_iteration(None, epoch, log)
     assert [r["boosting_rounds"] for r in seen] == [3, 6]
     assert reporter.last["boosting_rounds"] == 7
+
+
+HAND_SET = ModelParams(
+    learning_rate=0.1,
+    n_estimators=200,
+    early_stopping_rounds=20,
+    min_child_weight=5.0,
+    calibration_methods=["none", "temperature"],
+)
+
+
+@pytest.fixture(scope="module")
+def tier_tables(synthetic_data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from soccerpredict.data.readers import read_football_data_csv
+    from soccerpredict.features.build import build_features
+
+    raw = pd.concat(
+        [
+            read_football_data_csv((synthetic_data_dir / lg / f"{s}.csv").read_bytes(), lg, s)
+            for lg in ("E0", "SP1")
+            for s in ("2016-2017", "2017-2018", "2018-2019")
+        ],
+        ignore_index=True,
+    )
+    table = build_features(raw, FeatureParams())
+    return table[table["season"] < "2018-2019"], table[table["season"] == "2018-2019"]
+
+
+def test_the_search_tunes_the_tier_on_its_own_inputs(
+    tier_tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    rows = tier_rows(tier_tables[0])
+    assert list(rows.columns) == [*TUNED_COLUMNS, "result"]
+    assert not any(c.startswith(("market_", "mkt_", "ps_", "avg_")) for c in rows.columns)
+    assert rows["result"].notna().all()
+
+
+def test_tuned_params_are_kept_only_when_better_on_validation(
+    tier_tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    train, validation = (tier_rows(t) for t in tier_tables)
+    # a booster that cannot learn (one round, tiny steps) against the hand-set one, both ways
+    weak = HAND_SET.model_copy(update={"n_estimators": 1, "learning_rate": 0.001})
+    worse = choose_tier_params(train, validation, HAND_SET, weak, "val_rps", nthread=1)
+    assert worse["chosen"] == "hand_set" and worse["params"] == HAND_SET.model_dump(mode="json")
+    assert worse["tuned"]["validation"]["rps"] > worse["hand_set"]["validation"]["rps"]
+    better = choose_tier_params(train, validation, weak, HAND_SET, "val_rps", nthread=1)
+    assert better["chosen"] == "tuned" and better["params"] == HAND_SET.model_dump(mode="json")
+    assert better["tier"] == "ratings_only"
+
+
+def test_train_reads_the_search_choice_for_the_tier(tmp_path: Path) -> None:
+    forecasters = ForecasterParams(ratings_only=HAND_SET, with_market=HAND_SET)
+    record = tmp_path / "best_params.json"
+    assert tier_params(forecasters, record) == forecasters  # no search yet: hand-set
+    tuned = HAND_SET.model_copy(update={"max_depth": 5, "early_stopping_metric": "rps"})
+    write_json(
+        {
+            "tier": "ratings_only",
+            "chosen": "tuned",
+            "params": tuned.model_dump(mode="json"),
+            "hand_set": {"params": HAND_SET.model_dump(mode="json")},
+        },
+        record,
+        digits=None,
+    )
+    used = tier_params(forecasters, record)
+    assert used.ratings_only == tuned and used.with_market == HAND_SET
+    moved = forecasters.model_copy(
+        update={"ratings_only": HAND_SET.model_copy(update={"max_depth": 4})}
+    )
+    with pytest.raises(StaleSearch, match="dvc repro tune"):
+        tier_params(moved, record)  # searched around other hand-set params
+    write_json({"model": tuned.model_dump(mode="json")}, record)  # the old, untiered record
+    with pytest.raises(StaleSearch, match="no tier"):
+        tier_params(forecasters, record)
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +284,12 @@ def test_search_nests_every_trial_under_one_mlflow_run(
     best = json.loads((tune_project / "reports/tune/best_params.json").read_text())
     summary = json.loads((tune_project / "reports/tune/summary.json").read_text())
     assert summary["n_trials"] == 4 and summary["n_errors"] == 0
-    assert 0.15 < best["best_value"] < 0.25 and 60 <= best["model"]["n_estimators"] <= 120
+    assert best["tier"] == "ratings_only" and best["chosen"] in ("tuned", "hand_set")
+    assert 0.15 < best["search_best_value"] < 0.25
+    assert 60 <= best["tuned"]["params"]["n_estimators"] <= 120
+    scores = {k: best[k]["validation"]["rps"] for k in ("tuned", "hand_set")}
+    assert best["chosen"] == min(scores, key=scores.get)  # type: ignore[arg-type]
+    assert best["params"] == best[best["chosen"]]["params"]
     mlflow.set_tracking_uri(f"sqlite:///{tune_project}/mlflow.db")
     client = MlflowClient()
     runs = client.search_runs([client.get_experiment_by_name("soccerpredict").experiment_id])

@@ -20,8 +20,11 @@ from soccerpredict.metrics.implied import devig
 from soccerpredict.models.forecasters import fit_predictor
 from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, WITH_MARKET_1X2
 
-# the 1X2 tier is scored on what a request with one price set carries
-FORECASTERS = ("model", WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY)
+# the 1X2 tier is scored on what a request with one price set carries; so is the market tier fed
+# that one set (its consensus falls back to the set's de-vigged probabilities): the candidate
+# for answering such a request instead of the 1X2 tier
+WITH_MARKET_ONE_SET = "with_market_one_set"
+FORECASTERS = ("model", WITH_MARKET, WITH_MARKET_1X2, WITH_MARKET_ONE_SET, RATINGS_ONLY)
 BASELINES = ("market_baseline", "pinnacle_closing", "elo_only")
 _SIDES = ("home", "draw", "away")
 
@@ -62,10 +65,12 @@ def fold_forecasts(
     market = predictor.forecasters[WITH_MARKET]
     baseline = predictor.market_baseline
     assert baseline is not None
+    one_set = one_price_set(test)
     probs = {
         "model": predictor.predict_proba(test),
         WITH_MARKET: market.predict_proba(test),
-        WITH_MARKET_1X2: predictor.forecasters[WITH_MARKET_1X2].predict_proba(one_price_set(test)),
+        WITH_MARKET_1X2: predictor.forecasters[WITH_MARKET_1X2].predict_proba(one_set),
+        WITH_MARKET_ONE_SET: market.predict_proba(one_set),
         RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(test),
         "market_baseline": baseline.predict_proba(test),
         "pinnacle_closing": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),

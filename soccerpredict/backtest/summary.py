@@ -20,6 +20,9 @@ PAIRS = (
     ("ratings_only", "elo_only"),
     ("with_market", "pinnacle_closing"),
 )
+# which tier answers a request with one 1X2 price set: the tier built for it against the market
+# tier fed that set. A design choice, made on the selection folds; not a promotion figure
+ONE_SET_PAIRS = (("with_market_1x2", "with_market_one_set"),)
 _EPS = 1e-15
 
 
@@ -67,10 +70,15 @@ def cluster_bootstrap(
     return float(values.mean()), float(lo), float(hi)
 
 
-def paired_differences(frame: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Any]:
+def paired_differences(
+    frame: pd.DataFrame,
+    n_boot: int,
+    seed: int,
+    pairs: tuple[tuple[str, str], ...] = PAIRS,
+) -> dict[str, Any]:
     """Mean loss difference forecaster - baseline (negative: the forecaster is better)."""
     out: dict[str, Any] = {}
-    for model, base in PAIRS:
+    for model, base in pairs:
         a, b = losses(frame, model), losses(frame, base)
         out[f"{model}-{base}"] = {
             metric: dict(

@@ -3,7 +3,9 @@
 Tiers, in order of preference: `with_market` (every pre-closing price: several books, totals,
 handicap; its booster learns corrections to a market consensus's log-probabilities, passed as
 XGBoost's base margin, and keeps a fixed share `correction` of them), `with_market_1x2` (one 1X2
-price set, what most clients have; the same idea over that set's de-vigged probabilities) and
+price set, what most clients have; the same idea over that set's de-vigged probabilities, trained
+on that input: on the backtest's selection folds it beat `with_market` fed the same one set,
+docs/forecasting.md) and
 `ratings_only` (never reads a price). Each row is answered by the first tier whose inputs it has
 (`Forecaster.requires`): a fixture with one price set gets the tier built for it, one without
 usable odds gets `ratings_only`, never a market model fed missing prices.
