@@ -51,7 +51,12 @@ from soccerpredict.config import PROJECT_ROOT, Config, load_config
 from soccerpredict.io import write_json
 
 # What is tried on the Serve side: the environment of the Ray cluster's processes.
-SETTINGS: dict[str, Callable[[], dict[str, str]]] = {"serve.env": serve_environment}
+# each Serve setting tried: its environment and its number of Ingress replicas (the front
+# balances them; conf/serve.yaml has the one chosen)
+SETTINGS: dict[str, tuple[Callable[[], dict[str, str]], int]] = {
+    "serve.env": (serve_environment, 1),
+    "serve.env, 2 Ingress replicas": (serve_environment, 2),
+}
 BATCH_SIZES = (1, 10, 100)
 # the table's names of the addresses measured
 PATHS = {
@@ -183,15 +188,19 @@ def wrk(
     }
 
 
-def measure(url: str, script: Path, duration_s: int, modes: tuple[str, ...]) -> dict[str, Any]:
+def measure(
+    url: str, script: Path, duration_s: int, modes: tuple[str, ...], start: int = 0
+) -> dict[str, Any]:
     """c=1 latency, c=32 throughput and (misses) c=64 latency under load for each mode, each
-    miss run on never-seen requests."""
+    miss run on never-seen requests. `start` (in passes over the fixtures) keeps addresses of
+    one app apart: they share its cache, so a second address given the first one's requests
+    would measure hits as misses."""
     out: dict[str, Any] = {}
     wrk(url, script, 4, 3, "hit")  # warm-up: connections, code paths, the one hit body cached
     for offset, mode in enumerate(modes):
         # offsets in passes over the fixtures (1e-6 each): no two runs share a vector, and the
-        # draw price moves by less than 0.02, so every request keeps a valid margin
-        base = 6_000 * (offset + 1)
+        # draw price moves by at most about 0.06, so every request keeps a valid margin
+        base = start + 6_000 * (offset + 1)
         out[mode] = {
             "c1": wrk(url, script, 1, duration_s, mode, base),
             "c32": wrk(url, script, 32, duration_s, mode, base + 2_000),
@@ -291,7 +300,9 @@ def direct_ingress_port(head: RayHead, ports: range) -> int | None:
     return None
 
 
-def write_app_config(folder: Path, redis_url: str, http_port: int) -> Path:
+def write_app_config(
+    folder: Path, redis_url: str, http_port: int, ingress_replicas: int = 1
+) -> Path:
     """conf/serve.yaml and conf/runtime.yaml in `folder`, with this Redis and HTTP port; the
     rate limit is still checked (its Redis round trip is part of the cost), never reached."""
     runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
@@ -302,12 +313,20 @@ def write_app_config(folder: Path, redis_url: str, http_port: int) -> Path:
     config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
     config["http_options"]["port"] = http_port
     config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
+    for deployment in config["applications"][0]["deployments"]:
+        if deployment["name"] == "Ingress":
+            deployment["num_replicas"] = ingress_replicas
     (folder / "serve.yaml").write_text(yaml.safe_dump(config))
     return folder / "serve.yaml"
 
 
 def serve(
-    setting: dict[str, str], redis_url: str, script: Path, duration_s: int, folder: Path
+    setting: dict[str, str],
+    redis_url: str,
+    script: Path,
+    duration_s: int,
+    folder: Path,
+    ingress_replicas: int = 1,
 ) -> dict[str, Any]:
     """The app on a fresh local Ray with this environment: the front clients are told to use
     (HAProxy before the Ingress replica's own server), Serve's proxy and the direct-ingress port
@@ -330,7 +349,7 @@ def serve(
     env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(ports.start)
     env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
     ray_port, http_port, front_port = free_port(), free_port(), free_port()
-    write_app_config(folder, redis_url, http_port)
+    write_app_config(folder, redis_url, http_port, ingress_replicas)
     resources = load_config(
         PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
     ).runtime.ray.resources  # `serve` for replicas
@@ -350,12 +369,12 @@ def serve(
         front = f"http://127.0.0.1:{front_port}"  # the address clients call
         time.sleep(6)  # let the Model publish its version, so hits can happen
         out: dict[str, Any] = {"front": measure(front, script, duration_s, ("miss", "hit"))}
-        out["proxy"] = measure(proxy, script, duration_s, ("miss", "hit"))
+        out["proxy"] = measure(proxy, script, duration_s, ("miss", "hit"), 20_000)
         out["batch"] = batches(front, script, duration_s, BATCH_SIZES)
         port = direct_ingress_port(head, ports)
         if port is not None:
             direct = f"http://127.0.0.1:{port}"
-            out["direct_ingress"] = measure(direct, script, duration_s, ("miss", "hit"))
+            out["direct_ingress"] = measure(direct, script, duration_s, ("miss", "hit"), 40_000)
         procs = [psutil.Process(proc.pid), psutil.Process(haproxy.pid), *head.processes()]
         out["peak_rss_mb"] = peak_rss_mb(procs)
         return out
@@ -418,6 +437,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     import mlflow
+    import redis as redis_client
     from mlflow import MlflowClient
 
     from serve_app.keys import KeyStore
@@ -461,12 +481,11 @@ def main(argv: list[str] | None = None) -> None:
             }
             for name in args.settings:
                 print(f"== Serve, {name}", flush=True)
+                environment, replicas = SETTINGS[name]
+                url = f"redis://127.0.0.1:{redis_port}/0"
+                redis_client.Redis.from_url(url).flushall()  # the last setting's cache: hits
                 result["serve"][name] = serve(
-                    SETTINGS[name](),
-                    f"redis://127.0.0.1:{redis_port}/0",
-                    script,
-                    args.duration,
-                    folder,
+                    environment(), url, script, args.duration, folder, replicas
                 )
         finally:
             redis.terminate()

@@ -41,9 +41,8 @@ class ChampionBatch:
         self.version = version
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return predictions_frame(
-            batch, self.predictor.predict_proba(batch), self.version, self.predictor.tiers(batch)
-        )
+        probs, tiers = self.predictor.predict_with_tiers(batch)
+        return predictions_frame(batch, probs, self.version, tiers)
 
 
 def predictions_frame(

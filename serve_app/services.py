@@ -153,7 +153,8 @@ class ModelService:
             raise RuntimeError("no model loaded")
         model = self.model  # one version for the whole batch, even if a reload swaps it
         predictor = model.predictor
-        return predictor.predict_proba(features), model.version, predictor.tiers(features)
+        probs, tiers = predictor.predict_with_tiers(features)
+        return probs, model.version, tiers
 
 
 class NotReady(RuntimeError):

@@ -110,6 +110,10 @@ def test_each_row_gets_the_tier_built_for_its_inputs(fitted) -> None:  # type: i
         rows = tiers == name
         np.testing.assert_allclose(probs[rows], forecaster.predict_proba(mixed[rows]))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    # what serving calls: the same answer and routing in one pass
+    together, routed = predictor.predict_with_tiers(mixed)
+    np.testing.assert_array_equal(together, probs)
+    assert list(routed) == list(expected)
 
 
 def test_the_one_set_tier_reads_only_the_1x2_set(fitted) -> None:  # type: ignore[no-untyped-def]

@@ -44,11 +44,16 @@ def market_margin(baseline: MarketForecast, frame: pd.DataFrame) -> np.ndarray:
     return np.log(np.clip(baseline.predict_proba(frame), _MIN_PROB, 1.0))
 
 
-def usable_rows(baseline: MarketForecast | None, frame: pd.DataFrame) -> np.ndarray:
-    """Rows a forecaster on `baseline` can answer: all of them, or those with a market forecast."""
+def usable_rows(
+    baseline: MarketForecast | None, frame: pd.DataFrame, margin: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows a forecaster on `baseline` can answer: all of them, or those with a market forecast
+    (`margin`: the baseline's log-probabilities on `frame`, when already computed)."""
     if baseline is None:
         return np.ones(len(frame), bool)
-    return np.isfinite(market_margin(baseline, frame)).all(axis=1)
+    if margin is None:
+        margin = market_margin(baseline, frame)
+    return np.isfinite(margin).all(axis=1)
 
 
 class ContractMismatch(ValueError):
@@ -73,16 +78,18 @@ class Forecaster:
     def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
         return None if self.baseline is None else market_margin(self.baseline, frame)
 
-    def usable(self, frame: pd.DataFrame) -> np.ndarray:
-        return usable_rows(self.baseline, frame)
+    def usable(self, frame: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+        return usable_rows(self.baseline, frame, margin)
 
-    def answers(self, frame: pd.DataFrame) -> np.ndarray:
-        """Rows routed to this forecaster: usable, with every input it requires."""
+    def answers(self, frame: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+        """Rows routed to this forecaster: usable, with every input it requires (`margin`:
+        `self.margin(frame)`, when already computed: the market forecast is the costly part)."""
         known = frame.reindex(columns=self.requires).to_numpy(dtype=float)
-        return self.usable(frame) & np.isfinite(known).all(axis=1)
+        return self.usable(frame, margin) & np.isfinite(known).all(axis=1)
 
-    def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        margin = self.margin(frame)
+    def raw_proba(self, frame: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+        if margin is None:
+            margin = self.margin(frame)
         probs = predict_proba(self.booster, frame[self.columns], base_margin=margin)
         if margin is None or self.correction == 1.0:
             return probs
@@ -91,8 +98,8 @@ class Forecaster:
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.calibrator.apply(self.raw_proba(frame))
+    def predict_proba(self, frame: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+        return self.calibrator.apply(self.raw_proba(frame, margin))
 
     def save(self, directory: Path) -> None:
         save_booster(self.booster, directory / "booster.ubj")
@@ -164,14 +171,26 @@ class Predictor:
         return names
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return self.predict_with_tiers(features)[0]
+
+    def predict_with_tiers(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The probabilities and, per row, the forecaster that gave them (as `tiers`), in one
+        pass: each forecaster's market forecast is computed once, for routing and margin alike
+        (it was three times per request, half the cost of a served prediction)."""
         frame = self._checked(features)
-        names = self.tiers(frame)
+        names = np.full(len(frame), "", dtype=object)
         probs = np.full((len(frame), len(PROBABILITY_COLUMNS)), np.nan)
         for name, forecaster in self.forecasters.items():
-            rows = names == name
+            if not (names == "").any():
+                break
+            margin = forecaster.margin(frame)
+            rows = (names == "") & forecaster.answers(frame, margin)
+            names[rows] = name
             if rows.any():
-                probs[rows] = forecaster.predict_proba(frame[rows])
-        return probs
+                probs[rows] = forecaster.predict_proba(
+                    frame[rows], None if margin is None else margin[rows]
+                )
+        return probs, names
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(
