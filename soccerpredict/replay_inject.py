@@ -113,7 +113,12 @@ def inject_season(
                 begins = ends[start - 1] - timedelta(days=replay.step_days)
                 rng = np.random.default_rng([injection.seed, int(season[:4]), s, k, start])
                 shifted = shift_frame(
-                    current, reference, shifts, size, (kickoff >= begins).to_numpy(), rng
+                    current[list(shifts)],
+                    reference,
+                    shifts,
+                    size,
+                    (kickoff >= begins).to_numpy(),
+                    rng,
                 )
                 for week in range(start, len(ends) + 1):
                     stats = dict(base.get(week, {}))
