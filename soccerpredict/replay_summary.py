@@ -375,7 +375,7 @@ def summarise_replay(
     if RECORDED in plan and any(c.startswith("p:") for c in rows.columns):
         report["effect_floor"] = choose_min_effect(rows, plan[RECORDED], replay)
         report["effect_floor"]["by_p_value"] = floors_by_p_value(rows, plan[RECORDED], replay)
-    if RECORDED in plan and injected is not None and any(c.startswith("p:") for c in rows):
+    if RECORDED in plan and injected is not None and any(c.startswith("p:") for c in rows.columns):
         # chosen first, on the seasons before the event; only then shown on every season
         report["injection"] = choose_level(rows, injected, plan[RECORDED], replay)
         for key in ("chosen", "in_use"):
