@@ -1,7 +1,8 @@
 """Production's drift and quality alerts replayed over every backtest season
 (`python -m ray_jobs.monitor_replay`, DVC stage `monitor_replay`): one Ray task per season, on
 the backtest's fold forecasts and fold models' snapshots (no retraining). Writes
-`reports/monitor_replay.json` (each alert as a detector, today's design beside the current one),
+`reports/monitor_replay.json` (each alert as a detector, today's design beside the current one;
+the drift level chosen on shifts injected into the seasons before the event, `injection`),
 the weekly rows (`reports/monitor_replay_windows.csv`) and `reports/plots/monitor_replay.png`;
 on bad input it exits 1 and writes nothing."""
 
@@ -17,7 +18,8 @@ from ray_jobs.cli import run_stage
 from ray_jobs.runtime import ray_session
 from soccerpredict.config import Config
 from soccerpredict.io import write_json, write_text
-from soccerpredict.replay import Design, designs, replay_season
+from soccerpredict.replay import RECORDED, Design, designs, replay_season
+from soccerpredict.replay_inject import inject_season
 from soccerpredict.replay_plot import plot_replay
 from soccerpredict.replay_summary import summarise_replay
 
@@ -51,19 +53,35 @@ def season_inputs(
 
 def replay_on_ray(
     inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame]], plan: dict[str, Design], cfg: Config
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the weekly rows of every season, the injected shifts' rows of the seasons before the
+    event): a Ray task per season for each."""
     import ray
 
+    replay = cfg.params.monitor_replay
     task = ray.remote(num_cpus=1)(replay_season)
     refs = {
-        season: task.remote(current, reference, plan, cfg.params.monitor_replay)
+        season: task.remote(current, reference, plan, replay)
         for season, (current, reference) in inputs.items()
+    }
+    inject = ray.remote(num_cpus=1)(inject_season)
+    injected_refs = {
+        season: inject.remote(current, reference, plan[RECORDED], replay)
+        for season, (current, reference) in inputs.items()
+        if season < replay.event_season and replay.injection.scenarios
     }
     parts = []
     for season, ref in refs.items():
         parts.append(ray.get(ref))
         log.info("season %s: %d weekly steps", season, len(parts[-1]))
-    return pd.concat(parts, ignore_index=True)
+    injected = []
+    for season, ref in injected_refs.items():
+        injected.append(ray.get(ref))
+        log.info("season %s: %d injected weekly steps", season, len(injected[-1]))
+    return (
+        pd.concat(parts, ignore_index=True),
+        pd.concat(injected, ignore_index=True) if injected else pd.DataFrame(),
+    )
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -77,8 +95,10 @@ def run(cfg: Config) -> dict[str, Any]:
     inputs = {s: season_inputs(features, forecasts, references, s) for s in seasons}
     plan = designs(cfg.params.drift, cfg.params.monitoring, replay)
     with ray_session(cfg):
-        rows = replay_on_ray(inputs, plan, cfg)
-    report = summarise_replay(rows, plan, replay) | {"seasons": seasons}
+        rows, injected = replay_on_ray(inputs, plan, cfg)
+    report = summarise_replay(rows, plan, replay, injected if len(injected) else None) | {
+        "seasons": seasons
+    }
     reports = Path(paths.reports)
     write_text(
         rows.to_csv(index=False, float_format="%.6g"), reports / "monitor_replay_windows.csv"

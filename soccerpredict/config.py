@@ -187,6 +187,20 @@ class MonitoringParams(_Strict):
     baseline: Literal["pinnacle_closing", "pre_closing_market"] = "pinnacle_closing"
 
 
+class InjectionParams(_Strict):
+    """Known shifts injected into the seasons before `event_season` (soccerpredict.replay_inject):
+    the drift alert's family-wise level (and with it the floor) is chosen by how soon it detects
+    them, subject to its false alarms on the unshifted ordinary windows."""
+
+    # each scenario: columns (of the drift columns) and the direction each moves in; numerical
+    # columns move by size reference standard deviations, the result (ordinal H < D < A) moves
+    # towards the away side (+) or the home side (-) by as much in its 0/1/2 coding
+    scenarios: dict[str, dict[str, float]] = {}
+    sizes: list[float] = [0.2, 0.35, 0.5]  # shift sizes, in reference standard deviations
+    start_weeks: list[int] = [1]  # the shift starts at the start of these weeks of the season
+    seed: int = 0  # the draws that move results
+
+
 class MonitorReplayParams(_Strict):
     """`ray_jobs.monitor_replay`: production's alerts replayed week by week over the backtest."""
 
@@ -202,6 +216,8 @@ class MonitorReplayParams(_Strict):
     # the quality rule's window (monitoring.rolling_matches): the report shows the rule on the
     # stand-in at each of these, and which one meets the targets best before `event_season`
     rolling_matches_grid: list[int] = [100, 200, 300, 400, 600, 800]
+    # the drift level chosen on shifts injected into the seasons before `event_season`
+    injection: InjectionParams = InjectionParams()
     # today's design, replayed beside the current one: overrides of `drift` and `monitoring`
     before: dict[str, dict[str, Any]] = {}
 

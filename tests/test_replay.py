@@ -11,14 +11,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from soccerpredict.config import DriftParams, MonitoringParams, MonitorReplayParams
-from soccerpredict.drift_decision import column_stat, decide
+from soccerpredict.config import (
+    DriftParams,
+    InjectionParams,
+    MonitoringParams,
+    MonitorReplayParams,
+)
+from soccerpredict.drift_decision import RESULT_ORDER, column_stat, decide
 from soccerpredict.replay import Design, match_rps, replay_season, window_ends
+from soccerpredict.replay_inject import inject_season, shift_frame
 from soccerpredict.replay_summary import (
     alerts_at_floor,
+    choose_level,
     choose_min_effect,
     floors_by_p_value,
+    injected_alerts,
     summarise_replay,
+    weeks_to_detection,
 )
 
 COLUMNS = ["elo_diff", "market_prob_home", "model_home", "result"]
@@ -251,6 +260,98 @@ def test_rates_count_false_alarms_detection_and_the_first_week_of_the_event() ->
     assert rates["detection_behind"] == 1.0 and rates["event_first_week"] == 3
 
 
+def _ordinary(season: str = "2019-2020", seed: int = 2) -> pd.DataFrame:
+    frame = matches(600, season, seed=seed)  # not degraded: validated at its own RPS
+    frame["model_validation_rps"] = match_rps(frame, "model").mean()
+    return frame
+
+
+TWO_COLUMNS = {"model_home": -1.0, "market_prob_home": -1.0}  # the window alert needs two
+
+
+def test_a_shifted_result_moves_its_mean_code_by_the_size_in_reference_deviations() -> None:
+    reference, current = matches(2000, "2018-2019", seed=1), matches(2000, "2019-2020", seed=2)
+    rows = np.arange(len(current)) >= 1000  # from a known match on
+    moved = shift_frame(current, reference, {"result": 1.0}, 0.3, rows, np.random.default_rng(0))
+    code = reference["result"].map(RESULT_ORDER)
+    change = moved["result"].map(RESULT_ORDER) - current["result"].map(RESULT_ORDER)
+    assert (change[~rows] == 0).all() and set(change[rows]) == {0.0, 1.0}  # one step, to away
+    assert change[rows].mean() == pytest.approx(0.3 * code.std(ddof=0), rel=0.15)
+    numeric = shift_frame(
+        current, reference, {"elo_diff": -1.0}, 0.5, rows, np.random.default_rng(0)
+    )
+    diff = numeric["elo_diff"] - current["elo_diff"]
+    assert (diff[~rows] == 0).all()
+    assert np.allclose(diff[rows], -0.5 * reference["elo_diff"].std(ddof=0))
+
+
+def test_an_injected_shift_of_a_clear_size_is_detected_and_no_shift_gives_no_alarm() -> None:
+    reference, ordinary = matches(2000, "2018-2019", seed=1), _ordinary()
+    replay = REPLAY.model_copy(
+        update={
+            "injection": InjectionParams(
+                scenarios={"home_prices": TWO_COLUMNS}, sizes=[0.0, 1.0], start_weeks=[1, 10]
+            )
+        }
+    )
+    after = _plan()["after"]
+    injected = inject_season(ordinary, reference, after, replay)
+    base = replay_season(ordinary, reference, _plan(), replay)
+    assert not base["after_column_drift"].any()  # the season itself is quiet
+    column, window = injected_alerts(injected, after, DRIFT.p_value, DRIFT.min_effect)
+    none = injected["size"] == 0.0
+    assert not column[none].any() and not window[none].any()  # no shift, no alarm
+    for alert in (column, window):
+        runs = weeks_to_detection(injected, alert)
+        clear = runs.xs(1.0, level="size")["weeks"]
+        # from the season's start: the first scored week (60 matches at 20 a week: week 3);
+        # from week 10: by the time the 4-week window holds only shifted matches
+        assert clear.xs(1, level="start_week").tolist() == [3.0]
+        assert 1 <= clear.xs(10, level="start_week").iloc[0] <= 4
+        assert runs.xs(0.0, level="size")["weeks"].isna().all()
+
+
+def test_the_level_is_chosen_on_injected_shifts_before_the_event_and_held_out_after() -> None:
+    reference = matches(2000, "2018-2019", seed=1)
+    event = matches(600, "2020-2021", seed=3, home_rate=0.36, shift=-0.08)
+    replay = REPLAY.model_copy(
+        update={
+            "p_value_grid": [0.001, 0.05, 0.5],
+            "injection": InjectionParams(
+                scenarios={"home_prices": TWO_COLUMNS, "result": {"result": 1.0}},
+                sizes=[0.2, 0.5],
+                start_weeks=[1, 12],
+            ),
+        }
+    )
+    after = _plan()["after"]
+    ordinary = _ordinary()
+    rows = pd.concat(
+        [replay_season(f, reference, _plan(), replay) for f in (ordinary, event)],
+        ignore_index=True,
+    )
+    injected = inject_season(ordinary, reference, after, replay)
+    choice = choose_level(rows, injected, after, replay)
+    assert choice["chosen_on_seasons"] == ["2019-2020"] and choice["runs"] == 8
+    table = {e["p_value"]: e for e in choice["by_p_value"]}
+    chosen = choice["chosen"]
+    assert chosen["min_effect"] == table[chosen["p_value"]]["floor"]
+    assert table[chosen["p_value"]]["mean_weeks"] == min(e["mean_weeks"] for e in table.values())
+    for entry in table.values():  # every candidate meets the false-alarm target unshifted
+        assert max(entry["false_alarms_before_event"].values()) <= replay.false_alarm_target
+    # the event season is never read: without it, or with it shifted too, the same choice
+    without = rows[rows["season"] != "2020-2021"]
+    event_shifted = inject_season(event, reference, after, replay)
+    assert choose_level(without, injected, after, replay)["chosen"] == chosen
+    assert (
+        choose_level(rows, pd.concat([injected, event_shifted]), after, replay)["chosen"] == chosen
+    )
+    # only after the choice is the design shown on the event
+    report = summarise_replay(rows, _plan(), replay, injected)["injection"]
+    assert report["chosen"] == chosen
+    assert report["chosen_held_out"]["column_drift"]["event_first_week"] is not None
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_two_season_replay_through_the_job(ray_address: str, tmp_path: Path) -> None:
@@ -291,7 +392,11 @@ def test_a_two_season_replay_through_the_job(ray_address: str, tmp_path: Path) -
             "drift": DRIFT,
             "monitoring": MONITORING,
             "monitor_replay": REPLAY.model_copy(
-                update={"first_season": "2019-2020", "before": {"drift": {"min_effect": 0.0}}}
+                update={
+                    "first_season": "2019-2020",
+                    "before": {"drift": {"min_effect": 0.0}},
+                    "injection": InjectionParams(scenarios={"prices": TWO_COLUMNS}),
+                }
             ),
         }
     )
@@ -309,6 +414,9 @@ def test_a_two_season_replay_through_the_job(ray_address: str, tmp_path: Path) -
     after = saved["designs"]["after"]["alerts"]["window_drift"]
     assert after["false_alarms"] == 0.0 and after["event_first_week"] == 3
     assert (tmp_path / "reports" / "plots" / "monitor_replay.png").stat().st_size > 0
+    injection = saved["injection"]  # chosen on the season before the event only
+    assert injection["chosen_on_seasons"] == ["2019-2020"] and injection["chosen"] is not None
+    assert injection["runs"] == 3 and "chosen_held_out" in injection
     windows = pd.read_csv(tmp_path / "reports" / "monitor_replay_windows.csv")
     assert len(windows) == 60
 
