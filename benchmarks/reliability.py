@@ -494,7 +494,8 @@ def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, An
         start_redis(cache_port, folder / "redis-cache", "cache"),
     ]
     out: dict[str, Any] = {
-        "setting": "conf/serve.env, conf/serve.yaml (1 Ingress replica), the front",
+        "setting": "conf/serve.env, conf/serve.yaml (1 Ingress replica), the front, "
+        "Ray's dashboard on 127.0.0.1",
         "fixtures": len(items),
     }
     try:
@@ -504,6 +505,7 @@ def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, An
             f"redis://127.0.0.1:{state_port}/0",
             folder,
             cache_url=f"redis://127.0.0.1:{cache_port}/0",
+            dashboard=True,  # as scripts/run_pipeline.sh starts the head
         ) as app:
             time.sleep(6)  # the Model publishes its version
             out["load_c64"] = _load_20k(app, script, load_s, metrics_wait_s)

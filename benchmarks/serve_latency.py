@@ -342,11 +342,13 @@ def running_app(
     folder: Path,
     ingress_replicas: int = 1,
     cache_url: str | None = None,
+    dashboard: bool = False,
 ) -> Iterator[RunningApp]:
     """The app on a fresh local Ray with this environment, stopped on exit (the front, `serve
     run`, every process of the head). The direct-ingress range is a free one of the run's own,
     as long as the setting's (a replica of another app on the machine must not be a server of
-    this front). `cache_url`: a cache instance apart from `redis_url` (the state one)."""
+    this front). `cache_url`: a cache instance apart from `redis_url` (the state one);
+    `dashboard`: Ray's dashboard on 127.0.0.1 as the main command has it (a free port)."""
     env = {  # a fresh cluster with exactly this setting (the token settings stay)
         k: v for k, v in os.environ.items() if not k.startswith(("RAY_SERVE_", "RAY_ADDRESS"))
     }
@@ -365,7 +367,7 @@ def running_app(
     resources = load_config(
         PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
     ).runtime.ray.resources  # `serve` for replicas
-    head = start_head(ray_port, env, resources)
+    head = start_head(ray_port, env, resources, free_port() if dashboard else None)
     env["RAY_ADDRESS"] = head.address
     proxy = f"http://127.0.0.1:{http_port}"  # Serve's proxy: the front's backup
     try:
