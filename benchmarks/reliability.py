@@ -285,13 +285,14 @@ def _redis_error_metric(url: str) -> float | None:
     return sum(float(line.rsplit(None, 1)[1]) for line in errors)
 
 
-def _healthz_redis_false(url: str, stop: threading.Event, seen: list[bool]) -> None:
-    """`/healthz`'s `redis` once a second until `stop`: False is an outage the app reports."""
+def _healthz_redis_false(url: str, stop: threading.Event, seen: list[bool | None]) -> None:
+    """`/healthz`'s `redis` once a second until `stop`: False is an outage the app reports,
+    None a poll that got no answer."""
     while not stop.wait(1.0):
         try:
             seen.append(bool(httpx.get(f"{url}/healthz", timeout=10).json()["redis"]))
         except (httpx.HTTPError, ValueError, KeyError):
-            seen.append(False)
+            seen.append(None)
 
 
 def _load_20k(app: RunningApp, script: Path, duration_s: int, metrics_wait_s: float) -> Any:
@@ -300,7 +301,7 @@ def _load_20k(app: RunningApp, script: Path, duration_s: int, metrics_wait_s: fl
     breaker openings in the replica logs, `soccerpredict_redis_errors` before and after (Ray
     exports metrics every few seconds: read again `metrics_wait_s` later), `/healthz` polled."""
     before = _redis_error_metric(app.front)
-    stop, seen = threading.Event(), []
+    stop, seen = threading.Event(), list[bool | None]()
     poller = threading.Thread(target=_healthz_redis_false, args=(app.front, stop, seen))
     poller.start()
     try:
@@ -316,7 +317,8 @@ def _load_20k(app: RunningApp, script: Path, duration_s: int, metrics_wait_s: fl
         | _redis_logged(app.head)
         | {
             "redis_errors_metric_delta": delta,
-            "healthz_redis_false": sum(not ok for ok in seen),
+            "healthz_redis_false": sum(ok is False for ok in seen),
+            "healthz_unanswered": sum(ok is None for ok in seen),
             "healthz_polls": len(seen),
         }
     )
@@ -339,9 +341,11 @@ async def _under_kill(
     kill_at_s: float,
     kill: Callable[[], None],
     offset: int,
+    route: str,
 ) -> tuple[list[tuple[float, float, str, bool]], float]:
-    """`c` clients posting never-seen fixtures for `duration_s`; `kill()` at `kill_at_s`. Each
-    request's (start, end, status or error name, Retry-After present), and when the kill was."""
+    """`c` clients posting never-seen fixtures to `route` (`/predict`, or `/predict/batch` with
+    one fixture a call) for `duration_s`; `kill()` at `kill_at_s`. Each request's (start, end,
+    status or error name, Retry-After present), and when the kill was."""
     records: list[tuple[float, float, str, bool]] = []
     counter = iter(range(10**9))
     killed_at = float("inf")
@@ -355,9 +359,11 @@ async def _under_kill(
             while time.monotonic() < end:
                 n = next(counter)
                 body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+                if route == "/predict/batch":
+                    body = {"fixtures": [body]}
                 t0 = time.monotonic()
                 try:
-                    answer = await http.post("/predict", json=body, headers=headers)
+                    answer = await http.post(route, json=body, headers=headers)
                     status, retry = str(answer.status_code), "retry-after" in answer.headers
                 except httpx.HTTPError as err:
                     status, retry = type(err).__name__, False
@@ -404,7 +410,10 @@ def _kill_replica(
     duration_s: float,
     offset: int,
 ) -> dict[str, Any]:
-    """SIGKILL one replica of `deployment` 3 s into a c=16 load through the front."""
+    """SIGKILL one replica of `deployment` 3 s into a c=16 load through the front: `POST
+    /predict` for the Ingress (its own local model answers it), `POST /predict/batch` of one
+    fixture for the Model (the route that calls the Model deployment)."""
+    route = "/predict" if deployment == "Ingress" else "/predict/batch"
     before = _replica_pids(app.head, deployment)
     if not before:
         return {"error": f"no {deployment} replica process found"}
@@ -425,10 +434,11 @@ def _kill_replica(
         threading.Thread(target=watch, daemon=True).start()
 
     records, killed_at = asyncio.run(
-        _under_kill(app.front, key, items, 16, duration_s, 3.0, kill, offset)
+        _under_kill(app.front, key, items, 16, duration_s, 3.0, kill, offset, route)
     )
     time.sleep(0.5)
     return kill_summary(records, killed_at) | {
+        "route": route,
         "replicas_before": len(before),
         "replacement_process_s": round(replaced[0], 2) if replaced else None,
     }
@@ -661,13 +671,14 @@ def _serve_targets(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "figure": f"{load['outages_declared']} breaker openings, "
             f"{load['redis_failures_logged']} failed calls logged, redis_errors metric "
             f"+{load['redis_errors_metric_delta']}, /healthz redis false "
-            f"{load['healthz_redis_false']} of {load['healthz_polls']}",
+            f"{load['healthz_redis_false']} of {load['healthz_polls']} polls "
+            f"({load['healthz_unanswered']} unanswered)",
             "met": load["outages_declared"] == 0 and load["healthz_redis_false"] == 0,
         },
     }
     for deployment in ("Ingress", "Model"):
         k = s[f"kill_{deployment.lower()}"]
-        name = f"serve run, {deployment} replica SIGKILLed under c=16"
+        name = f"serve run, {deployment} replica SIGKILLed under c=16 ({k.get('route')})"
         if "error" in k:
             out[name] = {"figure": k["error"], "met": False}
             continue
