@@ -608,6 +608,8 @@ def run(out: Path, parts: list[str], quick: bool) -> Any:
         load_s, kill_s, wait_s = (10, 10.0, 6.0) if quick else (LOAD_S, 23.0, 12.0)
         report["serve_run"] = run_serve(load_s, kill_s, wait_s)
         measured["serve"] = stamp + (" (--quick)" if quick else "")
+    if "idle" in report:  # a report written before `measured` was kept
+        measured.setdefault("uvicorn", "not recorded (an earlier run)")
     report["measured"] = {part: measured[part] for part in keep if part in measured}
     done = set(report) | (
         {"load_20k_c64", "replica_kills", "listening_sockets"} if "serve_run" in report else set()
