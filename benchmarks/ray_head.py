@@ -57,9 +57,16 @@ class RayHead:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_head(port: int, env: dict[str, str], resources: dict[str, float]) -> RayHead:
+def start_head(
+    port: int, env: dict[str, str], resources: dict[str, float], dashboard_port: int | None = None
+) -> RayHead:
     """`ray start --head` on 127.0.0.1:`port` with this environment (the cluster's processes
-    read Serve's switches from it) and 2 CPUs."""
+    read Serve's switches from it) and 2 CPUs; with `dashboard_port`, the dashboard on
+    127.0.0.1 there, as scripts/run_pipeline.sh starts it (otherwise none)."""
+    if dashboard_port is None:
+        dashboard = ["--include-dashboard=false"]
+    else:
+        dashboard = ["--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
     temp_dir = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths are long
     head = RayHead(f"127.0.0.1:{port}", temp_dir)
     try:
@@ -72,7 +79,7 @@ def start_head(port: int, env: dict[str, str], resources: dict[str, float]) -> R
                 f"--port={port}",
                 f"--resources={json.dumps(resources)}",
                 f"--temp-dir={temp_dir}",
-                "--include-dashboard=false",
+                *dashboard,
                 "--disable-usage-stats",
             ],
             env=env,

@@ -28,7 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -320,21 +322,33 @@ def write_app_config(
     return folder / "serve.yaml"
 
 
-def serve(
+@dataclass
+class RunningApp:
+    """The app as the main command runs it, on a Ray head of its own: `serve run` of
+    conf/serve.yaml (written to `folder` with this run's ports) and the front before it."""
+
+    head: RayHead
+    front: str  # the address clients call (HAProxy)
+    proxy: str  # Serve's proxy, the front's backup
+    ports: range  # the direct-ingress range of this run
+    serve: subprocess.Popen[bytes]
+    haproxy: subprocess.Popen[bytes]
+
+
+@contextmanager
+def running_app(
     setting: dict[str, str],
     redis_url: str,
-    script: Path,
-    duration_s: int,
     folder: Path,
     ingress_replicas: int = 1,
-) -> dict[str, Any]:
-    """The app on a fresh local Ray with this environment: the front clients are told to use
-    (HAProxy before the Ingress replica's own server), Serve's proxy and the direct-ingress port
-    itself, misses and hits; the batch route through the front; every Serve process's and the
-    front's peak RSS. The direct-ingress range is a free one of the run's own, as long as the
-    setting's (a replica of another app on the machine must not be a server of this front)."""
-    import psutil
-
+    cache_url: str | None = None,
+    dashboard: bool = False,
+) -> Iterator[RunningApp]:
+    """The app on a fresh local Ray with this environment, stopped on exit (the front, `serve
+    run`, every process of the head). The direct-ingress range is a free one of the run's own,
+    as long as the setting's (a replica of another app on the machine must not be a server of
+    this front). `cache_url`: a cache instance apart from `redis_url` (the state one);
+    `dashboard`: Ray's dashboard on 127.0.0.1 as the main command has it (a free port)."""
     env = {  # a fresh cluster with exactly this setting (the token settings stay)
         k: v for k, v in os.environ.items() if not k.startswith(("RAY_SERVE_", "RAY_ADDRESS"))
     }
@@ -342,7 +356,7 @@ def serve(
         RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
         RAY_USAGE_STATS_ENABLED="0",
         REDIS_URL=redis_url,
-        REDIS_CACHE_URL=redis_url,  # one instance for both roles here: the latency, not the roles
+        REDIS_CACHE_URL=cache_url or redis_url,  # one instance for both roles unless given
         **setting,
     )
     ports = free_port_range(len(direct_ingress_ports(env)))
@@ -353,7 +367,7 @@ def serve(
     resources = load_config(
         PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
     ).runtime.ray.resources  # `serve` for replicas
-    head = start_head(ray_port, env, resources)
+    head = start_head(ray_port, env, resources, free_port() if dashboard else None)
     env["RAY_ADDRESS"] = head.address
     proxy = f"http://127.0.0.1:{http_port}"  # Serve's proxy: the front's backup
     try:
@@ -366,24 +380,41 @@ def serve(
         haproxy = start_front(
             folder / "front.cfg", "127.0.0.1", front_port, ports, http_port, folder / "front.log"
         )
-        front = f"http://127.0.0.1:{front_port}"  # the address clients call
-        time.sleep(6)  # let the Model publish its version, so hits can happen
-        out: dict[str, Any] = {"front": measure(front, script, duration_s, ("miss", "hit"))}
-        out["proxy"] = measure(proxy, script, duration_s, ("miss", "hit"), 20_000)
-        out["batch"] = batches(front, script, duration_s, BATCH_SIZES)
-        port = direct_ingress_port(head, ports)
-        if port is not None:
-            direct = f"http://127.0.0.1:{port}"
-            out["direct_ingress"] = measure(direct, script, duration_s, ("miss", "hit"), 40_000)
-        procs = [psutil.Process(proc.pid), psutil.Process(haproxy.pid), *head.processes()]
-        out["peak_rss_mb"] = peak_rss_mb(procs)
-        return out
+        yield RunningApp(head, f"http://127.0.0.1:{front_port}", proxy, ports, proc, haproxy)
     finally:
         if haproxy is not None:
             haproxy.terminate()
             haproxy.wait(timeout=10)
         stop_serve(proc)
         head.stop()
+
+
+def serve(
+    setting: dict[str, str],
+    redis_url: str,
+    script: Path,
+    duration_s: int,
+    folder: Path,
+    ingress_replicas: int = 1,
+) -> dict[str, Any]:
+    """The app (`running_app`) with this environment: the front clients are told to use
+    (HAProxy before the Ingress replica's own server), Serve's proxy and the direct-ingress port
+    itself, misses and hits; the batch route through the front; every Serve process's and the
+    front's peak RSS."""
+    import psutil
+
+    with running_app(setting, redis_url, folder, ingress_replicas) as app:
+        time.sleep(6)  # let the Model publish its version, so hits can happen
+        out: dict[str, Any] = {"front": measure(app.front, script, duration_s, ("miss", "hit"))}
+        out["proxy"] = measure(app.proxy, script, duration_s, ("miss", "hit"), 20_000)
+        out["batch"] = batches(app.front, script, duration_s, BATCH_SIZES)
+        port = direct_ingress_port(app.head, app.ports)
+        if port is not None:
+            direct = f"http://127.0.0.1:{port}"
+            out["direct_ingress"] = measure(direct, script, duration_s, ("miss", "hit"), 40_000)
+        procs = [psutil.Process(app.serve.pid), psutil.Process(app.haproxy.pid)]
+        out["peak_rss_mb"] = peak_rss_mb([*procs, *app.head.processes()])
+        return out
 
 
 def _errors(modes: dict[str, Any]) -> int:

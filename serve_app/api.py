@@ -149,6 +149,14 @@ def _add_error_handlers(api: FastAPI) -> None:
     async def not_ready(_: Request, err: Exception) -> JSONResponse:
         return _problem(503, Problem(detail=str(err)), retry_after(1))
 
+    async def replica_gone(_: Request, err: Exception) -> JSONResponse:
+        # a Model replica died (SIGKILL, node lost) with this call on it: Serve does not retry
+        # a call a replica may have started; the client may, once the replica is replaced
+        return _problem(503, Problem(detail="a model replica went away; retry"), retry_after(1))
+
+    from ray.exceptions import RayActorError  # ActorDiedError, ActorUnavailableError
+
+    api.add_exception_handler(RayActorError, replica_gone)
     api.add_exception_handler(Refused, refused)
     api.add_exception_handler(NotReady, not_ready)
     api.add_exception_handler(RequestValidationError, invalid)

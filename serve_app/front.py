@@ -36,7 +36,20 @@ from serve_app.local import serve_environment, wait_for_port
 
 # how fast a replica that went away is marked down and a new one up: checks every second
 # (every 250 ms while a server is failing), down after 2 failures, up after 1 success
-CHECK = "check inter 1s fastinter 250ms downinter 1s fall 2 rise 1"
+CHECK = (
+    "check inter 1s fastinter 250ms downinter 1s fall 2 rise 1"
+    # a connection refused (the replica is gone) marks the server down at once, so the retry
+    # goes elsewhere; the checks bring it back when it answers again
+    " observe layer4 error-limit 1 on-error mark-down"
+)
+
+
+# the body and header of the front's own 502 and 503 (no server could answer): the app's problem
+# shape, and when to try again
+FRONT_ERROR = (
+    "content-type application/json"
+    ' string \'{"detail": "no replica could answer; retry"}\' hdr Retry-After 1'
+)
 
 
 def direct_ingress_ports(env: dict[str, str]) -> range:
@@ -68,15 +81,29 @@ global
 defaults
     mode http
     option http-keep-alive
-    timeout connect 2s
+    # loopback to this node's replicas: a connect takes microseconds; HAProxy waits
+    # min(this, 1 s) before a retry, which a request on a killed replica pays once
+    timeout connect 500ms
     timeout client 60s
     timeout server {int(server_timeout_s)}s
     timeout http-keep-alive 60s
-    # a replica that vanished between two checks: the request goes to another server (only a
-    # connection that failed, never a request a replica may have started)
-    retries 2
+    # a replica that vanished between two checks: the request is tried again on another server
+    # (the backup when no other replica is up), when the connection failed and when the replica
+    # closed it with no answer at all (SIGKILLed mid-request: benchmarks/reliability.py found
+    # those as 502s). A request is retried only if it fits HAProxy's 16 kB buffer. A replica may
+    # have started the request it did not answer: a route that is not idempotent (an async
+    # post) may then run twice, as it would when the client retried the 503 below itself.
+    # the whole request (up to the 16 kB buffer) before a server is picked: one that dies while
+    # the body is still on its way would otherwise end the client's connection with no answer
+    option http-buffer-request
+    retries 3
     option redispatch 1
-    retry-on conn-failure
+    retry-on conn-failure empty-response
+    # the front's own failure (no server could answer) is retryable: a 503 with Retry-After, in
+    # the app's problem body, never a 502 (these replace only the front's own answers: the
+    # app's 503s pass as they are, and it gives no 502)
+    http-error status 502 {FRONT_ERROR}
+    http-error status 503 {FRONT_ERROR}
 
 frontend front
     bind {host}:{port}
@@ -87,6 +114,8 @@ frontend front
     # (serve_app/limits.py); HAProxy keeps the client side open unless told, and the client's
     # next request on it would find it closed (tests/test_serve.py found it)
     http-after-response set-header Connection close if {{ status 413 }}
+    # the front's 502 (above, in defaults) said as the retryable 503 it is
+    http-after-response set-status 503 if {{ status 502 }}
     default_backend ingress
 
 backend ingress

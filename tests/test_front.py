@@ -5,6 +5,8 @@ range. The front with the real Serve app and a killed Ingress replica: tests/tes
 from __future__ import annotations
 
 import shutil
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -114,3 +116,76 @@ def test_the_front_follows_a_replica_to_another_port_and_falls_back_to_the_proxy
         finally:
             haproxy.terminate()
             haproxy.wait(timeout=10)
+
+
+@contextmanager
+def dying_replica(port: int) -> Iterator[list[int]]:
+    """A replica SIGKILLed mid-request: healthy to the front's checks until it reads its first
+    other request, then gone as the kernel leaves a killed process: that connection reset
+    without an answer, nothing listening on its port. How many requests it took."""
+    taken: list[int] = []
+    server = socket.create_server(("127.0.0.1", port))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            if conn.recv(65536).startswith(b"GET /healthz"):
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                conn.close()
+                continue
+            taken.append(1)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # RST, no answer
+            server.close()
+            return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield taken
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def test_a_request_on_a_replica_killed_mid_request_goes_to_another_server(tmp_path: Path) -> None:
+    """The killed replica answered nothing: the request is tried again elsewhere (here the
+    backup, Serve's proxy), never handed to the client as the front's 502."""
+    ports = free_port_range(2)
+    proxy, front = free_port(), free_port()
+    with replica(proxy, "proxy"), dying_replica(ports[0]) as taken:
+        haproxy = start_front(
+            tmp_path / "front.cfg", "127.0.0.1", front, ports, proxy, tmp_path / "front.log"
+        )
+        try:
+            answer = httpx.post(f"http://127.0.0.1:{front}/predict", json={}, timeout=10)
+        finally:
+            haproxy.terminate()
+            haproxy.wait(timeout=10)
+    assert taken, "the request reached the dying replica first"
+    assert (answer.status_code, answer.text) == (200, "proxy 127.0.0.1")
+    assert answer.elapsed.total_seconds() < 2.0  # the issue's longest request a kill may cost
+
+
+def test_when_no_server_can_answer_the_front_says_503_with_retry_after(tmp_path: Path) -> None:
+    """Nothing answers (the replica died mid-request, the proxy is down too): a retryable 503
+    with Retry-After, not a 502."""
+    ports = free_port_range(2)
+    proxy, front = free_port(), free_port()
+    with dying_replica(ports[0]):
+        haproxy = start_front(
+            tmp_path / "front.cfg", "127.0.0.1", front, ports, proxy, tmp_path / "front.log"
+        )
+        try:
+            answer = httpx.post(f"http://127.0.0.1:{front}/predict", json={}, timeout=20)
+        finally:
+            haproxy.terminate()
+            haproxy.wait(timeout=10)
+    assert answer.status_code == 503, (answer.status_code, answer.text)
+    assert answer.headers.get("retry-after") == "1"

@@ -331,3 +331,40 @@ def test_every_answer_names_its_forecaster(
         assert info["forecasters"] == [RATINGS_ONLY]
 
     run(scenario)
+
+
+class _GoneModel:
+    """The Model deployment with its replica SIGKILLed mid-call: Serve's handle raises Ray's
+    ActorDiedError for the calls that replica had (benchmarks/reliability.py found them as 500s)."""
+
+    def __init__(self, model: ServedModel) -> None:
+        self.model = model
+
+    async def predict_one(self, vector: Any) -> dict[str, Any]:
+        from ray.exceptions import ActorDiedError
+
+        raise ActorDiedError()
+
+    async def predict_many(self, matrix: Any) -> list[dict[str, Any]]:
+        from ray.exceptions import ActorDiedError
+
+        raise ActorDiedError()
+
+    async def info(self) -> dict[str, Any]:
+        return await self.model.info()
+
+    async def report_file(self, name: str) -> bytes | None:
+        return await self.model.report_file(name)
+
+
+def test_a_model_replica_that_died_mid_call_is_a_503_with_retry_after(
+    settings: ServeSettings, predictors: dict[str, Predictor], key: str
+) -> None:
+    async def scenario() -> None:
+        app = await deploy(settings, Registry(predictors, {"champion": "1"}), faults=_GoneModel)
+        headers = {"X-API-Key": key}
+        batch = await app.http.post("/predict/batch", json={"fixtures": [BODY]}, headers=headers)
+        assert batch.status_code == 503, batch.text
+        assert batch.headers["retry-after"] and "retry" in batch.json()["detail"]
+
+    run(scenario)

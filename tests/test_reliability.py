@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_the_quick_suite_runs_every_probe_and_writes_its_report(tmp_path: Path) -> None:
     from benchmarks.reliability import main
 
@@ -19,6 +18,7 @@ def test_the_quick_suite_runs_every_probe_and_writes_its_report(tmp_path: Path) 
     main(["--quick", "--out", str(out)])
     report = json.loads(out.read_text())
     assert {"idle", "unauthenticated_flood", "metrics_flood", "big_body"} <= set(report)
+    assert "uvicorn" in report["measured"]
     assert report["not_run"], "the probes still missing are named"
     targets = report["targets"]
     for name in (
@@ -29,3 +29,42 @@ def test_the_quick_suite_runs_every_probe_and_writes_its_report(tmp_path: Path) 
     ):
         assert targets[name]["met"], (name, targets[name])
     assert report["unauthenticated_flood"]["flood_statuses"].keys() <= {"401", "429"}
+
+
+def test_a_kill_summary_counts_failures_the_longest_request_and_the_recovery() -> None:
+    from benchmarks.reliability import kill_summary
+
+    killed_at = 3.0  # (start, end, status, Retry-After present) of each request
+    records = [
+        (0.0, 0.05, "200", False),
+        (2.9, 3.2, "502", False),  # failed, not a retryable 503
+        (3.0, 4.5, "200", False),  # slow: disturbed, the longest
+        (5.0, 5.1, "503", True),  # failed, retryable
+        (6.0, 6.1, "200", False),
+    ]
+    summary = kill_summary(records, killed_at)
+    assert summary["statuses"] == {"200": 3, "502": 1, "503": 1}
+    assert (summary["failed"], summary["answers_500"], summary["not_503_with_retry_after"]) == (
+        2,
+        0,
+        1,
+    )
+    assert summary["longest_s"] == 1.5
+    assert summary["recovery_s"] == 2.1  # the end of the last disturbed request, 5.1 s
+
+
+def test_listening_names_each_socket_and_whether_it_is_on_the_host() -> None:
+    import socket
+
+    import psutil
+
+    from benchmarks.reliability import listening
+
+    with (
+        socket.create_server(("127.0.0.1", 0)) as mine,
+        socket.create_server(("0.0.0.0", 0)) as everywhere,
+    ):
+        on_host, off_host = mine.getsockname()[1], everywhere.getsockname()[1]
+        found = {s["port"]: s for s in listening([psutil.Process()])}
+    assert found[on_host]["on_host"] is True
+    assert (found[off_host]["on_host"], found[off_host]["address"]) == (False, "0.0.0.0")
