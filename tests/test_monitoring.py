@@ -110,6 +110,8 @@ def test_prometheus_scrapes_every_replica_with_the_expected_labels(
         _query(prometheus, 'count(ray_soccerpredict_http_requests_total{job="soccerpredict-app"})')
         == []
     )
+    # the front's own job is scraped every 30 s, from a random offset: wait for its first scrape
+    wait_until(lambda: _query(prometheus, 'up{job="soccerpredict-app"}') != [], 75)
     assert _query(prometheus, 'up{job="soccerpredict-app"}')[0]["value"][1] == "1"
     versions = _query(prometheus, "ray_soccerpredict_model_version_info == 1")
     assert versions and "version" in versions[0]["metric"]
