@@ -154,20 +154,30 @@ def dying_replica(port: int) -> Iterator[list[int]]:
         server.close()
 
 
+@contextmanager
+def front_running(tmp_path: Path, port: int, replicas: range, proxy: int) -> Iterator[None]:
+    """The front on 127.0.0.1:`port` for the duration of the block, then stopped."""
+    haproxy = start_front(
+        tmp_path / "front.cfg", "127.0.0.1", port, replicas, proxy, tmp_path / "front.log"
+    )
+    try:
+        yield
+    finally:
+        haproxy.terminate()
+        haproxy.wait(timeout=10)
+
+
 def test_a_request_on_a_replica_killed_mid_request_goes_to_another_server(tmp_path: Path) -> None:
     """The killed replica answered nothing: the request is tried again elsewhere (here the
     backup, Serve's proxy), never handed to the client as the front's 502."""
     ports = free_port_range(2)
     proxy, front = free_port(), free_port()
-    with replica(proxy, "proxy"), dying_replica(ports[0]) as taken:
-        haproxy = start_front(
-            tmp_path / "front.cfg", "127.0.0.1", front, ports, proxy, tmp_path / "front.log"
-        )
-        try:
-            answer = httpx.post(f"http://127.0.0.1:{front}/predict", json={}, timeout=10)
-        finally:
-            haproxy.terminate()
-            haproxy.wait(timeout=10)
+    with (
+        replica(proxy, "proxy"),
+        dying_replica(ports[0]) as taken,
+        front_running(tmp_path, front, ports, proxy),
+    ):
+        answer = httpx.post(f"http://127.0.0.1:{front}/predict", json={}, timeout=10)
     assert taken, "the request reached the dying replica first"
     assert (answer.status_code, answer.text) == (200, "proxy 127.0.0.1")
     assert answer.elapsed.total_seconds() < 2.0  # the issue's longest request a kill may cost
@@ -178,14 +188,7 @@ def test_when_no_server_can_answer_the_front_says_503_with_retry_after(tmp_path:
     with Retry-After, not a 502."""
     ports = free_port_range(2)
     proxy, front = free_port(), free_port()
-    with dying_replica(ports[0]):
-        haproxy = start_front(
-            tmp_path / "front.cfg", "127.0.0.1", front, ports, proxy, tmp_path / "front.log"
-        )
-        try:
-            answer = httpx.post(f"http://127.0.0.1:{front}/predict", json={}, timeout=20)
-        finally:
-            haproxy.terminate()
-            haproxy.wait(timeout=10)
+    with dying_replica(ports[0]), front_running(tmp_path, front, ports, proxy):
+        answer = httpx.post(f"http://127.0.0.1:{front}/predict", json={}, timeout=20)
     assert answer.status_code == 503, (answer.status_code, answer.text)
     assert answer.headers.get("retry-after") == "1"
