@@ -13,6 +13,17 @@ from typing import Any
 
 import yaml
 
+from soccerpredict.config import ModelParams
+
+# a tier's booster small enough for the unit tests' synthetic tables
+FAST_TIER = ModelParams(
+    learning_rate=0.1,
+    n_estimators=200,
+    early_stopping_rounds=20,
+    min_child_weight=5.0,
+    calibration_methods=["none", "temperature"],
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from soccerpredict.config import FeatureParams, ForecasterParams, ModelParams
+from soccerpredict.config import FeatureParams, ForecasterParams
 from soccerpredict.data.readers import read_football_data_csv
 from soccerpredict.evaluation import PRE_MATCH_PRICE_FEATURES, one_price_set
 from soccerpredict.features.build import PRICE_COLUMNS, build_features
@@ -29,15 +29,10 @@ from soccerpredict.models.predictor import (
     Forecaster,
     Predictor,
 )
+from tests.projects import FAST_TIER
 
 SEASONS = ("2016-2017", "2017-2018", "2018-2019", "2019-2020")
-FAST = ModelParams(
-    learning_rate=0.1,
-    n_estimators=200,
-    early_stopping_rounds=20,
-    min_child_weight=5.0,
-    calibration_methods=["none", "temperature"],
-)
+FAST = FAST_TIER
 
 
 @pytest.fixture(scope="module")

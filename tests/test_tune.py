@@ -34,6 +34,7 @@ from soccerpredict.tuning import (
     tier_rows,
     validate_budget,
 )
+from tests.projects import FAST_TIER
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = yaml.safe_load((ROOT / "params.yaml").read_text())["tune"]["space"]
@@ -85,13 +86,7 @@ def test_round_reporter_reports_every_n_rounds() -> None:
     assert reporter.last["boosting_rounds"] == 7
 
 
-HAND_SET = ModelParams(
-    learning_rate=0.1,
-    n_estimators=200,
-    early_stopping_rounds=20,
-    min_child_weight=5.0,
-    calibration_methods=["none", "temperature"],
-)
+HAND_SET = FAST_TIER
 
 
 @pytest.fixture(scope="module")
