@@ -31,7 +31,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from serve_app.limits import too_large
 from serve_app.local import serve_environment, wait_for_port
 
 # how fast a replica that went away is marked down and a new one up: checks every second
@@ -52,6 +54,14 @@ FRONT_ERROR = (
 )
 
 
+def body_too_large(limit: int) -> str:
+    """The front's 413: the app's body (limits.too_large) and `Connection: close`, since the
+    rest of the body is not read."""
+    return (
+        f"content-type application/json string '{too_large(limit).decode()}' hdr Connection close"
+    )
+
+
 def direct_ingress_ports(env: dict[str, str]) -> range:
     """The ports Ray gives Ingress replicas, as its PortAllocator reads them: min up to max,
     max excluded."""
@@ -67,6 +77,7 @@ def front_config(
     port: int,
     replica_ports: range,
     proxy_port: int,
+    max_body_bytes: int,
     backend_host: str = "127.0.0.1",
     server_timeout_s: float = 60.0,
 ) -> str:
@@ -110,6 +121,12 @@ frontend front
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
     # header from 127.0.0.1 only); a client's own header is replaced, never passed on
     http-request set-header X-Forwarded-For %[src]
+    # a body declared larger than the app takes (conf/runtime.yaml serving.max_body_bytes) is
+    # refused here, before any of it is buffered, with the app's own 413 and body: a replica
+    # that refused it after HAProxy had buffered part of it closed the connection under the
+    # rest, and the client sometimes got no answer (12 of 30 2 MB posts). A body with no
+    # Content-Length (chunked) is counted by the app (serve_app/limits.py), as before
+    http-request return status 413 {body_too_large(max_body_bytes)} if {{ req.hdr_val(content-length) gt {max_body_bytes} }}
     # the app answers a too-large body with 413 before reading it and closes the connection
     # (serve_app/limits.py); HAProxy keeps the client side open unless told, and the client's
     # next request on it would find it closed (tests/test_serve.py found it)
@@ -153,12 +170,29 @@ def command(config: Path) -> list[str]:
     return [haproxy_binary(), "-db", "-f", str(config)]
 
 
+def serving_settings() -> Any:
+    """conf/runtime.yaml's `serving` section, through the project's one loader."""
+    from soccerpredict.config import PROJECT_ROOT, load_config
+
+    return load_config(
+        PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml"
+    ).runtime.serving
+
+
 def start_front(
-    config: Path, host: str, port: int, replica_ports: range, proxy_port: int, log: Path
+    config: Path,
+    host: str,
+    port: int,
+    replica_ports: range,
+    proxy_port: int,
+    log: Path,
+    max_body_bytes: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """HAProxy with `front_config` written to `config`, returned once it listens on
-    127.0.0.1:`port` (tests, benchmarks; stop it with terminate())."""
-    write_config(config, front_config(host, port, replica_ports, proxy_port))
+    127.0.0.1:`port` (tests, benchmarks; stop it with terminate()). The body limit is the
+    project's (`serving.max_body_bytes`) unless given."""
+    limit = max_body_bytes or serving_settings().max_body_bytes
+    write_config(config, front_config(host, port, replica_ports, proxy_port, limit))
     with log.open("w") as out:
         proc = subprocess.Popen(command(config), stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -176,7 +210,7 @@ def start_front(
 def main(argv: list[str] | None = None) -> None:
     import yaml
 
-    from soccerpredict.config import PROJECT_ROOT, load_config
+    from soccerpredict.config import PROJECT_ROOT
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve-config", type=Path, default=PROJECT_ROOT / "conf/serve.yaml")
@@ -186,10 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true", help="write and check the config only")
     args = parser.parse_args(argv)
     http = yaml.safe_load(args.serve_config.read_text())["http_options"]
-    runtime = load_config(PROJECT_ROOT / "params.yaml", PROJECT_ROOT / "conf/runtime.yaml").runtime
-    port = args.port or runtime.serving.front_port
+    serving = serving_settings()
+    port = args.port or serving.front_port
     env = serve_environment() | {k: v for k, v in os.environ.items() if k.startswith("RAY_SERVE_")}
-    text = front_config(args.host or http["host"], port, direct_ingress_ports(env), http["port"])
+    ports = direct_ingress_ports(env)
+    host = args.host or http["host"]
+    text = front_config(host, port, ports, http["port"], serving.max_body_bytes)
     config = write_config(args.out, text)
     if args.check:
         os.execv(haproxy_binary(), [haproxy_binary(), "-c", "-q", "-f", str(config)])

@@ -61,9 +61,15 @@ class BodyLimit:
                 await _refuse(send, self.max_bytes)
 
 
-async def _refuse(send: Any, limit: int) -> None:
+def too_large(limit: int) -> bytes:
+    """The 413's body, here and in the front (serve_app/front.py), which refuses a body that
+    declares its size before any of it reaches the app."""
     body = Problem(detail=f"request body larger than {limit} bytes", field="body")
-    payload = body.model_dump_json().encode()
+    return body.model_dump_json().encode()
+
+
+async def _refuse(send: Any, limit: int) -> None:
+    payload = too_large(limit)
     headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
     headers.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -58,7 +58,7 @@ def replica(port: int, name: str) -> Iterator[None]:
 def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
     ports = direct_ingress_ports(serve_environment())
     assert len(ports) >= 8  # a restarted replica finds a port while its old one is held back
-    text = front_config("127.0.0.1", 8000, ports, 8001)
+    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576)
     assert [line.split()[1] for line in text.splitlines() if "bind" in line.split()[:1]] == [
         "127.0.0.1:8000"
     ]  # one listening socket: no stats page, no admin socket on any interface
@@ -70,7 +70,8 @@ def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
 
 def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     config = write_config(
-        tmp_path / "front.cfg", front_config("127.0.0.1", free_port(), range(30000, 30016), 8001)
+        tmp_path / "front.cfg",
+        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576),
     )
     checked = subprocess.run(
         [*command(config)[:1], "-c", "-f", str(config)], check=False, capture_output=True, text=True
@@ -155,10 +156,18 @@ def dying_replica(port: int) -> Iterator[list[int]]:
 
 
 @contextmanager
-def front_running(tmp_path: Path, port: int, replicas: range, proxy: int) -> Iterator[None]:
+def front_running(
+    tmp_path: Path, port: int, replicas: range, proxy: int, max_body_bytes: int | None = None
+) -> Iterator[None]:
     """The front on 127.0.0.1:`port` for the duration of the block, then stopped."""
     haproxy = start_front(
-        tmp_path / "front.cfg", "127.0.0.1", port, replicas, proxy, tmp_path / "front.log"
+        tmp_path / "front.cfg",
+        "127.0.0.1",
+        port,
+        replicas,
+        proxy,
+        tmp_path / "front.log",
+        max_body_bytes,
     )
     try:
         yield
@@ -192,3 +201,34 @@ def test_when_no_server_can_answer_the_front_says_503_with_retry_after(tmp_path:
         answer = httpx.post(f"http://127.0.0.1:{front}/predict", json={}, timeout=20)
     assert answer.status_code == 503, (answer.status_code, answer.text)
     assert answer.headers.get("retry-after") == "1"
+
+
+def test_a_body_declared_too_large_is_the_fronts_413_every_time_and_never_reaches_a_replica(
+    tmp_path: Path,
+) -> None:
+    """Refused by its Content-Length before HAProxy buffers any of it, with the app's own
+    problem body. Before, the replica refused it after the front had buffered part of it and
+    closed the connection under the rest: 12 of 30 such posts got no answer at all."""
+    ports = free_port_range(1)
+    proxy, front = free_port(), free_port()
+    limit = 65_536
+    with (
+        replica(ports[0], "first"),
+        replica(proxy, "proxy"),
+        front_running(tmp_path, front, ports, proxy, max_body_bytes=limit),
+    ):
+        time.sleep(1.0)  # the replica's first check marks it up
+        url = f"http://127.0.0.1:{front}/predict/batch"
+        headers = {"content-type": "application/json"}
+        refused = [
+            httpx.post(url, content=b"x" * 400_000, headers=headers, timeout=10) for _ in range(20)
+        ]
+        small = httpx.post(url, content=b"x" * limit, headers=headers, timeout=10)
+    assert {r.status_code for r in refused} == {413}
+    assert refused[0].json() == {
+        "detail": f"request body larger than {limit} bytes",
+        "field": "body",
+        "suggestions": [],
+    }
+    assert refused[0].headers["connection"] == "close"  # the rest of the body is not read
+    assert (small.status_code, small.text) == (200, "first 127.0.0.1")  # at the limit: passed on
