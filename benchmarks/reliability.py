@@ -485,6 +485,16 @@ def _app_sockets(app: RunningApp, redis: list[subprocess.Popen[bytes]]) -> list[
     return listening(list({p.pid: p for p in procs}.values()))
 
 
+def ingress_replicas() -> int:
+    import yaml
+
+    from soccerpredict.config import PROJECT_ROOT
+
+    config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
+    deployments = config["applications"][0]["deployments"]
+    return int(next(d for d in deployments if d["name"] == "Ingress").get("num_replicas", 1))
+
+
 def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, Any]:
     """The `serve run` probes: the load with its Redis outages, both replica kills, the
     listening sockets. Needs the pipeline's outputs (team state, champion), `wrk`."""
@@ -504,8 +514,8 @@ def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, An
         start_redis(cache_port, folder / "redis-cache", "cache"),
     ]
     out: dict[str, Any] = {
-        "setting": "conf/serve.env, conf/serve.yaml (1 Ingress replica), the front, "
-        "Ray's dashboard on 127.0.0.1",
+        "setting": f"conf/serve.env, conf/serve.yaml ({ingress_replicas()} Ingress replicas), "
+        "the front, Ray's dashboard on 127.0.0.1",
         "fixtures": len(items),
     }
     try:

@@ -55,9 +55,11 @@ from soccerpredict.io import write_json
 # What is tried on the Serve side: the environment of the Ray cluster's processes.
 # each Serve setting tried: its environment and its number of Ingress replicas (the front
 # balances them; conf/serve.yaml has the one chosen)
-SETTINGS: dict[str, tuple[Callable[[], dict[str, str]], int]] = {
-    "serve.env": (serve_environment, 1),
-    "serve.env, 2 Ingress replicas": (serve_environment, 2),
+# the shipped setting (conf/serve.env, conf/serve.yaml's Ingress replicas: None), and one
+# Ingress replica beside it
+SETTINGS: dict[str, tuple[Callable[[], dict[str, str]], int | None]] = {
+    "serve.env": (serve_environment, None),
+    "serve.env, 1 Ingress replica": (serve_environment, 1),
 }
 BATCH_SIZES = (1, 10, 100)
 # the table's names of the addresses measured
@@ -303,10 +305,11 @@ def direct_ingress_port(head: RayHead, ports: range) -> int | None:
 
 
 def write_app_config(
-    folder: Path, redis_url: str, http_port: int, ingress_replicas: int = 1
+    folder: Path, redis_url: str, http_port: int, ingress_replicas: int | None = None
 ) -> Path:
-    """conf/serve.yaml and conf/runtime.yaml in `folder`, with this Redis and HTTP port; the
-    rate limit is still checked (its Redis round trip is part of the cost), never reached."""
+    """conf/serve.yaml and conf/runtime.yaml in `folder`, with this Redis and HTTP port (and
+    `ingress_replicas` Ingress replicas if given); the rate limit is still checked (its Redis
+    round trip is part of the cost), never reached."""
     runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
     runtime["serving"].update(
         redis_url=redis_url, rate_limit_per_minute=10**9, address_rate_per_minute=10**9
@@ -316,7 +319,7 @@ def write_app_config(
     config["http_options"]["port"] = http_port
     config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
     for deployment in config["applications"][0]["deployments"]:
-        if deployment["name"] == "Ingress":
+        if deployment["name"] == "Ingress" and ingress_replicas is not None:
             deployment["num_replicas"] = ingress_replicas
     (folder / "serve.yaml").write_text(yaml.safe_dump(config))
     return folder / "serve.yaml"
@@ -340,7 +343,7 @@ def running_app(
     setting: dict[str, str],
     redis_url: str,
     folder: Path,
-    ingress_replicas: int = 1,
+    ingress_replicas: int | None = None,
     cache_url: str | None = None,
     dashboard: bool = False,
 ) -> Iterator[RunningApp]:
@@ -395,7 +398,7 @@ def serve(
     script: Path,
     duration_s: int,
     folder: Path,
-    ingress_replicas: int = 1,
+    ingress_replicas: int | None = None,
 ) -> dict[str, Any]:
     """The app (`running_app`) with this environment: the front clients are told to use
     (HAProxy before the Ingress replica's own server), Serve's proxy and the direct-ingress port

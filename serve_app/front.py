@@ -78,12 +78,16 @@ def front_config(
     replica_ports: range,
     proxy_port: int,
     max_body_bytes: int,
+    replica_connections: int,
     backend_host: str = "127.0.0.1",
     server_timeout_s: float = 60.0,
 ) -> str:
     """HAProxy's config: one frontend on host:port; every direct-ingress port of the range on
     `backend_host` (the replicas' node: this one), health-checked; Serve's proxy as backup."""
-    servers = "\n".join(f"    server replica{p} {backend_host}:{p} {CHECK}" for p in replica_ports)
+    servers = "\n".join(
+        f"    server replica{p} {backend_host}:{p} maxconn {replica_connections} {CHECK}"
+        for p in replica_ports
+    )
     return f"""# written by serve_app/front.py; do not edit (python -m serve_app.front writes it again)
 global
     nbthread 1
@@ -97,6 +101,9 @@ defaults
     timeout connect 500ms
     timeout client 60s
     timeout server {int(server_timeout_s)}s
+    # a request waits this long for a replica with a free slot (left out, it is `timeout
+    # connect`: half a second, and a 503 for every request past the slots under a burst)
+    timeout queue {int(server_timeout_s)}s
     timeout http-keep-alive 60s
     # a replica that vanished between two checks: the request is tried again on another server
     # (the backup when no other replica is up), when the connection failed and when the replica
@@ -136,7 +143,10 @@ frontend front
     default_backend ingress
 
 backend ingress
-    balance leastconn
+    # the first replica (lowest port) up with a free slot: a lone client always meets the same
+    # replica (alternating between two cost c=1 misses 1.4x in p50: benchmarks/README.md), and
+    # load spills onto the next one at `replica_connections` (serving.front_replica_connections)
+    balance first
     option httpchk GET /healthz
     http-check expect status 200
 {servers}
@@ -191,8 +201,12 @@ def start_front(
     """HAProxy with `front_config` written to `config`, returned once it listens on
     127.0.0.1:`port` (tests, benchmarks; stop it with terminate()). The body limit is the
     project's (`serving.max_body_bytes`) unless given."""
-    limit = max_body_bytes or serving_settings().max_body_bytes
-    write_config(config, front_config(host, port, replica_ports, proxy_port, limit))
+    serving = serving_settings()
+    limit = max_body_bytes or serving.max_body_bytes
+    text = front_config(
+        host, port, replica_ports, proxy_port, limit, serving.front_replica_connections
+    )
+    write_config(config, text)
     with log.open("w") as out:
         proc = subprocess.Popen(command(config), stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -225,7 +239,14 @@ def main(argv: list[str] | None = None) -> None:
     env = serve_environment() | {k: v for k, v in os.environ.items() if k.startswith("RAY_SERVE_")}
     ports = direct_ingress_ports(env)
     host = args.host or http["host"]
-    text = front_config(host, port, ports, http["port"], serving.max_body_bytes)
+    text = front_config(
+        host,
+        port,
+        ports,
+        http["port"],
+        serving.max_body_bytes,
+        serving.front_replica_connections,
+    )
     config = write_config(args.out, text)
     if args.check:
         os.execv(haproxy_binary(), [haproxy_binary(), "-c", "-q", "-f", str(config)])

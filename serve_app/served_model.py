@@ -14,7 +14,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -41,22 +41,37 @@ class ModelClient(Protocol):
 
 
 class HandleClient:
-    """The Model deployment behind its Serve handle (`predict` is batched across requests)."""
+    """The Model deployment behind its Serve handle (`predict` is batched across requests).
+
+    A call whose replica died under it (`RayActorError`: SIGKILL, a lost node) is made once
+    more: the handle sends it to another replica (conf/serve.yaml runs two), or waits for the
+    replacement. Serve does not retry a call a replica may have started; every call here only
+    reads, so a second try is safe. A second failure is the caller's (a 503, serve_app/api.py).
+    """
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
+    async def _call(self, method: str, *args: Any) -> Any:
+        from ray.exceptions import RayActorError
+
+        try:
+            return await getattr(self.handle, method).remote(*args)
+        except RayActorError:
+            log.warning("a Model replica went away during %s; trying another", method)
+            return await getattr(self.handle, method).remote(*args)
+
     async def predict_one(self, vector: np.ndarray) -> dict[str, Any]:
-        return await self.handle.predict.remote(vector)
+        return cast(dict[str, Any], await self._call("predict", vector))
 
     async def predict_many(self, matrix: np.ndarray) -> list[dict[str, Any]]:
-        return await self.handle.predict_many.remote(matrix)
+        return cast(list[dict[str, Any]], await self._call("predict_many", matrix))
 
     async def info(self) -> dict[str, Any]:
-        return await self.handle.info.remote()
+        return cast(dict[str, Any], await self._call("info"))
 
     async def report_file(self, name: str) -> bytes | None:
-        return await self.handle.report_file.remote(name)
+        return cast(bytes | None, await self._call("report_file", name))
 
 
 class ServedModel:

@@ -347,6 +347,7 @@ class ServingConf(_Strict):
     metrics_cache_s: float = Field(5.0, ge=0)  # GET /metrics answers from a copy this old
     # the address clients call: HAProxy in front of the Ingress replicas (serve_app/front.py)
     front_port: int = Field(8000, ge=1, le=65535)
+    front_replica_connections: int = Field(16, ge=1)  # per replica, then the next (balance first)
 
 
 class Runtime(_Strict):

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serve_app.front import command, direct_ingress_ports, front_config, start_front, write_config
+from serve_app.front import (
+    command,
+    direct_ingress_ports,
+    front_config,
+    serving_settings,
+    start_front,
+    write_config,
+)
 from serve_app.local import free_port, free_port_range, serve_environment
 
 pytestmark = pytest.mark.skipif(
@@ -28,12 +36,15 @@ pytestmark = pytest.mark.skipif(
 
 
 @contextmanager
-def replica(port: int, name: str) -> Iterator[None]:
-    """An HTTP server on 127.0.0.1:`port` that answers every GET and POST with its name."""
+def replica(port: int, name: str, delay_s: float = 0.0) -> Iterator[None]:
+    """An HTTP server on 127.0.0.1:`port` that answers every GET and POST with its name (a
+    POST after `delay_s`)."""
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             self.rfile.read(int(self.headers.get("content-length") or 0))
+            if self.command == "POST":
+                time.sleep(delay_s)
             body = f"{name} {self.headers.get('x-forwarded-for')}".encode()
             self.send_response(200)
             self.send_header("content-length", str(len(body)))
@@ -58,12 +69,12 @@ def replica(port: int, name: str) -> Iterator[None]:
 def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
     ports = direct_ingress_ports(serve_environment())
     assert len(ports) >= 8  # a restarted replica finds a port while its old one is held back
-    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576)
+    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16)
     assert [line.split()[1] for line in text.splitlines() if "bind" in line.split()[:1]] == [
         "127.0.0.1:8000"
     ]  # one listening socket: no stats page, no admin socket on any interface
     for port in ports:
-        assert f"127.0.0.1:{port} check" in text
+        assert f"127.0.0.1:{port} maxconn 16 check" in text
     assert "server serve-proxy 127.0.0.1:8001 backup" in text
     assert "stats" not in text
 
@@ -71,7 +82,7 @@ def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
 def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "front.cfg",
-        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576),
+        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16),
     )
     checked = subprocess.run(
         [*command(config)[:1], "-c", "-f", str(config)], check=False, capture_output=True, text=True
@@ -232,3 +243,29 @@ def test_a_body_declared_too_large_is_the_fronts_413_every_time_and_never_reache
     }
     assert refused[0].headers["connection"] == "close"  # the rest of the body is not read
     assert (small.status_code, small.text) == (200, "first 127.0.0.1")  # at the limit: passed on
+
+
+def test_a_lone_client_always_meets_the_first_replica_and_load_spills_to_the_next(
+    tmp_path: Path,
+) -> None:
+    """`balance first`: one request at a time always goes to the same replica (the lowest port
+    up), and only requests past its `serving.front_replica_connections` slots go to the next."""
+    ports = free_port_range(2)
+    proxy, front = free_port(), free_port()
+    url = f"http://127.0.0.1:{front}/predict"
+    with (
+        replica(ports[0], "first", delay_s=3.0),
+        replica(ports[1], "second", delay_s=3.0),
+        replica(proxy, "proxy"),
+        front_running(tmp_path, front, ports, proxy),
+    ):
+        time.sleep(1.0)  # both replicas' first checks
+        alone = [httpx.get(url, timeout=10).text for _ in range(6)]  # a GET: no delay
+        with ThreadPoolExecutor(24) as pool:
+            together = list(
+                pool.map(lambda _: httpx.post(url, json={}, timeout=10).text, range(24))
+            )
+    assert set(alone) == {"first 127.0.0.1"}
+    slots = serving_settings().front_replica_connections
+    assert together.count("first 127.0.0.1") == slots
+    assert together.count("second 127.0.0.1") == 24 - slots
