@@ -285,6 +285,17 @@ def test_a_shifted_result_moves_its_mean_code_by_the_size_in_reference_deviation
     assert np.allclose(diff[rows], -0.5 * reference["elo_diff"].std(ddof=0))
 
 
+def test_a_shifted_probability_stays_a_probability() -> None:
+    reference, current = matches(2000, "2018-2019", seed=1), matches(2000, "2019-2020", seed=2)
+    rows = np.ones(len(current), dtype=bool)
+    shifts = {"market_prob_home": -1.0, "model_away": 1.0, "elo_diff": -1.0}
+    moved = shift_frame(current, reference, shifts, 3.0, rows, np.random.default_rng(0))
+    for column in ("market_prob_home", "model_away"):
+        assert moved[column].between(0.0, 1.0).all()
+    assert (moved["market_prob_home"] == 0.0).any() and (moved["model_away"] == 1.0).any()
+    assert (moved["elo_diff"] < -1.0).any()  # a rating difference is not a probability
+
+
 def test_an_injected_shift_of_a_clear_size_is_detected_and_no_shift_gives_no_alarm() -> None:
     reference, ordinary = matches(2000, "2018-2019", seed=1), _ordinary()
     replay = REPLAY.model_copy(
