@@ -176,6 +176,9 @@ class DriftParams(_Strict):
     columns: list[str] = []  # empty: soccerpredict.drift.DEFAULT_COLUMNS
     effect_size: Literal["wasserstein", "psi"] = "wasserstein"  # soccerpredict.drift_decision
     min_effect: float = Field(0.0, ge=0)  # a column is flagged only if its effect is this large
+    # the result's test: chi-square of homogeneity (any change of the H/D/A shares) or ordinal
+    # (two-sided Mann-Whitney on H < D < A: a move towards one side, such as lost home advantage)
+    result_test: Literal["chisquare", "ordinal"] = "chisquare"
 
 
 class MonitoringParams(_Strict):

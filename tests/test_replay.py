@@ -104,6 +104,35 @@ def test_the_result_distance_is_ordinal() -> None:
     assert to_away.wasserstein > to_draw.wasserstein > 0
 
 
+def test_the_ordinal_result_test_sees_a_move_to_the_away_side_sooner() -> None:
+    reference = pd.Series(["H"] * 1380 + ["D"] * 780 + ["A"] * 840)  # 46 / 26 / 28%
+    lost_home = pd.Series(["H"] * 240 + ["D"] * 156 + ["A"] * 204)  # 40 / 26 / 34%
+    stat = column_stat(reference, lost_home, True)
+    assert stat.p_ordinal < stat.p_value / 3  # 1 df for a move to one side, not 2
+    level = DriftParams(columns=["result"], p_value=0.01, drift_share=1.0)
+    chosen = 2 * stat.p_ordinal  # a level between the two p-values
+    assert decide({"result": stat}, level.model_copy(update={"p_value": chosen}))["drifted"] is False
+    ordinal = level.model_copy(update={"p_value": chosen, "result_test": "ordinal"})
+    assert decide({"result": stat}, ordinal)["drifted_columns"] == ["result"]
+    draws = column_stat(reference, pd.Series(["H"] * 240 + ["D"] * 192 + ["A"] * 168), True)
+    assert draws.p_value < 0.05 < draws.p_ordinal  # more draws, no side: chi-square's to see
+    assert np.isnan(column_stat(pd.Series([1.0, 2.0]), pd.Series([3.0, 4.0]), False).p_ordinal)
+
+
+def test_designs_on_different_window_lengths_are_replayed_side_by_side() -> None:
+    reference = matches(2000, "2018-2019", seed=1)
+    plan = _plan()
+    plan["before"] = Design(
+        plan["before"].drift.model_copy(update={"window_days": 56}), plan["before"].monitoring
+    )
+    rows = replay_season(matches(600, "2019-2020", seed=2), reference, plan, REPLAY)
+    same = replay_season(matches(600, "2019-2020", seed=2), reference, _plan(), REPLAY)
+    # the outcome and the recorded statistics follow the current design's 28-day window
+    assert rows["n"].max() == 80 and rows["n"].tolist() == same["n"].tolist()
+    assert rows.filter(like="p:").equals(same.filter(like="p:"))
+    assert (rows["after_column_drift"] == same["after_column_drift"]).all()
+
+
 def test_window_ends_are_weekly_and_cover_the_season() -> None:
     kickoff = pd.Series(pd.to_datetime(["2020-08-10 15:00", "2020-08-30 19:00"], utc=True))
     ends = window_ends(kickoff, 7)
