@@ -111,7 +111,9 @@ def test_the_ordinal_result_test_sees_a_move_to_the_away_side_sooner() -> None:
     assert stat.p_ordinal < stat.p_value / 3  # 1 df for a move to one side, not 2
     level = DriftParams(columns=["result"], p_value=0.01, drift_share=1.0)
     chosen = 2 * stat.p_ordinal  # a level between the two p-values
-    assert decide({"result": stat}, level.model_copy(update={"p_value": chosen}))["drifted"] is False
+    assert (
+        decide({"result": stat}, level.model_copy(update={"p_value": chosen}))["drifted"] is False
+    )
     ordinal = level.model_copy(update={"p_value": chosen, "result_test": "ordinal"})
     assert decide({"result": stat}, ordinal)["drifted_columns"] == ["result"]
     draws = column_stat(reference, pd.Series(["H"] * 240 + ["D"] * 192 + ["A"] * 168), True)
