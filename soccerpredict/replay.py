@@ -4,8 +4,9 @@ The season's champion is the backtest fold's model: trained on the earlier seaso
 reference the training snapshot the register stage would have logged (with the model's
 forecasts on it). Every `step_days` the drift window (`drift.window_days` of played matches)
 slides on; at each step this records whether each alert fires, under each design (each on its
-own window length), and what happened to the model over the recorded design's window (the
-current one: `RECORDED`).
+own window length), and what happened to the model: its RPS change over the recorded design's
+window (the current one: `RECORDED`), its excess RPS over the market baseline (and the
+stand-in's) over `monitor_replay.quality_days`, the quality rule's horizon.
 """
 
 from __future__ import annotations
@@ -195,6 +196,9 @@ def replay_season(
             "n": len(windows[key]),
             "scored": scored[key],
         } | outcome(windows[key], validation_rps)
+        horizon = played[kickoff[kickoff < end] >= end - timedelta(days=replay.quality_days)]
+        behind = outcome(horizon, validation_rps)
+        row |= {k: v for k, v in behind.items() if k.endswith("excess_rps")}
         for name, design in plan.items():
             own = (design.drift.window_days, design.drift.min_rows)
             calm = dict.fromkeys(columns[own], _CALM)

@@ -135,6 +135,22 @@ def test_designs_on_different_window_lengths_are_replayed_side_by_side() -> None
     assert (rows["after_column_drift"] == same["after_column_drift"]).all()
 
 
+def test_behind_is_judged_over_the_quality_horizon_and_degraded_over_the_drift_window() -> None:
+    reference, season = (
+        matches(2000, "2018-2019", seed=1),
+        matches(600, "2019-2020", 2, 0.46, 0, 0.1),
+    )
+    long = replay_season(season, reference, _plan(), REPLAY.model_copy(update={"quality_days": 90}))
+    short = replay_season(
+        season, reference, _plan(), REPLAY.model_copy(update={"quality_days": 28})
+    )
+    assert long["rps_change"].equals(short["rps_change"])  # the drift window's (28 days)
+    late = long["week"] > 13  # past 90 days the two horizons hold different matches
+    assert (long.loc[late, "excess_rps"] != short.loc[late, "excess_rps"]).all()
+    early = long["week"] <= 4  # within 28 days of the start both hold the same matches
+    assert np.allclose(long.loc[early, "excess_rps"], short.loc[early, "excess_rps"])
+
+
 def test_window_ends_are_weekly_and_cover_the_season() -> None:
     kickoff = pd.Series(pd.to_datetime(["2020-08-10 15:00", "2020-08-30 19:00"], utc=True))
     ends = window_ends(kickoff, 7)
