@@ -176,6 +176,9 @@ class DriftParams(_Strict):
     columns: list[str] = []  # empty: soccerpredict.drift.DEFAULT_COLUMNS
     effect_size: Literal["wasserstein", "psi"] = "wasserstein"  # soccerpredict.drift_decision
     min_effect: float = Field(0.0, ge=0)  # a column is flagged only if its effect is this large
+    # the result's test: chi-square of homogeneity (any change of the H/D/A shares) or ordinal
+    # (two-sided Mann-Whitney on H < D < A: a move towards one side, such as lost home advantage)
+    result_test: Literal["chisquare", "ordinal"] = "chisquare"
 
 
 class MonitoringParams(_Strict):
@@ -207,6 +210,10 @@ class MonitorReplayParams(_Strict):
     first_season: str = "2012-2013"
     step_days: int = Field(7, ge=1)  # the drift job runs weekly in the replay
     degraded_rps: float = Field(0.01, gt=0)  # degraded: window RPS above validation by more
+    # "behind" (the model, or the stand-in, trailing the market baseline) is judged over this many
+    # days of played matches, the quality rule's horizon (its 600 matches are about 90 days),
+    # whatever the drift window; "degraded" over the drift window, the drift alerts' horizon
+    quality_days: int = Field(90, ge=1)
     event_season: str = "2020-2021"  # the known event: empty stadiums
     # the effect-size floor: the smallest on a 0.01 grid whose drift alerts fire in at most this
     # share of the ordinary windows of the seasons before `event_season` (chosen on those only)

@@ -31,11 +31,18 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import DriftParams
-from soccerpredict.drift_decision import chi2_homogeneity, column_stat, decide
+from soccerpredict.drift_decision import (
+    RESULT_ORDER,
+    chi2_homogeneity,
+    column_stat,
+    decide,
+    ordinal_p_value,
+)
 from soccerpredict.features.build import FEATURE_COLUMNS
 from soccerpredict.time_rules import played_by
 
 NUMERICAL_TEST, CATEGORICAL_TEST = "ks", "chisquare_2sample"
+ORDINAL_TEST = "mannwhitney_ordinal"  # drift.result_test: ordinal (the result's H < D < A)
 CATEGORICAL_COLUMNS = frozenset({"result"})  # by contract; the features are all numerical
 # Differences of a home and an away figure: what the model reads from a pair. A league-wide
 # level shift (more shots on target in every match, ratings inflating) leaves them unmoved.
@@ -161,9 +168,25 @@ def _chi2_two_sample(
     return p_value, p_value < threshold
 
 
+def _ordinal_two_sample(
+    reference: pd.Series, current: pd.Series, feature_type: Any, threshold: float
+) -> tuple[float, bool]:
+    """The ordinal test on the result's H < D < A coding (chi-square for other labels)."""
+    ref_codes, cur_codes = reference.map(RESULT_ORDER), current.map(RESULT_ORDER)
+    if ref_codes.isna().any() or cur_codes.isna().any():
+        return _chi2_two_sample(reference, current, feature_type, threshold)
+    p_value = ordinal_p_value(ref_codes.to_numpy(float), cur_codes.to_numpy(float))
+    return p_value, p_value < threshold
+
+
+def result_test_name(params: DriftParams) -> str:
+    return ORDINAL_TEST if params.result_test == "ordinal" else CATEGORICAL_TEST
+
+
 @functools.cache
 def register_tests() -> None:
-    """Make the two-sample chi-square known to Evidently by name (once per process)."""
+    """Make the two-sample chi-square and the ordinal test known to Evidently by name (once
+    per process)."""
     from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
     from evidently.legacy.core import ColumnType
 
@@ -174,6 +197,14 @@ def register_tests() -> None:
             allowed_feature_types=[ColumnType.Categorical],
         ),
         default_impl=_chi2_two_sample,
+    )
+    register_stattest(
+        StatTest(
+            name=ORDINAL_TEST,
+            display_name="Mann-Whitney on H < D < A p_value",
+            allowed_feature_types=[ColumnType.Categorical],
+        ),
+        default_impl=_ordinal_two_sample,
     )
 
 
@@ -201,7 +232,7 @@ def run_evidently(
     register_tests()
     categorical = [c for c in columns if is_categorical(c, reference)]
     numerical = [c for c in columns if c not in categorical]
-    tests = {c: CATEGORICAL_TEST if c in categorical else NUMERICAL_TEST for c in columns}
+    tests = {c: result_test_name(params) if c in categorical else NUMERICAL_TEST for c in columns}
     threshold = params.p_value / len(columns)
     preset = DataDriftPreset(
         columns=columns,
@@ -267,13 +298,19 @@ def column_stats(
 
 
 def _column_entry(
-    c: str, stat: Any, verdict: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame
+    c: str,
+    stat: Any,
+    verdict: dict[str, Any],
+    params: DriftParams,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
 ) -> dict[str, Any]:
+    reference, current = frames
     categorical = is_categorical(c, reference)
+    ordinal = categorical and params.result_test == "ordinal" and not np.isnan(stat.p_ordinal)
     return {
         "kind": "categorical" if categorical else "numerical",
-        "test": CATEGORICAL_TEST if categorical else NUMERICAL_TEST,
-        "p_value": stat.p_value,
+        "test": (ORDINAL_TEST if ordinal else CATEGORICAL_TEST) if categorical else NUMERICAL_TEST,
+        "p_value": stat.p(params.result_test),
         "threshold": verdict["column_threshold"],
         "wasserstein": stat.wasserstein,
         "psi": stat.psi,
@@ -293,7 +330,9 @@ def drift_report(
     stats = column_stats(reference, current, columns)
     verdict = decide(stats, params)
     snapshot, _, _ = run_evidently(reference, current, columns, params)
-    per_column = {c: _column_entry(c, stats[c], verdict, reference, current) for c in columns}
+    per_column = {
+        c: _column_entry(c, stats[c], verdict, params, (reference, current)) for c in columns
+    }
     summary = {
         "drifted": verdict["drifted"],
         "drift_share": verdict["drift_share"],

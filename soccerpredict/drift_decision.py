@@ -2,7 +2,11 @@
 
 A column is flagged only when its shift is both certain and large enough to matter:
 - certain: its two-sample test's p-value is under `p_value / k` (Bonferroni over k columns);
-- large: its effect size is at least `min_effect`. With a few thousand rows a test finds a
+- large: its effect size is at least `min_effect`.
+The result's test is `drift.result_test`: the chi-square test of homogeneity (2 df: any change of
+the shares) or, `ordinal`, a two-sided Mann-Whitney test on its H < D < A coding (1 df: a move
+of results towards one side, what a loss of home advantage is; the same order the result's
+distance and RPS use). Both p-values are computed; the verdict reads the chosen one. With a few thousand rows a test finds a
   shift of a fraction of a standard deviation with p near 0, and such shifts come with every
   ordinary season.
 
@@ -34,9 +38,16 @@ class ColumnStat:
     p_value: float
     wasserstein: float
     psi: float
+    p_ordinal: float = float("nan")  # the ordinal test's p-value (the result only)
 
     def effect(self, name: str) -> float:
         return float(getattr(self, name))
+
+    def p(self, result_test: str = "chisquare") -> float:
+        """The p-value the verdict reads: the ordinal one where asked for and defined."""
+        if result_test == "ordinal" and not np.isnan(self.p_ordinal):
+            return self.p_ordinal
+        return self.p_value
 
 
 def _normed_wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
@@ -74,22 +85,29 @@ def chi2_homogeneity(reference: pd.Series, current: pd.Series) -> float:
     return float(stats.chi2_contingency(table.to_numpy(), correction=False).pvalue)
 
 
+def ordinal_p_value(reference: np.ndarray, current: np.ndarray) -> float:
+    """Two-sided Mann-Whitney p-value on ordinal codes (ties corrected; 1.0 if all tie)."""
+    if np.unique(np.concatenate([reference, current])).size < 2:
+        return 1.0
+    return float(
+        stats.mannwhitneyu(reference, current, alternative="two-sided", method="asymptotic").pvalue
+    )
+
+
 def _categorical(reference: pd.Series, current: pd.Series) -> ColumnStat:
     ref_share = reference.astype(str).value_counts(normalize=True)
     cur_share = current.astype(str).value_counts(normalize=True)
     ref_share, cur_share = ref_share.align(cur_share, fill_value=0.0)
     ordinal = set(ref_share.index) <= set(RESULT_ORDER)
-    distance = (
-        _normed_wasserstein(
-            reference.map(RESULT_ORDER).to_numpy(float), current.map(RESULT_ORDER).to_numpy(float)
-        )
-        if ordinal
-        else 0.5 * float(np.abs(ref_share - cur_share).sum())
-    )
+    ref_codes = reference.map(RESULT_ORDER).to_numpy(float)
+    cur_codes = current.map(RESULT_ORDER).to_numpy(float)
     return ColumnStat(
         chi2_homogeneity(reference, current),
-        distance,
+        _normed_wasserstein(ref_codes, cur_codes)
+        if ordinal
+        else 0.5 * float(np.abs(ref_share - cur_share).sum()),
         _psi(ref_share.to_numpy(), cur_share.to_numpy()),
+        ordinal_p_value(ref_codes, cur_codes) if ordinal else float("nan"),
     )
 
 
@@ -110,7 +128,7 @@ def decide(column_stats: dict[str, ColumnStat], params: DriftParams) -> dict[str
     flagged = [
         c
         for c, s in column_stats.items()
-        if s.p_value < threshold and s.effect(params.effect_size) >= params.min_effect
+        if s.p(params.result_test) < threshold and s.effect(params.effect_size) >= params.min_effect
     ]
     share = len(flagged) / len(column_stats)
     return {

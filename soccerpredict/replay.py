@@ -3,8 +3,10 @@
 The season's champion is the backtest fold's model: trained on the earlier seasons, its drift
 reference the training snapshot the register stage would have logged (with the model's
 forecasts on it). Every `step_days` the drift window (`drift.window_days` of played matches)
-slides on; at each step this records whether each alert fires, under each design, and what
-happened to the model over the same window.
+slides on; at each step this records whether each alert fires, under each design (each on its
+own window length), and what happened to the model: its RPS change over the recorded design's
+window (the current one: `RECORDED`), its excess RPS over the market baseline (and the
+stand-in's) over `monitor_replay.quality_days`, the quality rule's horizon.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def recorded_stats(design: Design, stats: dict[str, ColumnStat]) -> dict[str, fl
     out = {}
     for c in drift_columns(design.drift):
         stat = stats.get(c)
-        out[f"p:{c}"] = stat.p_value if stat else float("nan")
+        out[f"p:{c}"] = stat.p(design.drift.result_test) if stat else float("nan")
         out[f"effect:{c}"] = stat.effect(design.drift.effect_size) if stat else float("nan")
     return out
 
@@ -156,33 +158,53 @@ def replay_season(
     plan: dict[str, Design],
     replay: MonitorReplayParams,
 ) -> pd.DataFrame:
-    """One row per weekly step of the season: each design's alerts and what happened."""
+    """One row per weekly step of the season: each design's alerts and what happened (over
+    the recorded design's window, else the first design's)."""
     current, reference = with_differences(current), with_differences(reference)
-    columns = sorted({c for d in plan.values() for c in drift_columns(d.drift)})
-    days = {d.drift.window_days for d in plan.values()}
-    min_rows = {d.drift.min_rows for d in plan.values()}
-    if len(days) != 1 or len(min_rows) != 1:
-        raise ValueError("the designs must share drift.window_days and drift.min_rows")
-    window_days, rows_needed = days.pop(), min_rows.pop()
+    lengths = {(d.drift.window_days, d.drift.min_rows) for d in plan.values()}
+    columns = {
+        length: sorted(
+            {
+                c
+                for d in plan.values()
+                for c in drift_columns(d.drift)
+                if (d.drift.window_days, d.drift.min_rows) == length
+            }
+        )
+        for length in lengths
+    }
+    main = plan.get(RECORDED, next(iter(plan.values()))).drift
     kickoff = pd.to_datetime(current["kickoff_utc"], utc=True)
     validation_rps = float(current["model_validation_rps"].iloc[0])
     rows = []
     for week, end in enumerate(window_ends(kickoff, replay.step_days), start=1):
         played = current[kickoff < end]
-        window = played[kickoff[kickoff < end] >= end - timedelta(days=window_days)]
-        scored = len(window) >= rows_needed
-        stats = window_stats(reference, window, columns) if scored else {}
+        windows, scored, stats = {}, {}, {}
+        for days, min_rows in lengths:
+            window = played[kickoff[kickoff < end] >= end - timedelta(days=days)]
+            windows[days, min_rows], scored[days, min_rows] = window, len(window) >= min_rows
+            stats[days, min_rows] = (
+                window_stats(reference, window, columns[days, min_rows])
+                if scored[days, min_rows]
+                else {}
+            )
+        key = (main.window_days, main.min_rows)
         row = {
             "season": str(current["season"].iloc[0]),
             "week": week,
             "end": end,
-            "n": len(window),
-            "scored": scored,
-        } | outcome(window, validation_rps)
+            "n": len(windows[key]),
+            "scored": scored[key],
+        } | outcome(windows[key], validation_rps)
+        horizon = played[kickoff[kickoff < end] >= end - timedelta(days=replay.quality_days)]
+        behind = outcome(horizon, validation_rps)
+        row |= {k: v for k, v in behind.items() if k.endswith("excess_rps")}
         for name, design in plan.items():
-            row |= _design_row(name, design, stats or dict.fromkeys(columns, _CALM), scored, played)
+            own = (design.drift.window_days, design.drift.min_rows)
+            calm = dict.fromkeys(columns[own], _CALM)
+            row |= _design_row(name, design, stats[own] or calm, scored[own], played)
         if RECORDED in plan:
-            row |= recorded_stats(plan[RECORDED], stats)
+            row |= recorded_stats(plan[RECORDED], stats[key])
             row |= stand_in_gaps(played, plan[RECORDED].monitoring, replay.rolling_matches_grid)
         rows.append(row)
     return pd.DataFrame(rows)

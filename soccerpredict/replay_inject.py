@@ -12,6 +12,8 @@ every candidate design is scored on how soon it detects it
   a random share of the matches one step towards the away side (home win to draw, draw to away
   win; towards the home side for a negative direction), the share set so that the mean code
   moves by `size` reference standard deviations.
+A shifted probability (the market's, the goal model's, the model's own) is clipped to [0, 1]: a
+price cannot leave it, so near the edges the shift is smaller than `size`.
 
 Each row holds the week's per-column p-values and effect sizes with the shifted columns
 replaced, so the alert rule can be applied at any level and floor without re-testing; the
@@ -26,11 +28,16 @@ import numpy as np
 import pandas as pd
 
 from soccerpredict.config import MonitorReplayParams
-from soccerpredict.drift import drift_columns, is_categorical, with_differences
+from soccerpredict.drift import OUTPUT_COLUMNS, drift_columns, is_categorical, with_differences
 from soccerpredict.drift_decision import RESULT_ORDER, ColumnStat
 from soccerpredict.replay import Design, recorded_stats, window_ends, window_stats
 
 _CODES = {code: side for side, code in RESULT_ORDER.items()}
+
+
+def is_probability(column: str) -> bool:
+    """The columns that are probabilities: market and goal-model prices, the model's output."""
+    return column in OUTPUT_COLUMNS or "_prob_" in column
 
 
 def _shift_results(
@@ -77,7 +84,7 @@ def shift_frame(
         scale = float(np.std(reference[column].dropna().to_numpy(np.float64)))
         values = out[column].to_numpy(np.float64).copy()
         values[rows] += direction * size * scale
-        out[column] = values
+        out[column] = np.clip(values, 0.0, 1.0) if is_probability(column) else values
     return out
 
 

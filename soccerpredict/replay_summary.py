@@ -183,17 +183,19 @@ def injected_alerts(
     injected: pd.DataFrame, design: Design, level: float, floor: float
 ) -> tuple[pd.Series, pd.Series]:
     """(column alert on a shifted column, window alert) per injected row at this level and
-    floor. The column alert counts only if it names a column the scenario shifted: a flag on
-    another column is the season's own drift, not a detection of the shift."""
+    floor. Either counts only if it names a column the scenario shifted: a flag on another
+    column is the season's own drift, not a detection of the shift."""
     columns = drift_columns(design.drift)
     flagged = _flagged(injected, design, floor, level)
     shifted = np.array(
         [[c in set(s.split(",")) for c in columns] for s in injected["shifted"]], dtype=bool
     ).reshape(flagged.shape)
+    names_shift = (flagged & shifted).any(axis=1)
     return (
-        pd.Series((flagged & shifted).any(axis=1), index=injected.index),
+        pd.Series(names_shift, index=injected.index),
         pd.Series(
-            flagged.sum(axis=1) / len(columns) >= design.drift.drift_share, index=injected.index
+            names_shift & (flagged.sum(axis=1) / len(columns) >= design.drift.drift_share),
+            index=injected.index,
         ),
     )
 

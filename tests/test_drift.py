@@ -21,6 +21,7 @@ from soccerpredict.drift import (
     DriftInputError,
     _chi2_two_sample,
     drift_report,
+    p_values,
     reference_window,
 )
 from soccerpredict.features.build import FEATURE_COLUMNS
@@ -64,6 +65,18 @@ def test_noise_is_not_flagged_and_a_fall_in_home_advantage_is() -> None:
     assert moved["columns"]["market_prob_home"]["test"] == "ks"
     assert moved["column_threshold"] == pytest.approx(0.01 / 3)  # Bonferroni over 3 columns
     assert moved["drift_share"] == pytest.approx(2 / 3) and moved["drifted"]
+
+
+def test_the_ordinal_result_test_decides_and_is_the_one_evidently_runs() -> None:
+    reference = window(2000, REFERENCE, seed=1)
+    moved = window(600, CURRENT, seed=2, home_rate=0.36)
+    params = SMALL_PARAMS.model_copy(update={"result_test": "ordinal"})
+    summary, snapshot = drift_report(reference, moved, params)
+    result = summary["columns"]["result"]
+    assert result["test"] == "mannwhitney_ordinal" and result["drifted"]
+    assert p_values(snapshot)["result"] == pytest.approx(result["p_value"])
+    chi2, _ = drift_report(reference, moved, SMALL_PARAMS)
+    assert result["p_value"] < chi2["columns"]["result"]["p_value"]
 
 
 def test_two_sample_chi_square_is_symmetric_and_calm_on_one_category() -> None:

@@ -104,6 +104,53 @@ def test_the_result_distance_is_ordinal() -> None:
     assert to_away.wasserstein > to_draw.wasserstein > 0
 
 
+def test_the_ordinal_result_test_sees_a_move_to_the_away_side_sooner() -> None:
+    reference = pd.Series(["H"] * 1380 + ["D"] * 780 + ["A"] * 840)  # 46 / 26 / 28%
+    lost_home = pd.Series(["H"] * 240 + ["D"] * 156 + ["A"] * 204)  # 40 / 26 / 34%
+    stat = column_stat(reference, lost_home, True)
+    assert stat.p_ordinal < stat.p_value / 3  # 1 df for a move to one side, not 2
+    level = DriftParams(columns=["result"], p_value=0.01, drift_share=1.0)
+    chosen = 2 * stat.p_ordinal  # a level between the two p-values
+    assert (
+        decide({"result": stat}, level.model_copy(update={"p_value": chosen}))["drifted"] is False
+    )
+    ordinal = level.model_copy(update={"p_value": chosen, "result_test": "ordinal"})
+    assert decide({"result": stat}, ordinal)["drifted_columns"] == ["result"]
+    draws = column_stat(reference, pd.Series(["H"] * 240 + ["D"] * 192 + ["A"] * 168), True)
+    assert draws.p_value < 0.05 < draws.p_ordinal  # more draws, no side: chi-square's to see
+    assert np.isnan(column_stat(pd.Series([1.0, 2.0]), pd.Series([3.0, 4.0]), False).p_ordinal)
+
+
+def test_designs_on_different_window_lengths_are_replayed_side_by_side() -> None:
+    reference = matches(2000, "2018-2019", seed=1)
+    plan = _plan()
+    plan["before"] = Design(
+        plan["before"].drift.model_copy(update={"window_days": 56}), plan["before"].monitoring
+    )
+    rows = replay_season(matches(600, "2019-2020", seed=2), reference, plan, REPLAY)
+    same = replay_season(matches(600, "2019-2020", seed=2), reference, _plan(), REPLAY)
+    # the outcome and the recorded statistics follow the current design's 28-day window
+    assert rows["n"].max() == 80 and rows["n"].tolist() == same["n"].tolist()
+    assert rows.filter(like="p:").equals(same.filter(like="p:"))
+    assert (rows["after_column_drift"] == same["after_column_drift"]).all()
+
+
+def test_behind_is_judged_over_the_quality_horizon_and_degraded_over_the_drift_window() -> None:
+    reference, season = (
+        matches(2000, "2018-2019", seed=1),
+        matches(600, "2019-2020", 2, 0.46, 0, 0.1),
+    )
+    long = replay_season(season, reference, _plan(), REPLAY.model_copy(update={"quality_days": 90}))
+    short = replay_season(
+        season, reference, _plan(), REPLAY.model_copy(update={"quality_days": 28})
+    )
+    assert long["rps_change"].equals(short["rps_change"])  # the drift window's (28 days)
+    late = long["week"] > 13  # past 90 days the two horizons hold different matches
+    assert (long.loc[late, "excess_rps"] != short.loc[late, "excess_rps"]).all()
+    early = long["week"] <= 4  # within 28 days of the start both hold the same matches
+    assert np.allclose(long.loc[early, "excess_rps"], short.loc[early, "excess_rps"])
+
+
 def test_window_ends_are_weekly_and_cover_the_season() -> None:
     kickoff = pd.Series(pd.to_datetime(["2020-08-10 15:00", "2020-08-30 19:00"], utc=True))
     ends = window_ends(kickoff, 7)
@@ -283,6 +330,17 @@ def test_a_shifted_result_moves_its_mean_code_by_the_size_in_reference_deviation
     diff = numeric["elo_diff"] - current["elo_diff"]
     assert (diff[~rows] == 0).all()
     assert np.allclose(diff[rows], -0.5 * reference["elo_diff"].std(ddof=0))
+
+
+def test_a_shifted_probability_stays_a_probability() -> None:
+    reference, current = matches(2000, "2018-2019", seed=1), matches(2000, "2019-2020", seed=2)
+    rows = np.ones(len(current), dtype=bool)
+    shifts = {"market_prob_home": -1.0, "model_away": 1.0, "elo_diff": -1.0}
+    moved = shift_frame(current, reference, shifts, 3.0, rows, np.random.default_rng(0))
+    for column in ("market_prob_home", "model_away"):
+        assert moved[column].between(0.0, 1.0).all()
+    assert (moved["market_prob_home"] == 0.0).any() and (moved["model_away"] == 1.0).any()
+    assert (moved["elo_diff"] < -1.0).any()  # a rating difference is not a probability
 
 
 def test_an_injected_shift_of_a_clear_size_is_detected_and_no_shift_gives_no_alarm() -> None:
