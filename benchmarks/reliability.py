@@ -19,16 +19,19 @@ through the front. Probes: `POST /predict` cache misses at c=64 for `LOAD_S` (wr
 latency benchmark's unique-miss script, about 20,000 requests) and whether the app declared a
 Redis outage meanwhile; an Ingress replica, then a Model replica, SIGKILLed 3 s into a c=16 load
 of never-seen fixtures (httpx, each request's status and times); every listening socket of the
-app's processes (the Ray head's, `serve run`, the front, Redis) and its owner.
+app's processes (the Ray head's, `serve run`, the front, Redis) and its owner; every Model
+replica SIGSTOPped for 25 s while 2,000 async posts come from 127.0.0.2 (c=32) beside the keyed
+client from 127.0.0.1, then SIGCONT and every accepted job read until it ends (Ingress RSS,
+refusals past `async_backlog`, each job's end, results dropped, the keyed p50/p99 against idle).
 
-Not run yet (the report's `not_run`): the async flood with a frozen Model, schemathesis, the
-interrupted retrain.
+Not run yet (the report's `not_run`): schemathesis, the interrupted retrain.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -63,7 +66,7 @@ FIXTURE = {"league": "L1", "home_team": "A", "away_team": "B", "kickoff": "2022-
 NOT_RUN = {
     "load_20k_c64": "the serve part (`--parts serve`)",
     "replica_kills": "the serve part (`--parts serve`)",
-    "async_flood_frozen_model": "covered by tests/test_limits.py, not yet measured here",
+    "async_flood_frozen_model": "the serve part (`--parts serve`)",
     "schemathesis": "schemathesis is not in the lock",
     "interrupted_retrain": "needs the DVC project",
     "listening_sockets": "the serve part (`--parts serve`)",
@@ -444,6 +447,253 @@ def _kill_replica(
     }
 
 
+# ---------------------------------------------------------------------------- async flood
+POLL_S = 0.5  # how often the accepted jobs are read after the Model is back
+
+
+async def _keyed_misses(
+    url: str, key: str, items: list[list[Any]], duration_s: float, offset: int
+) -> tuple[list[float], dict[str, int]]:
+    """One keyed client from 127.0.0.1 through the front, never-seen fixtures on `POST
+    /predict` (the Ingress's local model answers), one at a time 0.1 s apart: the times of the
+    200s, and the other answers by status."""
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.1")
+    took: list[float] = []
+    other: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30) as http:
+        end, n = time.monotonic() + duration_s, 0
+        while time.monotonic() < end:
+            body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+            n += 1
+            started = time.perf_counter()
+            try:
+                answer = await http.post("/predict", json=body, headers={"X-API-Key": key})
+                status = str(answer.status_code)
+            except httpx.HTTPError as err:
+                status = type(err).__name__
+            if status == "200":
+                took.append(time.perf_counter() - started)
+            else:
+                other[status] = other.get(status, 0) + 1
+            await asyncio.sleep(0.1)
+    return took, other
+
+
+async def _async_posts(
+    url: str, key: str, items: list[list[Any]], n: int, c: int, until: float, offset: int
+) -> list[tuple[str, bool, str | None]]:
+    """At most `n` `POST /predict/async` of never-seen fixtures from 127.0.0.2, `c` at a time,
+    until `until` (monotonic): each answer's status, Retry-After present, job id."""
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    posts: list[tuple[str, bool, str | None]] = []
+    counter = iter(range(n))
+    async with httpx.AsyncClient(
+        base_url=url, transport=transport, timeout=30, limits=limits
+    ) as http:
+
+        async def worker() -> None:
+            for i in counter:
+                if time.monotonic() >= until:
+                    return
+                body = _body(items[i % len(items)], (offset + i // len(items)) * 1e-6)
+                try:
+                    answer = await http.post(
+                        "/predict/async", json=body, headers={"X-API-Key": key}
+                    )
+                    status = str(answer.status_code)
+                    job = answer.json().get("job_id") if status == "202" else None
+                    posts.append((status, "retry-after" in answer.headers, job))
+                except (httpx.HTTPError, ValueError) as err:
+                    posts.append((type(err).__name__, False, None))
+
+        await asyncio.gather(*[worker() for _ in range(c)])
+    return posts
+
+
+async def _read_jobs(
+    url: str, key: str, jobs: list[str], resumed_at: float, bound_s: float
+) -> dict[str, tuple[str, str | None, float | None]]:
+    """Each job read every `POLL_S` until it is no longer pending or `bound_s` after
+    `resumed_at`: (its last status, its reason, when it was first seen ended, relative to
+    `resumed_at`). A status that is not a JobStatus is kept as the HTTP status or error name."""
+    seen: dict[str, tuple[str, str | None, float | None]] = {
+        j: ("pending", None, None) for j in jobs
+    }
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=limits, headers={"X-API-Key": key}
+    ) as http:
+        gate = asyncio.Semaphore(16)
+
+        async def read(job: str) -> None:
+            async with gate:
+                try:
+                    answer = await http.get(f"/predict/async/{job}")
+                except httpx.HTTPError as err:
+                    seen[job] = (type(err).__name__, None, None)
+                    return
+            if answer.status_code != 200:
+                seen[job] = (str(answer.status_code), None, None)
+                return
+            state = answer.json()
+            ended = state["status"] != "pending"
+            seen[job] = (
+                state["status"],
+                state.get("reason"),
+                round(time.monotonic() - resumed_at, 2) if ended else None,
+            )
+
+        while time.monotonic() < resumed_at + bound_s:
+            open_jobs = [j for j, (status, _, _) in seen.items() if status not in ENDED]
+            if not open_jobs:
+                break
+            await asyncio.gather(*[read(j) for j in open_jobs])
+            await asyncio.sleep(POLL_S)
+    return seen
+
+
+ENDED = ("done", "failed")
+
+
+def async_flood_summary(
+    posts: list[tuple[str, bool, str | None]],
+    jobs: dict[str, tuple[str, str | None, float | None]],
+    unwritten_logged: int,
+) -> dict[str, Any]:
+    """What a flood of async posts with the Model frozen came to: posts accepted (202) and
+    refused (by status; those without Retry-After, or neither a 429 nor a 503); each accepted
+    job's end (done, failed with or without a reason, still pending, or unreadable), the
+    reasons, when the last one ended after the Model was back; results dropped: outcomes the
+    replicas logged as unwritten, jobs unreadable or still pending at the end."""
+    refused: dict[str, int] = {}
+    for status, _, _ in posts:
+        if status != "202":
+            refused[status] = refused.get(status, 0) + 1
+    ends: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for status, reason, _ in jobs.values():
+        ends[status] = ends.get(status, 0) + 1
+        if status == "failed":
+            reasons[reason or ""] = reasons.get(reason or "", 0) + 1
+    ended_at = [at for status, _, at in jobs.values() if status in ENDED and at is not None]
+    unreadable = sum(n for status, n in ends.items() if status not in (*ENDED, "pending"))
+    return {
+        "posts": len(posts),
+        "accepted": sum(status == "202" for status, _, _ in posts),
+        "refused": refused,
+        "refused_not_retryable": sum(
+            not (status in ("429", "503") and retry)
+            for status, retry, _ in posts
+            if status != "202"
+        ),
+        "done": ends.get("done", 0),
+        "failed": ends.get("failed", 0),
+        "failed_without_reason": reasons.get("", 0),
+        "failure_reasons": {r: n for r, n in reasons.items() if r},
+        "pending_at_end": ends.get("pending", 0),
+        "unreadable": unreadable,
+        "last_ended_after_resume_s": max([0.0, *ended_at]),
+        "unwritten_logged": unwritten_logged,
+        "dropped": unwritten_logged + unreadable + ends.get("pending", 0),
+    }
+
+
+def _unwritten_logged(head: RayHead) -> int:
+    """Async outcomes the replicas could not write to Redis (serve_app/ingress.py logs each)."""
+    return sum(
+        path.read_text(errors="replace").count("could not be written to Redis")
+        for path in (Path(head.temp_dir) / "session_latest/logs/serve").glob("replica_*.log")
+    )
+
+
+def _async_flood(
+    app: RunningApp,
+    key: str,
+    items: list[list[Any]],
+    posts: int,
+    freeze_s: float,
+    idle_s: float,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Every Model replica SIGSTOPped (one that starts meanwhile too) for `freeze_s`; meanwhile
+    at most `posts` async posts from 127.0.0.2 at c=32 and the keyed client from 127.0.0.1;
+    then SIGCONT and every accepted job read until it ends (at most `timeout_s` + 5 s). The
+    Ingress replica's RSS idle and its peak from the freeze to the end; the keyed client alone
+    for `idle_s` before, as the baseline."""
+    import psutil
+
+    ingress = _replica_pids(app.head, "Ingress")
+    if not ingress:
+        return {"error": "no Ingress replica process found"}
+    ingress_pid = min(ingress)
+    idle, idle_other = asyncio.run(_keyed_misses(app.front, key, items, idle_s, 30_000))
+    rss_idle = _rss_mb(ingress_pid)
+    peak = [rss_idle]
+    stopped: set[int] = set()
+    freezing = threading.Event()
+    freezing.set()
+
+    def freeze() -> None:  # SIGSTOP each Model replica, and any that starts during the freeze
+        while freezing.is_set():
+            for pid in _replica_pids(app.head, "Model") - stopped:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.add(pid)
+            with contextlib.suppress(psutil.Error):  # the replica gone: the peak so far stands
+                peak.append(_rss_mb(ingress_pid))
+            time.sleep(0.25)
+
+    watcher = threading.Thread(target=freeze, daemon=True)
+    replicas = len(ingress)
+    try:
+        watcher.start()
+        wait_until(lambda: bool(stopped), 10)
+        frozen_at = time.monotonic()
+
+        async def flood() -> Any:
+            return await asyncio.gather(
+                _async_posts(app.front, key, items, posts, 32, frozen_at + freeze_s, 40_000),
+                _keyed_misses(app.front, key, items, freeze_s, 50_000),
+            )
+
+        sent, (busy, busy_other) = asyncio.run(flood())
+        time.sleep(max(0.0, frozen_at + freeze_s - time.monotonic()))
+    finally:
+        freezing.clear()
+        watcher.join(10)
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    resumed_at = time.monotonic()
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(0.5):
+            try:
+                peak.append(_rss_mb(ingress_pid))
+            except psutil.Error:
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    accepted = [job for status, _, job in sent if status == "202" and job]
+    jobs = asyncio.run(_read_jobs(app.front, key, accepted, resumed_at, timeout_s + 5))
+    sampling.set()
+    sampler.join(10)
+    time.sleep(2)  # the replicas' logs are flushed
+    return async_flood_summary(sent, jobs, _unwritten_logged(app.head)) | {
+        "freeze_s": freeze_s,
+        "model_replicas_stopped": len(stopped),
+        "ingress_replicas": replicas,
+        "rss_idle_mb": round(rss_idle, 1),
+        "rss_peak_mb": round(max(peak), 1),
+        "keyed_idle": _percentiles(idle) | {"other": idle_other},
+        "keyed_during": _percentiles(busy) | {"other": busy_other},
+    }
+
+
 def listening(procs: list[Any], host: str = "127.0.0.1") -> list[dict[str, Any]]:
     """Every listening TCP socket (and bound UDP one) of these psutil processes: owner, pid,
     address, port, and whether it is on `host`."""
@@ -485,9 +735,17 @@ def _app_sockets(app: RunningApp, redis: list[subprocess.Popen[bytes]]) -> list[
     return listening(list({p.pid: p for p in procs}.values()))
 
 
-def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, Any]:
+def run_serve(
+    load_s: int,
+    kill_s: float,
+    metrics_wait_s: float,
+    flood_posts: int = 2000,
+    freeze_s: float = 25.0,
+    idle_s: float = 10.0,
+) -> dict[str, Any]:
     """The `serve run` probes: the load with its Redis outages, both replica kills, the
-    listening sockets. Needs the pipeline's outputs (team state, champion), `wrk`."""
+    listening sockets, the async flood with the Model frozen. Needs the pipeline's outputs
+    (team state, champion), `wrk`."""
     from serve_app.keys import KeyStore
     from soccerpredict.config import PROJECT_ROOT, load_config
 
@@ -529,6 +787,12 @@ def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, An
             seen = {(s["pid"], s["port"]) for s in sockets}
             sockets += [s for s in _app_sockets(app, redis) if (s["pid"], s["port"]) not in seen]
             out["listening"] = sockets
+            wait_until(lambda: httpx.get(f"{app.front}/healthz").status_code == 200, 60)
+            time.sleep(3)
+            serving = cfg.runtime.serving
+            out["async_flood"] = _async_flood(
+                app, key, items, flood_posts, freeze_s, idle_s, serving.async_timeout_s
+            ) | {"async_backlog": serving.async_backlog, "async_timeout_s": serving.async_timeout_s}
     finally:
         for proc in redis:
             proc.terminate()
@@ -605,15 +869,16 @@ def run(out: Path, parts: list[str], quick: bool) -> Any:
         report |= run_uvicorn(*sizes)
         measured["uvicorn"] = stamp + (" (--quick)" if quick else "")
     if "serve" in parts:
-        load_s, kill_s, wait_s = (10, 10.0, 6.0) if quick else (LOAD_S, 23.0, 12.0)
-        report["serve_run"] = run_serve(load_s, kill_s, wait_s)
+        sizes = (10, 10.0, 6.0, 400, 8.0, 4.0) if quick else (LOAD_S, 23.0, 12.0, 2000, 25.0, 10.0)
+        report["serve_run"] = run_serve(*sizes)
         measured["serve"] = stamp + (" (--quick)" if quick else "")
     if "idle" in report:  # a report written before `measured` was kept
         measured.setdefault("uvicorn", "not recorded (an earlier run)")
     report["measured"] = {part: measured[part] for part in keep if part in measured}
-    done = set(report) | (
-        {"load_20k_c64", "replica_kills", "listening_sockets"} if "serve_run" in report else set()
-    )
+    serve_done = {"load_20k_c64", "replica_kills", "listening_sockets"}
+    if "async_flood" in report.get("serve_run", {}):  # a serve report from before it had none
+        serve_done.add("async_flood_frozen_model")
+    done = set(report) | (serve_done if "serve_run" in report else set())
     report["not_run"] = {name: why for name, why in NOT_RUN.items() if name not in done}
     report["targets"] = targets(report)
     write_json(report, out)
@@ -702,6 +967,8 @@ def _serve_targets(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
             f"{k['replacement_process_s']} s)",
             "met": k["recovery_s"] < 5.0,
         }
+    if "async_flood" in s:
+        out |= async_flood_targets(s["async_flood"])
     off = [x for x in s["listening"] if not x["on_host"]]
     out["serve run: nothing listening outside 127.0.0.1"] = {
         "figure": f"{len(off)} of {len(s['listening'])} sockets"
@@ -710,6 +977,55 @@ def _serve_targets(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ),
         "met": not off,
     }
+    return out
+
+
+def async_flood_targets(a: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The async flood's rows: Ingress RSS, refusals past the backlog, every accepted job ended
+    within `async_timeout_s` of the Model's return, no result dropped, the keyed client."""
+    name = "serve run, async flood with the Model frozen"
+    if "error" in a:
+        return {name: {"figure": a["error"], "met": False}}
+    backlog = a["async_backlog"] * a["ingress_replicas"]
+    rss = round(a["rss_peak_mb"] - a["rss_idle_mb"], 1)
+    timeout = a["async_timeout_s"]
+    out = {
+        f"{name}: Ingress RSS within +100 MB of idle": {
+            "figure": f"+{rss} MB (idle {a['rss_idle_mb']}, peak {a['rss_peak_mb']} MB)",
+            "met": rss <= 100,
+        },
+        f"{name}: a 429/503 with Retry-After past the backlog": {
+            "figure": f"{a['accepted']} of {a['posts']} accepted (backlog {backlog}); refused "
+            f"{a['refused']}, {a['refused_not_retryable']} not a 429/503 with Retry-After",
+            "met": a["accepted"] <= backlog
+            and sum(a["refused"].values()) > 0
+            and a["refused_not_retryable"] == 0,
+        },
+        f"{name}: every accepted job done, or failed with a reason, within async_timeout_s "
+        "of the Model's return": {
+            "figure": f"{a['done']} done, {a['failed']} failed "
+            f"({a['failed_without_reason']} without a reason), {a['pending_at_end']} pending, "
+            f"{a['unreadable']} unreadable; the last ended {a['last_ended_after_resume_s']} s "
+            f"after SIGCONT (timeout {timeout:g} s)",
+            "met": a["pending_at_end"] == 0
+            and a["unreadable"] == 0
+            and a["failed_without_reason"] == 0
+            and a["last_ended_after_resume_s"] <= timeout + POLL_S,
+        },
+        f"{name}: no result dropped while Redis is up": {
+            "figure": f"{a['dropped']} dropped ({a['unwritten_logged']} unwritten outcomes "
+            f"logged, {a['unreadable']} unreadable, {a['pending_at_end']} still pending)",
+            "met": a["dropped"] == 0,
+        },
+    }
+    idle, busy = a["keyed_idle"], a["keyed_during"]
+    for q in ("p50_ms", "p99_ms"):
+        ratio = round(busy.get(q, float("inf")) / max(idle.get(q, 0.0), 1e-9), 2)
+        out[f"{name}: keyed {q[:3]} ≤ 2× idle (flood from 127.0.0.2)"] = {
+            "figure": f"{ratio}× ({busy.get(q)} against {idle.get(q)} ms; keyed failures "
+            f"{busy['other'] or 0})",
+            "met": ratio <= 2.0 and not busy["other"],
+        }
     return out
 
 

@@ -303,18 +303,25 @@ def direct_ingress_port(head: RayHead, ports: range) -> int | None:
 
 
 def write_app_config(
-    folder: Path, redis_url: str, http_port: int, ingress_replicas: int = 1
+    folder: Path,
+    redis_url: str,
+    http_port: int,
+    ingress_replicas: int = 1,
+    root: Path = PROJECT_ROOT,
 ) -> Path:
     """conf/serve.yaml and conf/runtime.yaml in `folder`, with this Redis and HTTP port; the
-    rate limit is still checked (its Redis round trip is part of the cost), never reached."""
-    runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
+    rate limit is still checked (its Redis round trip is part of the cost), never reached.
+    `root`: the checkout whose outputs (team state, registry, keys) the app serves."""
+    runtime = yaml.safe_load((root / "conf/runtime.yaml").read_text())
     runtime["serving"].update(
         redis_url=redis_url, rate_limit_per_minute=10**9, address_rate_per_minute=10**9
     )
     (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
-    config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
+    config = yaml.safe_load((root / "conf/serve.yaml").read_text())
     config["http_options"]["port"] = http_port
     config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
+    if root != PROJECT_ROOT:
+        config["applications"][0]["args"]["root"] = str(root)
     for deployment in config["applications"][0]["deployments"]:
         if deployment["name"] == "Ingress":
             deployment["num_replicas"] = ingress_replicas
@@ -343,12 +350,14 @@ def running_app(
     ingress_replicas: int = 1,
     cache_url: str | None = None,
     dashboard: bool = False,
+    root: Path = PROJECT_ROOT,
 ) -> Iterator[RunningApp]:
     """The app on a fresh local Ray with this environment, stopped on exit (the front, `serve
     run`, every process of the head). The direct-ingress range is a free one of the run's own,
     as long as the setting's (a replica of another app on the machine must not be a server of
     this front). `cache_url`: a cache instance apart from `redis_url` (the state one);
-    `dashboard`: Ray's dashboard on 127.0.0.1 as the main command has it (a free port)."""
+    `dashboard`: Ray's dashboard on 127.0.0.1 as the main command has it (a free port); `root`:
+    the checkout the app serves from (its outputs, keys; `serve run` runs there)."""
     env = {  # a fresh cluster with exactly this setting (the token settings stay)
         k: v for k, v in os.environ.items() if not k.startswith(("RAY_SERVE_", "RAY_ADDRESS"))
     }
@@ -363,7 +372,7 @@ def running_app(
     env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(ports.start)
     env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
     ray_port, http_port, front_port = free_port(), free_port(), free_port()
-    write_app_config(folder, redis_url, http_port, ingress_replicas)
+    write_app_config(folder, redis_url, http_port, ingress_replicas, root)
     resources = load_config(
         PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
     ).runtime.ray.resources  # `serve` for replicas
@@ -371,7 +380,7 @@ def running_app(
     env["RAY_ADDRESS"] = head.address
     proxy = f"http://127.0.0.1:{http_port}"  # Serve's proxy: the front's backup
     try:
-        proc = start_serve(folder / "serve.yaml", proxy, PROJECT_ROOT, env, folder / "serve.log")
+        proc = start_serve(folder / "serve.yaml", proxy, root, env, folder / "serve.log")
     except BaseException:
         head.stop()
         raise

@@ -68,3 +68,59 @@ def test_listening_names_each_socket_and_whether_it_is_on_the_host() -> None:
         found = {s["port"]: s for s in listening([psutil.Process()])}
     assert found[on_host]["on_host"] is True
     assert (found[off_host]["on_host"], found[off_host]["address"]) == (False, "0.0.0.0")
+
+
+def test_an_async_flood_summary_counts_refusals_ends_and_drops() -> None:
+    from benchmarks.reliability import async_flood_summary
+
+    posts = [  # (status, Retry-After present, job id)
+        ("202", False, "a"),
+        ("202", False, "b"),
+        ("202", False, "c"),
+        ("202", False, "d"),
+        ("503", True, None),
+        ("503", False, None),  # refused without Retry-After
+        ("ReadTimeout", False, None),  # neither a 429 nor a 503
+    ]
+    jobs = {  # (last status, reason, seen ended this long after SIGCONT)
+        "a": ("done", None, 1.5),
+        "b": ("failed", "no prediction within 30 s; retry", 0.5),
+        "c": ("failed", None, 2.0),
+        "d": ("404", None, None),
+    }
+    s = async_flood_summary(posts, jobs, unwritten_logged=2)
+    assert (s["posts"], s["accepted"], s["refused"]) == (7, 4, {"503": 2, "ReadTimeout": 1})
+    assert s["refused_not_retryable"] == 2
+    assert (s["done"], s["failed"], s["failed_without_reason"]) == (1, 2, 1)
+    assert s["failure_reasons"] == {"no prediction within 30 s; retry": 1}
+    assert (s["pending_at_end"], s["unreadable"], s["dropped"]) == (0, 1, 3)
+    assert s["last_ended_after_resume_s"] == 2.0
+
+
+def test_async_flood_targets_are_met_only_within_every_bound() -> None:
+    from benchmarks.reliability import async_flood_summary, async_flood_targets
+
+    posts = [("202", False, "a"), ("503", True, None)]
+    base = {
+        "async_backlog": 1,
+        "async_timeout_s": 30,
+        "ingress_replicas": 1,
+        "rss_idle_mb": 400.0,
+        "rss_peak_mb": 450.0,
+        "keyed_idle": {"n": 10, "p50_ms": 20.0, "p99_ms": 50.0, "other": {}},
+        "keyed_during": {"n": 10, "p50_ms": 30.0, "p99_ms": 120.0, "other": {}},
+    }
+    good = base | async_flood_summary(posts, {"a": ("done", None, 3.0)}, 0)
+    rows = async_flood_targets(good)
+    assert len(rows) == 6
+    assert [r["met"] for r in rows.values()] == [True, True, True, True, True, False]
+    late = (
+        base | async_flood_summary(posts, {"a": ("done", None, 31.0)}, 0) | {"rss_peak_mb": 501.0}
+    )
+    met = {name.split(": ", 1)[1][:20]: r["met"] for name, r in async_flood_targets(late).items()}
+    assert met["Ingress RSS within +"] is False
+    assert met["every accepted job d"] is False
+    over = base | async_flood_summary([*posts, ("202", False, "b")], {"a": ("done", None, 1.0)}, 0)
+    assert not async_flood_targets(over)[
+        "serve run, async flood with the Model frozen: a 429/503 with Retry-After past the backlog"
+    ]["met"]
