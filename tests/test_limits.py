@@ -273,6 +273,37 @@ def test_the_async_backlog_is_bounded_and_stuck_work_is_cancelled_and_failed(
     run(scenario)
 
 
+def test_concurrent_async_posts_take_no_more_than_the_backlog(
+    settings: ServeSettings, predictors: Any, key: str
+) -> None:
+    """The reliability probe's flood (c=32) had 261 jobs accepted with a backlog of 256: posts
+    that arrive while others wait on Redis must count against it too."""
+    bounded = tuned(settings, async_backlog=2, async_timeout_s=5, rate_limit_per_minute=50)
+    frozen: list[Frozen] = []
+
+    def freeze(model: ServedModel) -> Frozen:
+        frozen.append(Frozen(model))
+        return frozen[0]
+
+    async def scenario() -> None:
+        app = await deploy(bounded, _registry(predictors), faults=freeze)
+        headers = {"X-API-Key": key}
+        days = [f"2022-05-0{d}" for d in range(1, 7)]
+        answers = await asyncio.gather(
+            *[
+                app.http.post("/predict/async", json=BODY | {"kickoff": d}, headers=headers)
+                for d in days
+            ]
+        )
+        assert sorted(a.status_code for a in answers) == [202, 202, 503, 503, 503, 503]
+        frozen[0].thawed.set()
+        done = [a for a in answers if a.status_code == 202]
+        for a in done:
+            assert (await _poll(app, a.json()["status_url"], headers))["status"] == "done"
+
+    run(scenario)
+
+
 def test_a_flood_of_metrics_scrapes_gathers_once(settings: ServeSettings, predictors: Any) -> None:
     gathered: list[float] = []
     lock = threading.Lock()
