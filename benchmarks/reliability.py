@@ -1,7 +1,7 @@
 """Reliability probes of issue 16, bounded and on loopback only (a partial suite, see the README).
 
-    python -m benchmarks.reliability                       # both parts; reports/reliability.json
-    python -m benchmarks.reliability --parts serve         # one part; the other's figures are kept
+    python -m benchmarks.reliability                       # every part; reports/reliability.json
+    python -m benchmarks.reliability --parts serve retrain # some parts; the others' figures kept
     python -m benchmarks.reliability --quick --out /tmp/r.json   # the smoke run (uvicorn part)
 
 The uvicorn part: the app's real FastAPI over a real `Ingress`, served by uvicorn in a child
@@ -24,7 +24,13 @@ replica SIGSTOPped for 25 s while 2,000 async posts come from 127.0.0.2 (c=32) b
 client from 127.0.0.1, then SIGCONT and every accepted job read until it ends (Ingress RSS,
 refusals past `async_backlog`, each job's end, results dropped, the keyed p50/p99 against idle).
 
-Not run yet (the report's `not_run`): schemathesis, the interrupted retrain.
+The retrain part: the app as above, serving a copy of the checkout (`--root`, default this one;
+never written to), a c=4 load of never-seen `POST /predict` throughout; `dvc repro -f -s features`
+runs in the copy on the app's Ray and gets Ctrl-C (SIGINT to its process group) 0.5 s into the
+stage's Ray work; then the Ingress replica is SIGKILLed and its replacement (reading what the
+stage left) loaded. The answers by phase, and which of the stage's outputs are left.
+
+Not run yet (the report's `not_run`): schemathesis.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ NOT_RUN = {
     "replica_kills": "the serve part (`--parts serve`)",
     "async_flood_frozen_model": "the serve part (`--parts serve`)",
     "schemathesis": "schemathesis is not in the lock",
-    "interrupted_retrain": "needs the DVC project",
+    "interrupted_retrain": "the retrain part (`--parts retrain`)",
     "listening_sockets": "the serve part (`--parts serve`)",
 }
 
@@ -801,6 +807,226 @@ def run_serve(
     return out
 
 
+# ---------------------------------------------------------------------------- interrupted retrain
+# The checkout is copied (its DVC project, outputs, registry, keys; not .venv): `dvc repro` in
+# it may delete outputs, and the checkout the suite runs from is never touched.
+COPY_SKIP = (".venv", "ray_results", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".dvcstore")
+RETRAIN = ["-m", "dvc", "repro", "-f", "-s", "features"]  # -s: features alone, not ingest before
+WORKING = "features by league"  # the stage's progress line: its Ray work has begun
+
+
+async def _steady(
+    url: str, key: str, items: list[list[Any]], c: int, stop: threading.Event, offset: int
+) -> list[tuple[float, float, str]]:
+    """`c` clients posting never-seen fixtures to `POST /predict` through the front until
+    `stop`: each request's (start, end, status or error name)."""
+    records: list[tuple[float, float, str]] = []
+    counter = iter(range(10**9))
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": key}) as http:
+
+        async def worker() -> None:
+            while not stop.is_set():
+                n = next(counter)
+                body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+                t0 = time.monotonic()
+                try:
+                    status = str((await http.post("/predict", json=body)).status_code)
+                except httpx.HTTPError as err:
+                    status = type(err).__name__
+                records.append((t0, time.monotonic(), status))
+                await asyncio.sleep(0.05)
+
+        await asyncio.gather(*[worker() for _ in range(c)])
+    return records
+
+
+def retrain_summary(
+    records: list[tuple[float, float, str]], phases: dict[str, float]
+) -> dict[str, Any]:
+    """The answers by status in each phase, by when a request started: `during_repro` from
+    `repro_started` to `killed` (the stage, its interruption, what it left), `restart` from
+    `killed` to `ready` (the Ingress replica replaced), `after_restart` from `ready` on."""
+    bounds = {
+        "before": (float("-inf"), phases["repro_started"]),
+        "during_repro": (phases["repro_started"], phases["killed"]),
+        "restart": (phases["killed"], phases["ready"]),
+        "after_restart": (phases["ready"], float("inf")),
+    }
+    out: dict[str, Any] = {}
+    for name, (lo, hi) in bounds.items():
+        statuses: dict[str, int] = {}
+        for start, _, status in records:
+            if lo <= start < hi:
+                statuses[status] = statuses.get(status, 0) + 1
+        out[name] = statuses
+    out["longest_s"] = round(max((end - start for start, end, _ in records), default=0.0), 3)
+    return out
+
+
+def _stage_process(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the stage's own command (`python -m ray_jobs.features`) runs under `proc`."""
+    import psutil
+
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    for child in children:
+        try:
+            if "ray_jobs.features" in " ".join(child.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def _interrupted_repro(
+    app: RunningApp, copy: Path, interrupt_after_s: float, log: Path
+) -> dict[str, Any]:
+    """`dvc repro -f -s features` in `copy` on the app's own Ray (as the main command runs the
+    pipeline beside Serve), Ctrl-C (SIGINT to its process group) `interrupt_after_s` after the
+    stage's work began (its progress line in the log; at most 60 s after its command started);
+    what DVC answered."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_SERVE_")}
+    env["RAY_ADDRESS"] = app.head.address
+    with log.open("w") as out:
+        dvc = subprocess.Popen(
+            [sys.executable, *RETRAIN],
+            cwd=copy,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+        )
+    started = time.monotonic()
+    while dvc.poll() is None and not _stage_process(dvc) and time.monotonic() - started < 300:
+        time.sleep(0.1)
+    stage_at = time.monotonic() - started
+    while dvc.poll() is None and WORKING not in log.read_text(errors="replace"):
+        if time.monotonic() - started > stage_at + 60:
+            break
+        time.sleep(0.05)
+    working_at = time.monotonic() - started
+    time.sleep(interrupt_after_s)
+    running = dvc.poll() is None
+    if running:
+        os.killpg(dvc.pid, signal.SIGINT)
+    try:
+        code = dvc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(dvc.pid, signal.SIGKILL)
+        code = dvc.wait()
+    return {
+        "command": "dvc " + " ".join(RETRAIN[2:]),
+        "stage_started_s": round(stage_at, 2),
+        "stage_working_s": round(working_at, 2),
+        "interrupt_after_s": interrupt_after_s,
+        "interrupted": running,
+        "dvc_exit": code,
+        "dvc_log_tail": log.read_text(errors="replace")[-600:],
+    }
+
+
+def run_retrain(root: Path, before_s: float, interrupt_after_s: float, after_s: float) -> Any:
+    """Serving through an interrupted `dvc repro -f -s features` and an Ingress replica
+    restarted after it: the app (`running_app`, one Ingress replica) serves a copy of `root`
+    (a checkout where the pipeline ran), a c=4 load of never-seen `POST /predict` throughout;
+    the stage runs in the copy and is interrupted; then the Ingress replica is SIGKILLed and
+    the new one (which reads the team state the stage left) is loaded for `after_s`."""
+    import shutil
+
+    from serve_app.keys import KeyStore
+    from soccerpredict.config import load_config
+
+    folder = Path(tempfile.mkdtemp(prefix="reliability-retrain-"))
+    copy = folder / "checkout"
+    shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(*COPY_SKIP))
+    cfg = load_config(copy / "params.yaml", copy / "conf/runtime.yaml").rooted(copy)
+    team_state = Path(cfg.runtime.paths.team_state)
+    if not team_state.exists():
+        return {"error": f"no team state in {root}: run the pipeline there first"}
+    items = fixtures(cfg)
+    key = KeyStore(cfg.runtime.serving.api_keys_file).create("reliability")[1]
+    state_port, cache_port = free_port(), free_port()
+    redis = [
+        start_redis(state_port, folder / "redis-state", "state"),
+        start_redis(cache_port, folder / "redis-cache", "cache"),
+    ]
+    out: dict[str, Any] = {"checkout": f"a copy of {root}"}
+    before = team_state.read_bytes()
+    try:
+        with running_app(
+            serve_environment(),
+            f"redis://127.0.0.1:{state_port}/0",
+            folder,
+            cache_url=f"redis://127.0.0.1:{cache_port}/0",
+            dashboard=True,
+            root=copy,
+        ) as app:
+            time.sleep(6)  # the Model publishes its version
+            stop, records = threading.Event(), list[tuple[float, float, str]]()
+            load = threading.Thread(
+                target=lambda: records.extend(
+                    asyncio.run(_steady(app.front, key, items, 4, stop, 60_000))
+                )
+            )
+            load.start()
+            try:
+                time.sleep(before_s)
+                phases = {"repro_started": time.monotonic()}
+                out["repro"] = _interrupted_repro(app, copy, interrupt_after_s, folder / "dvc.log")
+                stage_outs = ("features", "feature_contract", "team_state")
+                out["outputs_left"] = {
+                    name: Path(getattr(cfg.runtime.paths, name)).exists() for name in stage_outs
+                }
+                out["team_state_unchanged"] = (
+                    team_state.exists() and team_state.read_bytes() == before
+                )
+                time.sleep(2)
+                pids = _replica_pids(app.head, "Ingress")
+                phases["killed"] = time.monotonic()
+                os.kill(min(pids), signal.SIGKILL)
+                wait_until(lambda: bool(_replica_pids(app.head, "Ingress") - pids), 120)
+                wait_until(lambda: httpx.get(f"{app.front}/healthz").status_code == 200, 120)
+                phases["ready"] = time.monotonic()
+                out["healthz_after_restart"] = httpx.get(f"{app.front}/healthz").json()
+                time.sleep(after_s)
+            finally:
+                stop.set()
+                load.join(60)
+            out |= retrain_summary(records, phases)
+            out["phase_s"] = {k: round(v - phases["repro_started"], 2) for k, v in phases.items()}
+    finally:
+        for proc in redis:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def retrain_targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The interrupted retrain's rows: 200s throughout it, and after the Ingress restart."""
+    name = "interrupted `dvc repro -f features`"
+    if "error" in r:
+        return {name: {"figure": r["error"], "met": False}}
+    during, after = r["during_repro"], r["after_restart"]
+    repro = r["repro"]
+    interrupted = repro["interrupted"] and repro["dvc_exit"] != 0
+    return {
+        f"{name}: serving answers 200 throughout": {
+            "figure": f"{during} (SIGINT {repro['interrupt_after_s']} s into the stage's Ray work, "
+            f"{repro['stage_working_s']} s after dvc started; dvc exit {repro['dvc_exit']}; team_state.json kept unchanged: "
+            f"{r['team_state_unchanged']}; outputs left {r['outputs_left']})",
+            "met": interrupted and set(during) == {"200"},
+        },
+        f"{name}: 200 after an Ingress replica restart within it": {
+            "figure": f"{after} after the new replica was ready (during the restart "
+            f"{r['restart']}; /healthz can_serve {r['healthz_after_restart'].get('can_serve')})",
+            "met": interrupted and set(after) == {"200"},
+        },
+    }
+
+
 # ---------------------------------------------------------------------------- the suite
 UVICORN_PROBES = (
     "idle",
@@ -853,11 +1079,11 @@ def run_uvicorn(flood_s: float, concurrency: int, body_mb: int, key_writes: int)
     return report
 
 
-def run(out: Path, parts: list[str], quick: bool) -> Any:
+def run(out: Path, parts: list[str], quick: bool, root: Path | None = None) -> Any:
     """The parts asked for; a part not run keeps its sections from the report already at `out`
     (each part's sections say when they were measured)."""
     old = json.loads(out.read_text()) if out.exists() else {}
-    keep = {"uvicorn": UVICORN_PROBES, "serve": ("serve_run",)}
+    keep = {"uvicorn": UVICORN_PROBES, "serve": ("serve_run",), "retrain": ("retrain",)}
     report: dict[str, Any] = {"machine": "shared, 2 cores: read the ratios"}
     measured = dict(old.get("measured", {}))
     for part, names in keep.items():
@@ -872,6 +1098,12 @@ def run(out: Path, parts: list[str], quick: bool) -> Any:
         sizes = (10, 10.0, 6.0, 400, 8.0, 4.0) if quick else (LOAD_S, 23.0, 12.0, 2000, 25.0, 10.0)
         report["serve_run"] = run_serve(*sizes)
         measured["serve"] = stamp + (" (--quick)" if quick else "")
+    if "retrain" in parts:
+        from soccerpredict.config import PROJECT_ROOT
+
+        sizes = (3.0, 0.5, 8.0) if quick else (10.0, 0.5, 20.0)
+        report["retrain"] = run_retrain(root or PROJECT_ROOT, *sizes)
+        measured["retrain"] = stamp + (" (--quick)" if quick else "")
     if "idle" in report:  # a report written before `measured` was kept
         measured.setdefault("uvicorn", "not recorded (an earlier run)")
     report["measured"] = {part: measured[part] for part in keep if part in measured}
@@ -879,6 +1111,7 @@ def run(out: Path, parts: list[str], quick: bool) -> Any:
     if "async_flood" in report.get("serve_run", {}):  # a serve report from before it had none
         serve_done.add("async_flood_frozen_model")
     done = set(report) | (serve_done if "serve_run" in report else set())
+    done |= {"interrupted_retrain"} if "retrain" in report else set()
     report["not_run"] = {name: why for name, why in NOT_RUN.items() if name not in done}
     report["targets"] = targets(report)
     write_json(report, out)
@@ -1032,7 +1265,8 @@ def async_flood_targets(a: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each target of issue 16 this suite measures: met or not, with the figure."""
     out = _uvicorn_targets(r) if "idle" in r else {}
-    return out | (_serve_targets(r["serve_run"]) if "serve_run" in r else {})
+    out |= _serve_targets(r["serve_run"]) if "serve_run" in r else {}
+    return out | (retrain_targets(r["retrain"]) if "retrain" in r else {})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1042,14 +1276,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parts",
         nargs="+",
-        choices=("uvicorn", "serve"),
-        help="default: both; uvicorn alone with --quick",
+        choices=("uvicorn", "serve", "retrain"),
+        help="default: all three; uvicorn alone with --quick",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="retrain: the checkout whose copy the app serves and the stage runs in (a "
+        "checkout where the pipeline ran; default: this one). It is never written to",
     )
     args = parser.parse_args(argv)
     # a handler (not "ignored", as under a background shell) so `serve run` can be stopped
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    parts = args.parts or (["uvicorn"] if args.quick else ["uvicorn", "serve"])
-    report = run(args.out, parts, args.quick)
+    parts = args.parts or (["uvicorn"] if args.quick else ["uvicorn", "serve", "retrain"])
+    report = run(args.out, parts, args.quick, args.root)
     for name, row in report["targets"].items():
         print(f"{'met' if row['met'] else 'NOT met':8} {name}: {row['figure']}")
 

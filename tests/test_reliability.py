@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,46 @@ def test_async_flood_targets_are_met_only_within_every_bound() -> None:
     assert not async_flood_targets(over)[
         "serve run, async flood with the Model frozen: a 429/503 with Retry-After past the backlog"
     ]["met"]
+
+
+def _retrain(records: list[tuple[float, float, str]], exit_code: int = 255) -> dict[str, Any]:
+    from benchmarks.reliability import retrain_summary
+
+    phases = {"repro_started": 10.0, "killed": 20.0, "ready": 30.0}
+    repro = {
+        "interrupted": True,
+        "dvc_exit": exit_code,
+        "interrupt_after_s": 0.5,
+        "stage_working_s": 3.0,
+    }
+    return retrain_summary(records, phases) | {
+        "repro": repro,
+        "team_state_unchanged": True,
+        "outputs_left": {"team_state": True},
+        "healthz_after_restart": {"can_serve": True},
+    }
+
+
+def test_a_retrain_summary_splits_the_answers_by_phase() -> None:
+    records = [  # (start, end, status)
+        (5.0, 5.1, "200"),
+        (12.0, 12.1, "200"),
+        (19.9, 21.0, "200"),
+        (22.0, 29.0, "503"),  # the restart: apart
+        (31.0, 31.1, "200"),
+    ]
+    s = _retrain(records)
+    assert (s["before"], s["during_repro"]) == ({"200": 1}, {"200": 2})
+    assert (s["restart"], s["after_restart"]) == ({"503": 1}, {"200": 1})
+    assert s["longest_s"] == 7.0
+
+
+def test_retrain_targets_need_an_interrupted_stage_and_only_200s() -> None:
+    from benchmarks.reliability import retrain_targets
+
+    good = retrain_targets(_retrain([(12.0, 12.1, "200"), (31.0, 31.1, "200")]))
+    assert [r["met"] for r in good.values()] == [True, True]
+    failing = retrain_targets(_retrain([(12.0, 12.1, "200"), (31.0, 31.1, "500")]))
+    assert [r["met"] for r in failing.values()] == [True, False]
+    finished = retrain_targets(_retrain([(12.0, 12.1, "200"), (31.0, 31.1, "200")], 0))
+    assert [r["met"] for r in finished.values()] == [False, False]  # not interrupted: not shown
