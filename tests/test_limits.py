@@ -135,6 +135,26 @@ def test_the_schema_lists_every_status_a_route_answers(
     run(scenario)
 
 
+def test_a_refused_metrics_scrape_is_documented_as_the_json_it_is(
+    settings: ServeSettings, predictors: Any
+) -> None:
+    """schemathesis (the reliability suite): /metrics's 429 came as JSON, documented text/plain."""
+    limited = tuned(settings, address_rate_per_minute=1)
+
+    async def scenario() -> None:
+        app = await deploy(limited, _registry(predictors))
+        answers = [await app.http.get("/metrics") for _ in range(2)]
+        assert [a.status_code for a in answers] == [200, 429]
+        sent = answers[1].headers["content-type"].split(";")[0]
+        unlimited = await deploy(settings, _registry(predictors))
+        schema = (await unlimited.http.get("/openapi.json")).json()
+        documented = schema["paths"]["/metrics"]["get"]["responses"]["429"]["content"]
+        assert set(documented) == {sent} == {"application/json"}
+        assert documented[sent]["schema"]["$ref"].endswith("/Problem")
+
+    run(scenario)
+
+
 def test_a_job_is_read_only_with_its_key_and_a_failure_tells_no_internals(
     settings: ServeSettings, predictors: Any, key: str
 ) -> None:
