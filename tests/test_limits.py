@@ -155,6 +155,31 @@ def test_a_refused_metrics_scrape_is_documented_as_the_json_it_is(
     run(scenario)
 
 
+def test_numbers_and_dates_of_another_json_type_are_refused_as_the_schema_says(
+    settings: ServeSettings, predictors: Any, key: str
+) -> None:
+    """schemathesis (the reliability suite): `"line": false` was taken as 0 (a 200 for a body
+    the schema refuses); a price as text or a kickoff as a number the same."""
+    prices = {"home": 2.1, "draw": 3.5, "away": 3.4}
+    bodies = [
+        BODY | {"asian_handicap": {"line": False, "home": 1.95, "away": 1.93}},
+        BODY | {"odds": prices | {"home": "2.1"}},
+        BODY | {"over_under_25": {"over": True, "under": 2.05}},
+        BODY | {"kickoff": 1651881600},  # 2022-05-07 as a Unix time
+    ]
+
+    async def scenario() -> None:
+        app = await deploy(settings, _registry(predictors))
+        headers = {"X-API-Key": key}
+        fine = await app.http.post("/predict", json=BODY | {"odds": prices}, headers=headers)
+        assert fine.status_code == 200
+        for body in bodies:
+            answer = await app.http.post("/predict", json=body, headers=headers)
+            assert answer.status_code == 422, (body, answer.text)
+
+    run(scenario)
+
+
 def test_a_job_is_read_only_with_its_key_and_a_failure_tells_no_internals(
     settings: ServeSettings, predictors: Any, key: str
 ) -> None:
