@@ -22,7 +22,9 @@ of never-seen fixtures (httpx, each request's status and times); every listening
 app's processes (the Ray head's, `serve run`, the front, Redis) and its owner; every Model
 replica SIGSTOPped for 25 s while 2,000 async posts come from 127.0.0.2 (c=32) beside the keyed
 client from 127.0.0.1, then SIGCONT and every accepted job read until it ends (Ingress RSS,
-refusals past `async_backlog`, each job's end, results dropped, the keyed p50/p99 against idle).
+refusals past `async_backlog`, each job's end, results dropped, the keyed p50/p99 against idle);
+schemathesis over the app's own OpenAPI document through the front, with the key, 100 examples
+per operation and every phase (examples, coverage, fuzzing, stateful links).
 
 The retrain part: the app as above, serving a copy of the checkout (`--root`, default this one;
 never written to), a c=4 load of never-seen `POST /predict` throughout; `dvc repro -f -s features`
@@ -30,7 +32,6 @@ runs in the copy on the app's Ray and gets Ctrl-C (SIGINT to its process group) 
 stage's Ray work; then the Ingress replica is SIGKILLed and its replacement (reading what the
 stage left) loaded. The answers by phase, and which of the stage's outputs are left.
 
-Not run yet (the report's `not_run`): schemathesis.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import statistics
@@ -73,7 +75,7 @@ NOT_RUN = {
     "load_20k_c64": "the serve part (`--parts serve`)",
     "replica_kills": "the serve part (`--parts serve`)",
     "async_flood_frozen_model": "the serve part (`--parts serve`)",
-    "schemathesis": "schemathesis is not in the lock",
+    "schemathesis": "the serve part (`--parts serve`)",
     "interrupted_retrain": "the retrain part (`--parts retrain`)",
     "listening_sockets": "the serve part (`--parts serve`)",
 }
@@ -748,6 +750,7 @@ def run_serve(
     flood_posts: int = 2000,
     freeze_s: float = 25.0,
     idle_s: float = 10.0,
+    examples: int = 100,
 ) -> dict[str, Any]:
     """The `serve run` probes: the load with its Redis outages, both replica kills, the
     listening sockets, the async flood with the Model frozen. Needs the pipeline's outputs
@@ -799,12 +802,103 @@ def run_serve(
             out["async_flood"] = _async_flood(
                 app, key, items, flood_posts, freeze_s, idle_s, serving.async_timeout_s
             ) | {"async_backlog": serving.async_backlog, "async_timeout_s": serving.async_timeout_s}
+            out["schemathesis"] = _schemathesis(app.front, key, folder, examples)
     finally:
         for proc in redis:
             proc.terminate()
             proc.wait(timeout=10)
         keys.revoke(key_id)
     return out
+
+
+# ---------------------------------------------------------------------------- schemathesis
+LINKS = re.compile(r"API Links:\s+(\d+) covered / (\d+) selected / (\d+) total")
+
+
+def schemathesis_summary(report: dict[str, Any], output: str) -> dict[str, Any]:
+    """What a `schemathesis run` came to, from its JSON report (`--report-json-path`) and its
+    output (the stateful phase's links are only printed): cases generated, operations tested,
+    each failed check with its count and operations, each phase's status, the links covered."""
+    links = LINKS.search(output)
+    covered, selected, total = (int(x) for x in links.groups()) if links else (0, 0, 0)
+    return {
+        "cases": report["test_cases"]["generated"],
+        "operations": f"{report['operations']['tested']} of {report['operations']['total']}",
+        "failures": {
+            f"{f['code']} {f['title']}": {"count": f["count"], "operations": f["operations"]}
+            for f in report["failures"]
+        },
+        "errors": len(report["errors"]),
+        "phases": {name: phase["status"] for name, phase in report["phases"].items()},
+        "links_covered": covered,
+        "links_total": total,
+        "links_selected": selected,
+        "warnings": {k: v for k, v in report["warnings"].items() if v},
+    }
+
+
+def _schemathesis(url: str, key: str, folder: Path, examples: int) -> dict[str, Any]:
+    """`schemathesis run` of the app's own OpenAPI document through the front, with the key,
+    `examples` per operation and every phase (examples, coverage, fuzzing, stateful links)."""
+    report = folder / "schemathesis.json"
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{url}/openapi.json",
+        "--header",
+        f"X-API-Key: {key}",
+        "--max-examples",
+        str(examples),
+        "--seed",
+        "16",
+        "--request-timeout",
+        "30",
+        "--report-json-path",
+        str(report),
+    ]
+    try:
+        done = subprocess.run(
+            command, check=False, capture_output=True, text=True, timeout=900, cwd=folder
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": "schemathesis ran past 900 s"}
+    if not report.exists():
+        return {"error": f"no report; exit {done.returncode}: {done.stdout[-500:]}"}
+    out = schemathesis_summary(json.loads(report.read_text()), done.stdout)
+    failures = done.stdout.split("= FAILURES =", 1)[-1].split("= WARNINGS =")[0]
+    failures = failures.split("= SUMMARY =")[0] if "= FAILURES =" in done.stdout else ""
+    return out | {
+        "exit": done.returncode,
+        "max_examples": examples,
+        "failure_cases": failures.strip("= \n").replace(key, "[key]")[:8000],
+    }
+
+
+def schemathesis_targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    name = "serve run, schemathesis over every route"
+    if "error" in r:
+        return {name: {"figure": r["error"], "met": False}}
+    failed = sum(f["count"] for f in r["failures"].values())
+    return {
+        f"{name}: 0 failures of any check": {
+            "figure": f"{failed} failures"
+            + (
+                ": "
+                + "; ".join(
+                    f"{c} × {f['count']} {f['operations']}" for c, f in r["failures"].items()
+                )
+                if failed
+                else ""
+            )
+            + f"; {r['errors']} errors; operations {r['operations']}",
+            "met": failed == 0 and r["errors"] == 0,
+        },
+        f"{name}: ≥ 1,000 cases with stateful links": {
+            "figure": f"{r['cases']} cases; API links {r['links_covered']} covered of "
+            f"{r['links_total']}; phases {r['phases']}",
+            "met": r["cases"] >= 1000 and r["links_covered"] > 0,
+        },
+    }
 
 
 # ---------------------------------------------------------------------------- interrupted retrain
@@ -1095,7 +1189,11 @@ def run(out: Path, parts: list[str], quick: bool, root: Path | None = None) -> A
         report |= run_uvicorn(*sizes)
         measured["uvicorn"] = stamp + (" (--quick)" if quick else "")
     if "serve" in parts:
-        sizes = (10, 10.0, 6.0, 400, 8.0, 4.0) if quick else (LOAD_S, 23.0, 12.0, 2000, 25.0, 10.0)
+        sizes = (
+            (10, 10.0, 6.0, 400, 8.0, 4.0, 20)
+            if quick
+            else (LOAD_S, 23.0, 12.0, 2000, 25.0, 10.0, 100)
+        )
         report["serve_run"] = run_serve(*sizes)
         measured["serve"] = stamp + (" (--quick)" if quick else "")
     if "retrain" in parts:
@@ -1108,8 +1206,12 @@ def run(out: Path, parts: list[str], quick: bool, root: Path | None = None) -> A
         measured.setdefault("uvicorn", "not recorded (an earlier run)")
     report["measured"] = {part: measured[part] for part in keep if part in measured}
     serve_done = {"load_20k_c64", "replica_kills", "listening_sockets"}
-    if "async_flood" in report.get("serve_run", {}):  # a serve report from before it had none
-        serve_done.add("async_flood_frozen_model")
+    for probe, name in (
+        ("async_flood", "async_flood_frozen_model"),
+        ("schemathesis", "schemathesis"),
+    ):
+        if probe in report.get("serve_run", {}):  # a serve report from before it had none
+            serve_done.add(name)
     done = set(report) | (serve_done if "serve_run" in report else set())
     done |= {"interrupted_retrain"} if "retrain" in report else set()
     report["not_run"] = {name: why for name, why in NOT_RUN.items() if name not in done}
@@ -1202,6 +1304,8 @@ def _serve_targets(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
         }
     if "async_flood" in s:
         out |= async_flood_targets(s["async_flood"])
+    if "schemathesis" in s:
+        out |= schemathesis_targets(s["schemathesis"])
     off = [x for x in s["listening"] if not x["on_host"]]
     out["serve run: nothing listening outside 127.0.0.1"] = {
         "figure": f"{len(off)} of {len(s['listening'])} sockets"

@@ -168,3 +168,34 @@ def test_retrain_targets_need_an_interrupted_stage_and_only_200s() -> None:
     assert [r["met"] for r in failing.values()] == [True, False]
     finished = retrain_targets(_retrain([(12.0, 12.1, "200"), (31.0, 31.1, "200")], 0))
     assert [r["met"] for r in finished.values()] == [False, False]  # not interrupted: not shown
+
+
+def test_a_schemathesis_summary_reads_its_report_and_the_links_it_printed() -> None:
+    from benchmarks.reliability import schemathesis_summary, schemathesis_targets
+
+    report = {  # the parts of schemathesis 4's --report-json-path that are read
+        "test_cases": {"generated": 1271},
+        "operations": {"tested": 12, "total": 12},
+        "failures": [
+            {
+                "code": "ST201",
+                "title": "Schema-violating request accepted",
+                "count": 3,
+                "operations": ["POST /predict"],
+            }
+        ],
+        "errors": [],
+        "phases": {"examples": {"status": "success"}, "stateful": {"status": "failure"}},
+        "warnings": {"rate_limited": [], "missing_test_data": ["GET /predict/{match_id}"]},
+    }
+    output = " ✅  Stateful (in 2.1s)\n     API Links:    2 covered / 2 selected / 3 total (2 inferred)\n"
+    s = schemathesis_summary(report, output)
+    assert (s["cases"], s["operations"], s["errors"]) == (1271, "12 of 12", 0)
+    assert s["failures"] == {
+        "ST201 Schema-violating request accepted": {"count": 3, "operations": ["POST /predict"]}
+    }
+    assert (s["links_covered"], s["links_selected"], s["links_total"]) == (2, 2, 3)
+    assert s["warnings"] == {"missing_test_data": ["GET /predict/{match_id}"]}
+    assert [r["met"] for r in schemathesis_targets(s).values()] == [False, True]
+    clean = s | {"failures": {}, "links_covered": 0}
+    assert [r["met"] for r in schemathesis_targets(clean).values()] == [True, False]
