@@ -1,7 +1,7 @@
 """Reliability probes of issue 16, bounded and on loopback only (a partial suite, see the README).
 
-    python -m benchmarks.reliability                       # both parts; reports/reliability.json
-    python -m benchmarks.reliability --parts serve         # one part; the other's figures are kept
+    python -m benchmarks.reliability                       # every part; reports/reliability.json
+    python -m benchmarks.reliability --parts serve retrain # some parts; the others' figures kept
     python -m benchmarks.reliability --quick --out /tmp/r.json   # the smoke run (uvicorn part)
 
 The uvicorn part: the app's real FastAPI over a real `Ingress`, served by uvicorn in a child
@@ -19,19 +19,30 @@ through the front. Probes: `POST /predict` cache misses at c=64 for `LOAD_S` (wr
 latency benchmark's unique-miss script, about 20,000 requests) and whether the app declared a
 Redis outage meanwhile; an Ingress replica, then a Model replica, SIGKILLed 3 s into a c=16 load
 of never-seen fixtures (httpx, each request's status and times); every listening socket of the
-app's processes (the Ray head's, `serve run`, the front, Redis) and its owner.
+app's processes (the Ray head's, `serve run`, the front, Redis) and its owner; every Model
+replica SIGSTOPped for 25 s while 2,000 async posts come from 127.0.0.2 (c=32) beside the keyed
+client from 127.0.0.1, then SIGCONT and every accepted job read until it ends (Ingress RSS,
+refusals past `async_backlog`, each job's end, results dropped, the keyed p50/p99 against idle);
+schemathesis over the app's own OpenAPI document through the front, with the key, 100 examples
+per operation and every phase (examples, coverage, fuzzing, stateful links).
 
-Not run yet (the report's `not_run`): the async flood with a frozen Model, schemathesis, the
-interrupted retrain.
+The retrain part: the app as above, serving a copy of the checkout (`--root`, default this one;
+never written to), a c=4 load of never-seen `POST /predict` throughout; `dvc repro -f -s features`
+runs in the copy on the app's Ray and gets Ctrl-C (SIGINT to its process group) 0.5 s into the
+stage's Ray work; then the Ingress replica is SIGKILLed and its replacement (reading what the
+stage left) loaded. The answers by phase, and which of the stage's outputs are left.
+
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import statistics
@@ -48,7 +59,14 @@ from typing import Any
 import httpx
 
 from benchmarks.ray_head import RayHead
-from benchmarks.serve_latency import RunningApp, fixtures, lua_script, running_app, wrk
+from benchmarks.serve_latency import (
+    RunningApp,
+    fixtures,
+    ingress_listeners,
+    lua_script,
+    running_app,
+    wrk,
+)
 from serve_app.local import (
     free_port,
     serve_environment,
@@ -63,9 +81,9 @@ FIXTURE = {"league": "L1", "home_team": "A", "away_team": "B", "kickoff": "2022-
 NOT_RUN = {
     "load_20k_c64": "the serve part (`--parts serve`)",
     "replica_kills": "the serve part (`--parts serve`)",
-    "async_flood_frozen_model": "covered by tests/test_limits.py, not yet measured here",
-    "schemathesis": "schemathesis is not in the lock",
-    "interrupted_retrain": "needs the DVC project",
+    "async_flood_frozen_model": "the serve part (`--parts serve`)",
+    "schemathesis": "the serve part (`--parts serve`)",
+    "interrupted_retrain": "the retrain part (`--parts retrain`)",
     "listening_sockets": "the serve part (`--parts serve`)",
 }
 
@@ -417,7 +435,10 @@ def _kill_replica(
     before = _replica_pids(app.head, deployment)
     if not before:
         return {"error": f"no {deployment} replica process found"}
-    victim = min(before)
+    # the Ingress replica the front fills first (the lowest port: `balance first`) carries
+    # the load; a Model replica: either
+    listeners = ingress_listeners(app.head, app.ports) if deployment == "Ingress" else {}
+    victim = listeners[min(listeners)] if listeners else min(before)
     replaced: list[float] = []
 
     def kill() -> None:
@@ -441,6 +462,253 @@ def _kill_replica(
         "route": route,
         "replicas_before": len(before),
         "replacement_process_s": round(replaced[0], 2) if replaced else None,
+    }
+
+
+# ---------------------------------------------------------------------------- async flood
+POLL_S = 0.5  # how often the accepted jobs are read after the Model is back
+
+
+async def _keyed_misses(
+    url: str, key: str, items: list[list[Any]], duration_s: float, offset: int
+) -> tuple[list[float], dict[str, int]]:
+    """One keyed client from 127.0.0.1 through the front, never-seen fixtures on `POST
+    /predict` (the Ingress's local model answers), one at a time 0.1 s apart: the times of the
+    200s, and the other answers by status."""
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.1")
+    took: list[float] = []
+    other: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30) as http:
+        end, n = time.monotonic() + duration_s, 0
+        while time.monotonic() < end:
+            body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+            n += 1
+            started = time.perf_counter()
+            try:
+                answer = await http.post("/predict", json=body, headers={"X-API-Key": key})
+                status = str(answer.status_code)
+            except httpx.HTTPError as err:
+                status = type(err).__name__
+            if status == "200":
+                took.append(time.perf_counter() - started)
+            else:
+                other[status] = other.get(status, 0) + 1
+            await asyncio.sleep(0.1)
+    return took, other
+
+
+async def _async_posts(
+    url: str, key: str, items: list[list[Any]], n: int, c: int, until: float, offset: int
+) -> list[tuple[str, bool, str | None]]:
+    """At most `n` `POST /predict/async` of never-seen fixtures from 127.0.0.2, `c` at a time,
+    until `until` (monotonic): each answer's status, Retry-After present, job id."""
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    posts: list[tuple[str, bool, str | None]] = []
+    counter = iter(range(n))
+    async with httpx.AsyncClient(
+        base_url=url, transport=transport, timeout=30, limits=limits
+    ) as http:
+
+        async def worker() -> None:
+            for i in counter:
+                if time.monotonic() >= until:
+                    return
+                body = _body(items[i % len(items)], (offset + i // len(items)) * 1e-6)
+                try:
+                    answer = await http.post(
+                        "/predict/async", json=body, headers={"X-API-Key": key}
+                    )
+                    status = str(answer.status_code)
+                    job = answer.json().get("job_id") if status == "202" else None
+                    posts.append((status, "retry-after" in answer.headers, job))
+                except (httpx.HTTPError, ValueError) as err:
+                    posts.append((type(err).__name__, False, None))
+
+        await asyncio.gather(*[worker() for _ in range(c)])
+    return posts
+
+
+async def _read_jobs(
+    url: str, key: str, jobs: list[str], resumed_at: float, bound_s: float
+) -> dict[str, tuple[str, str | None, float | None]]:
+    """Each job read every `POLL_S` until it is no longer pending or `bound_s` after
+    `resumed_at`: (its last status, its reason, when it was first seen ended, relative to
+    `resumed_at`). A status that is not a JobStatus is kept as the HTTP status or error name."""
+    seen: dict[str, tuple[str, str | None, float | None]] = {
+        j: ("pending", None, None) for j in jobs
+    }
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=limits, headers={"X-API-Key": key}
+    ) as http:
+        gate = asyncio.Semaphore(16)
+
+        async def read(job: str) -> None:
+            async with gate:
+                try:
+                    answer = await http.get(f"/predict/async/{job}")
+                except httpx.HTTPError as err:
+                    seen[job] = (type(err).__name__, None, None)
+                    return
+            if answer.status_code != 200:
+                seen[job] = (str(answer.status_code), None, None)
+                return
+            state = answer.json()
+            ended = state["status"] != "pending"
+            seen[job] = (
+                state["status"],
+                state.get("reason"),
+                round(time.monotonic() - resumed_at, 2) if ended else None,
+            )
+
+        while time.monotonic() < resumed_at + bound_s:
+            open_jobs = [j for j, (status, _, _) in seen.items() if status not in ENDED]
+            if not open_jobs:
+                break
+            await asyncio.gather(*[read(j) for j in open_jobs])
+            await asyncio.sleep(POLL_S)
+    return seen
+
+
+ENDED = ("done", "failed")
+
+
+def async_flood_summary(
+    posts: list[tuple[str, bool, str | None]],
+    jobs: dict[str, tuple[str, str | None, float | None]],
+    unwritten_logged: int,
+) -> dict[str, Any]:
+    """What a flood of async posts with the Model frozen came to: posts accepted (202) and
+    refused (by status; those without Retry-After, or neither a 429 nor a 503); each accepted
+    job's end (done, failed with or without a reason, still pending, or unreadable), the
+    reasons, when the last one ended after the Model was back; results dropped: outcomes the
+    replicas logged as unwritten, jobs unreadable or still pending at the end."""
+    refused: dict[str, int] = {}
+    for status, _, _ in posts:
+        if status != "202":
+            refused[status] = refused.get(status, 0) + 1
+    ends: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for status, reason, _ in jobs.values():
+        ends[status] = ends.get(status, 0) + 1
+        if status == "failed":
+            reasons[reason or ""] = reasons.get(reason or "", 0) + 1
+    ended_at = [at for status, _, at in jobs.values() if status in ENDED and at is not None]
+    unreadable = sum(n for status, n in ends.items() if status not in (*ENDED, "pending"))
+    return {
+        "posts": len(posts),
+        "accepted": sum(status == "202" for status, _, _ in posts),
+        "refused": refused,
+        "refused_not_retryable": sum(
+            not (status in ("429", "503") and retry)
+            for status, retry, _ in posts
+            if status != "202"
+        ),
+        "done": ends.get("done", 0),
+        "failed": ends.get("failed", 0),
+        "failed_without_reason": reasons.get("", 0),
+        "failure_reasons": {r: n for r, n in reasons.items() if r},
+        "pending_at_end": ends.get("pending", 0),
+        "unreadable": unreadable,
+        "last_ended_after_resume_s": max([0.0, *ended_at]),
+        "unwritten_logged": unwritten_logged,
+        "dropped": unwritten_logged + unreadable + ends.get("pending", 0),
+    }
+
+
+def _unwritten_logged(head: RayHead) -> int:
+    """Async outcomes the replicas could not write to Redis (serve_app/ingress.py logs each)."""
+    return sum(
+        path.read_text(errors="replace").count("could not be written to Redis")
+        for path in (Path(head.temp_dir) / "session_latest/logs/serve").glob("replica_*.log")
+    )
+
+
+def _async_flood(
+    app: RunningApp,
+    key: str,
+    items: list[list[Any]],
+    posts: int,
+    freeze_s: float,
+    idle_s: float,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Every Model replica SIGSTOPped (one that starts meanwhile too) for `freeze_s`; meanwhile
+    at most `posts` async posts from 127.0.0.2 at c=32 and the keyed client from 127.0.0.1;
+    then SIGCONT and every accepted job read until it ends (at most `timeout_s` + 5 s). The
+    Ingress replica's RSS idle and its peak from the freeze to the end; the keyed client alone
+    for `idle_s` before, as the baseline."""
+    import psutil
+
+    ingress = _replica_pids(app.head, "Ingress")
+    if not ingress:
+        return {"error": "no Ingress replica process found"}
+    ingress_pid = min(ingress)
+    idle, idle_other = asyncio.run(_keyed_misses(app.front, key, items, idle_s, 30_000))
+    rss_idle = _rss_mb(ingress_pid)
+    peak = [rss_idle]
+    stopped: set[int] = set()
+    freezing = threading.Event()
+    freezing.set()
+
+    def freeze() -> None:  # SIGSTOP each Model replica, and any that starts during the freeze
+        while freezing.is_set():
+            for pid in _replica_pids(app.head, "Model") - stopped:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.add(pid)
+            with contextlib.suppress(psutil.Error):  # the replica gone: the peak so far stands
+                peak.append(_rss_mb(ingress_pid))
+            time.sleep(0.25)
+
+    watcher = threading.Thread(target=freeze, daemon=True)
+    replicas = len(ingress)
+    try:
+        watcher.start()
+        wait_until(lambda: bool(stopped), 10)
+        frozen_at = time.monotonic()
+
+        async def flood() -> Any:
+            return await asyncio.gather(
+                _async_posts(app.front, key, items, posts, 32, frozen_at + freeze_s, 40_000),
+                _keyed_misses(app.front, key, items, freeze_s, 50_000),
+            )
+
+        sent, (busy, busy_other) = asyncio.run(flood())
+        time.sleep(max(0.0, frozen_at + freeze_s - time.monotonic()))
+    finally:
+        freezing.clear()
+        watcher.join(10)
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    resumed_at = time.monotonic()
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(0.5):
+            try:
+                peak.append(_rss_mb(ingress_pid))
+            except psutil.Error:
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    accepted = [job for status, _, job in sent if status == "202" and job]
+    jobs = asyncio.run(_read_jobs(app.front, key, accepted, resumed_at, timeout_s + 5))
+    sampling.set()
+    sampler.join(10)
+    time.sleep(2)  # the replicas' logs are flushed
+    return async_flood_summary(sent, jobs, _unwritten_logged(app.head)) | {
+        "freeze_s": freeze_s,
+        "model_replicas_stopped": len(stopped),
+        "ingress_replicas": replicas,
+        "rss_idle_mb": round(rss_idle, 1),
+        "rss_peak_mb": round(max(peak), 1),
+        "keyed_idle": _percentiles(idle) | {"other": idle_other},
+        "keyed_during": _percentiles(busy) | {"other": busy_other},
     }
 
 
@@ -495,9 +763,18 @@ def ingress_replicas() -> int:
     return int(next(d for d in deployments if d["name"] == "Ingress").get("num_replicas", 1))
 
 
-def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, Any]:
+def run_serve(
+    load_s: int,
+    kill_s: float,
+    metrics_wait_s: float,
+    flood_posts: int = 2000,
+    freeze_s: float = 25.0,
+    idle_s: float = 10.0,
+    examples: int = 100,
+) -> dict[str, Any]:
     """The `serve run` probes: the load with its Redis outages, both replica kills, the
-    listening sockets. Needs the pipeline's outputs (team state, champion), `wrk`."""
+    listening sockets, the async flood with the Model frozen. Needs the pipeline's outputs
+    (team state, champion), `wrk`."""
     from serve_app.keys import KeyStore
     from soccerpredict.config import PROJECT_ROOT, load_config
 
@@ -539,12 +816,329 @@ def run_serve(load_s: int, kill_s: float, metrics_wait_s: float) -> dict[str, An
             seen = {(s["pid"], s["port"]) for s in sockets}
             sockets += [s for s in _app_sockets(app, redis) if (s["pid"], s["port"]) not in seen]
             out["listening"] = sockets
+            wait_until(lambda: httpx.get(f"{app.front}/healthz").status_code == 200, 60)
+            time.sleep(3)
+            serving = cfg.runtime.serving
+            out["async_flood"] = _async_flood(
+                app, key, items, flood_posts, freeze_s, idle_s, serving.async_timeout_s
+            ) | {"async_backlog": serving.async_backlog, "async_timeout_s": serving.async_timeout_s}
+            out["schemathesis"] = _schemathesis(app.front, key, folder, examples)
     finally:
         for proc in redis:
             proc.terminate()
             proc.wait(timeout=10)
         keys.revoke(key_id)
     return out
+
+
+# ---------------------------------------------------------------------------- schemathesis
+LINKS = re.compile(r"API Links:\s+(\d+) covered / (\d+) selected / (\d+) total")
+
+
+def schemathesis_summary(report: dict[str, Any], output: str) -> dict[str, Any]:
+    """What a `schemathesis run` came to, from its JSON report (`--report-json-path`) and its
+    output (the stateful phase's links are only printed): cases generated, operations tested,
+    each failed check with its count and operations, each phase's status, the links covered."""
+    links = LINKS.search(output)
+    covered, selected, total = (int(x) for x in links.groups()) if links else (0, 0, 0)
+    return {
+        "cases": report["test_cases"]["generated"],
+        "operations": f"{report['operations']['tested']} of {report['operations']['total']}",
+        "failures": {
+            f"{f['code']} {f['title']}": {"count": f["count"], "operations": f["operations"]}
+            for f in report["failures"]
+        },
+        "errors": len(report["errors"]),
+        "phases": {name: phase["status"] for name, phase in report["phases"].items()},
+        "links_covered": covered,
+        "links_total": total,
+        "links_selected": selected,
+        "warnings": {k: v for k, v in report["warnings"].items() if v},
+    }
+
+
+def _schemathesis(url: str, key: str, folder: Path, examples: int) -> dict[str, Any]:
+    """`schemathesis run` of the app's own OpenAPI document through the front, with the key,
+    `examples` per operation and every phase (examples, coverage, fuzzing, stateful links)."""
+    report = folder / "schemathesis.json"
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{url}/openapi.json",
+        "--header",
+        f"X-API-Key: {key}",
+        "--max-examples",
+        str(examples),
+        "--seed",
+        "16",
+        "--request-timeout",
+        "30",
+        "--report-json-path",
+        str(report),
+    ]
+    try:
+        done = subprocess.run(
+            command, check=False, capture_output=True, text=True, timeout=900, cwd=folder
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": "schemathesis ran past 900 s"}
+    if not report.exists():
+        return {"error": f"no report; exit {done.returncode}: {done.stdout[-500:]}"}
+    out = schemathesis_summary(json.loads(report.read_text()), done.stdout)
+    failures = done.stdout.split("= FAILURES =", 1)[-1].split("= WARNINGS =")[0]
+    failures = failures.split("= SUMMARY =")[0] if "= FAILURES =" in done.stdout else ""
+    return out | {
+        "exit": done.returncode,
+        "max_examples": examples,
+        "failure_cases": failures.strip("= \n").replace(key, "[key]")[:8000],
+    }
+
+
+def schemathesis_targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    name = "serve run, schemathesis over every route"
+    if "error" in r:
+        return {name: {"figure": r["error"], "met": False}}
+    failed = sum(f["count"] for f in r["failures"].values())
+    return {
+        f"{name}: 0 failures of any check": {
+            "figure": f"{failed} failures"
+            + (
+                ": "
+                + "; ".join(
+                    f"{c} × {f['count']} {f['operations']}" for c, f in r["failures"].items()
+                )
+                if failed
+                else ""
+            )
+            + f"; {r['errors']} errors; operations {r['operations']}",
+            "met": failed == 0 and r["errors"] == 0,
+        },
+        f"{name}: ≥ 1,000 cases with stateful links": {
+            "figure": f"{r['cases']} cases; API links {r['links_covered']} covered of "
+            f"{r['links_total']}; phases {r['phases']}",
+            "met": r["cases"] >= 1000 and r["links_covered"] > 0,
+        },
+    }
+
+
+# ---------------------------------------------------------------------------- interrupted retrain
+# The checkout is copied (its DVC project, outputs, registry, keys; not .venv): `dvc repro` in
+# it may delete outputs, and the checkout the suite runs from is never touched.
+COPY_SKIP = (".venv", "ray_results", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".dvcstore")
+RETRAIN = ["-m", "dvc", "repro", "-f", "-s", "features"]  # -s: features alone, not ingest before
+WORKING = "features by league"  # the stage's progress line: its Ray work has begun
+
+
+async def _steady(
+    url: str, key: str, items: list[list[Any]], c: int, stop: threading.Event, offset: int
+) -> list[tuple[float, float, str]]:
+    """`c` clients posting never-seen fixtures to `POST /predict` through the front until
+    `stop`: each request's (start, end, status or error name)."""
+    records: list[tuple[float, float, str]] = []
+    counter = iter(range(10**9))
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": key}) as http:
+
+        async def worker() -> None:
+            while not stop.is_set():
+                n = next(counter)
+                body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+                t0 = time.monotonic()
+                try:
+                    status = str((await http.post("/predict", json=body)).status_code)
+                except httpx.HTTPError as err:
+                    status = type(err).__name__
+                records.append((t0, time.monotonic(), status))
+                await asyncio.sleep(0.05)
+
+        await asyncio.gather(*[worker() for _ in range(c)])
+    return records
+
+
+def retrain_summary(
+    records: list[tuple[float, float, str]], phases: dict[str, float]
+) -> dict[str, Any]:
+    """The answers by status in each phase, by when a request started: `during_repro` from
+    `repro_started` to `killed` (the stage, its interruption, what it left), `restart` from
+    `killed` to `ready` (the Ingress replica replaced), `after_restart` from `ready` on."""
+    bounds = {
+        "before": (float("-inf"), phases["repro_started"]),
+        "during_repro": (phases["repro_started"], phases["killed"]),
+        "restart": (phases["killed"], phases["ready"]),
+        "after_restart": (phases["ready"], float("inf")),
+    }
+    out: dict[str, Any] = {}
+    for name, (lo, hi) in bounds.items():
+        statuses: dict[str, int] = {}
+        for start, _, status in records:
+            if lo <= start < hi:
+                statuses[status] = statuses.get(status, 0) + 1
+        out[name] = statuses
+    out["longest_s"] = round(max((end - start for start, end, _ in records), default=0.0), 3)
+    return out
+
+
+def _stage_process(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the stage's own command (`python -m ray_jobs.features`) runs under `proc`."""
+    import psutil
+
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    for child in children:
+        try:
+            if "ray_jobs.features" in " ".join(child.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def _interrupted_repro(
+    app: RunningApp, copy: Path, interrupt_after_s: float, log: Path
+) -> dict[str, Any]:
+    """`dvc repro -f -s features` in `copy` on the app's own Ray (as the main command runs the
+    pipeline beside Serve), Ctrl-C (SIGINT to its process group) `interrupt_after_s` after the
+    stage's work began (its progress line in the log; at most 60 s after its command started);
+    what DVC answered."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_SERVE_")}
+    env["RAY_ADDRESS"] = app.head.address
+    with log.open("w") as out:
+        dvc = subprocess.Popen(
+            [sys.executable, *RETRAIN],
+            cwd=copy,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+        )
+    started = time.monotonic()
+    while dvc.poll() is None and not _stage_process(dvc) and time.monotonic() - started < 300:
+        time.sleep(0.1)
+    stage_at = time.monotonic() - started
+    while dvc.poll() is None and WORKING not in log.read_text(errors="replace"):
+        if time.monotonic() - started > stage_at + 60:
+            break
+        time.sleep(0.05)
+    working_at = time.monotonic() - started
+    time.sleep(interrupt_after_s)
+    running = dvc.poll() is None
+    if running:
+        os.killpg(dvc.pid, signal.SIGINT)
+    try:
+        code = dvc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(dvc.pid, signal.SIGKILL)
+        code = dvc.wait()
+    return {
+        "command": "dvc " + " ".join(RETRAIN[2:]),
+        "stage_started_s": round(stage_at, 2),
+        "stage_working_s": round(working_at, 2),
+        "interrupt_after_s": interrupt_after_s,
+        "interrupted": running,
+        "dvc_exit": code,
+        "dvc_log_tail": log.read_text(errors="replace")[-600:],
+    }
+
+
+def run_retrain(root: Path, before_s: float, interrupt_after_s: float, after_s: float) -> Any:
+    """Serving through an interrupted `dvc repro -f -s features` and an Ingress replica
+    restarted after it: the app (`running_app`, one Ingress replica) serves a copy of `root`
+    (a checkout where the pipeline ran), a c=4 load of never-seen `POST /predict` throughout;
+    the stage runs in the copy and is interrupted; then the Ingress replica is SIGKILLed and
+    the new one (which reads the team state the stage left) is loaded for `after_s`."""
+    import shutil
+
+    from serve_app.keys import KeyStore
+    from soccerpredict.config import load_config
+
+    folder = Path(tempfile.mkdtemp(prefix="reliability-retrain-"))
+    copy = folder / "checkout"
+    shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(*COPY_SKIP))
+    cfg = load_config(copy / "params.yaml", copy / "conf/runtime.yaml").rooted(copy)
+    team_state = Path(cfg.runtime.paths.team_state)
+    if not team_state.exists():
+        return {"error": f"no team state in {root}: run the pipeline there first"}
+    items = fixtures(cfg)
+    key = KeyStore(cfg.runtime.serving.api_keys_file).create("reliability")[1]
+    state_port, cache_port = free_port(), free_port()
+    redis = [
+        start_redis(state_port, folder / "redis-state", "state"),
+        start_redis(cache_port, folder / "redis-cache", "cache"),
+    ]
+    out: dict[str, Any] = {"checkout": f"a copy of {root}"}
+    before = team_state.read_bytes()
+    try:
+        with running_app(
+            serve_environment(),
+            f"redis://127.0.0.1:{state_port}/0",
+            folder,
+            cache_url=f"redis://127.0.0.1:{cache_port}/0",
+            dashboard=True,
+            root=copy,
+        ) as app:
+            time.sleep(6)  # the Model publishes its version
+            stop, records = threading.Event(), list[tuple[float, float, str]]()
+            load = threading.Thread(
+                target=lambda: records.extend(
+                    asyncio.run(_steady(app.front, key, items, 4, stop, 60_000))
+                )
+            )
+            load.start()
+            try:
+                time.sleep(before_s)
+                phases = {"repro_started": time.monotonic()}
+                out["repro"] = _interrupted_repro(app, copy, interrupt_after_s, folder / "dvc.log")
+                stage_outs = ("features", "feature_contract", "team_state")
+                out["outputs_left"] = {
+                    name: Path(getattr(cfg.runtime.paths, name)).exists() for name in stage_outs
+                }
+                out["team_state_unchanged"] = (
+                    team_state.exists() and team_state.read_bytes() == before
+                )
+                time.sleep(2)
+                pids = _replica_pids(app.head, "Ingress")
+                phases["killed"] = time.monotonic()
+                os.kill(min(pids), signal.SIGKILL)
+                wait_until(lambda: bool(_replica_pids(app.head, "Ingress") - pids), 120)
+                wait_until(lambda: httpx.get(f"{app.front}/healthz").status_code == 200, 120)
+                phases["ready"] = time.monotonic()
+                out["healthz_after_restart"] = httpx.get(f"{app.front}/healthz").json()
+                time.sleep(after_s)
+            finally:
+                stop.set()
+                load.join(60)
+            out |= retrain_summary(records, phases)
+            out["phase_s"] = {k: round(v - phases["repro_started"], 2) for k, v in phases.items()}
+    finally:
+        for proc in redis:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def retrain_targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The interrupted retrain's rows: 200s throughout it, and after the Ingress restart."""
+    name = "interrupted `dvc repro -f features`"
+    if "error" in r:
+        return {name: {"figure": r["error"], "met": False}}
+    during, after = r["during_repro"], r["after_restart"]
+    repro = r["repro"]
+    interrupted = repro["interrupted"] and repro["dvc_exit"] != 0
+    return {
+        f"{name}: serving answers 200 throughout": {
+            "figure": f"{during} (SIGINT {repro['interrupt_after_s']} s into the stage's Ray work, "
+            f"{repro['stage_working_s']} s after dvc started; dvc exit {repro['dvc_exit']}; team_state.json kept unchanged: "
+            f"{r['team_state_unchanged']}; outputs left {r['outputs_left']})",
+            "met": interrupted and set(during) == {"200"},
+        },
+        f"{name}: 200 after an Ingress replica restart within it": {
+            "figure": f"{after} after the new replica was ready (during the restart "
+            f"{r['restart']}; /healthz can_serve {r['healthz_after_restart'].get('can_serve')})",
+            "met": interrupted and set(after) == {"200"},
+        },
+    }
 
 
 # ---------------------------------------------------------------------------- the suite
@@ -599,11 +1193,11 @@ def run_uvicorn(flood_s: float, concurrency: int, body_mb: int, key_writes: int)
     return report
 
 
-def run(out: Path, parts: list[str], quick: bool) -> Any:
+def run(out: Path, parts: list[str], quick: bool, root: Path | None = None) -> Any:
     """The parts asked for; a part not run keeps its sections from the report already at `out`
     (each part's sections say when they were measured)."""
     old = json.loads(out.read_text()) if out.exists() else {}
-    keep = {"uvicorn": UVICORN_PROBES, "serve": ("serve_run",)}
+    keep = {"uvicorn": UVICORN_PROBES, "serve": ("serve_run",), "retrain": ("retrain",)}
     report: dict[str, Any] = {"machine": "shared, 2 cores: read the ratios"}
     measured = dict(old.get("measured", {}))
     for part, names in keep.items():
@@ -615,15 +1209,31 @@ def run(out: Path, parts: list[str], quick: bool) -> Any:
         report |= run_uvicorn(*sizes)
         measured["uvicorn"] = stamp + (" (--quick)" if quick else "")
     if "serve" in parts:
-        load_s, kill_s, wait_s = (10, 10.0, 6.0) if quick else (LOAD_S, 23.0, 12.0)
-        report["serve_run"] = run_serve(load_s, kill_s, wait_s)
+        sizes = (
+            (10, 10.0, 6.0, 400, 8.0, 4.0, 20)
+            if quick
+            else (LOAD_S, 23.0, 12.0, 2000, 25.0, 10.0, 100)
+        )
+        report["serve_run"] = run_serve(*sizes)
         measured["serve"] = stamp + (" (--quick)" if quick else "")
+    if "retrain" in parts:
+        from soccerpredict.config import PROJECT_ROOT
+
+        sizes = (3.0, 0.5, 8.0) if quick else (10.0, 0.5, 20.0)
+        report["retrain"] = run_retrain(root or PROJECT_ROOT, *sizes)
+        measured["retrain"] = stamp + (" (--quick)" if quick else "")
     if "idle" in report:  # a report written before `measured` was kept
         measured.setdefault("uvicorn", "not recorded (an earlier run)")
     report["measured"] = {part: measured[part] for part in keep if part in measured}
-    done = set(report) | (
-        {"load_20k_c64", "replica_kills", "listening_sockets"} if "serve_run" in report else set()
-    )
+    serve_done = {"load_20k_c64", "replica_kills", "listening_sockets"}
+    for probe, name in (
+        ("async_flood", "async_flood_frozen_model"),
+        ("schemathesis", "schemathesis"),
+    ):
+        if probe in report.get("serve_run", {}):  # a serve report from before it had none
+            serve_done.add(name)
+    done = set(report) | (serve_done if "serve_run" in report else set())
+    done |= {"interrupted_retrain"} if "retrain" in report else set()
     report["not_run"] = {name: why for name, why in NOT_RUN.items() if name not in done}
     report["targets"] = targets(report)
     write_json(report, out)
@@ -712,6 +1322,10 @@ def _serve_targets(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
             f"{k['replacement_process_s']} s)",
             "met": k["recovery_s"] < 5.0,
         }
+    if "async_flood" in s:
+        out |= async_flood_targets(s["async_flood"])
+    if "schemathesis" in s:
+        out |= schemathesis_targets(s["schemathesis"])
     off = [x for x in s["listening"] if not x["on_host"]]
     out["serve run: nothing listening outside 127.0.0.1"] = {
         "figure": f"{len(off)} of {len(s['listening'])} sockets"
@@ -723,10 +1337,60 @@ def _serve_targets(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def async_flood_targets(a: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The async flood's rows: Ingress RSS, refusals past the backlog, every accepted job ended
+    within `async_timeout_s` of the Model's return, no result dropped, the keyed client."""
+    name = "serve run, async flood with the Model frozen"
+    if "error" in a:
+        return {name: {"figure": a["error"], "met": False}}
+    backlog = a["async_backlog"] * a["ingress_replicas"]
+    rss = round(a["rss_peak_mb"] - a["rss_idle_mb"], 1)
+    timeout = a["async_timeout_s"]
+    out = {
+        f"{name}: Ingress RSS within +100 MB of idle": {
+            "figure": f"+{rss} MB (idle {a['rss_idle_mb']}, peak {a['rss_peak_mb']} MB)",
+            "met": rss <= 100,
+        },
+        f"{name}: a 429/503 with Retry-After past the backlog": {
+            "figure": f"{a['accepted']} of {a['posts']} accepted (backlog {backlog}); refused "
+            f"{a['refused']}, {a['refused_not_retryable']} not a 429/503 with Retry-After",
+            "met": a["accepted"] <= backlog
+            and sum(a["refused"].values()) > 0
+            and a["refused_not_retryable"] == 0,
+        },
+        f"{name}: every accepted job done, or failed with a reason, within async_timeout_s "
+        "of the Model's return": {
+            "figure": f"{a['done']} done, {a['failed']} failed "
+            f"({a['failed_without_reason']} without a reason), {a['pending_at_end']} pending, "
+            f"{a['unreadable']} unreadable; the last ended {a['last_ended_after_resume_s']} s "
+            f"after SIGCONT (timeout {timeout:g} s)",
+            "met": a["pending_at_end"] == 0
+            and a["unreadable"] == 0
+            and a["failed_without_reason"] == 0
+            and a["last_ended_after_resume_s"] <= timeout + POLL_S,
+        },
+        f"{name}: no result dropped while Redis is up": {
+            "figure": f"{a['dropped']} dropped ({a['unwritten_logged']} unwritten outcomes "
+            f"logged, {a['unreadable']} unreadable, {a['pending_at_end']} still pending)",
+            "met": a["dropped"] == 0,
+        },
+    }
+    idle, busy = a["keyed_idle"], a["keyed_during"]
+    for q in ("p50_ms", "p99_ms"):
+        ratio = round(busy.get(q, float("inf")) / max(idle.get(q, 0.0), 1e-9), 2)
+        out[f"{name}: keyed {q[:3]} ≤ 2× idle (flood from 127.0.0.2)"] = {
+            "figure": f"{ratio}× ({busy.get(q)} against {idle.get(q)} ms; keyed failures "
+            f"{busy['other'] or 0})",
+            "met": ratio <= 2.0 and not busy["other"],
+        }
+    return out
+
+
 def targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each target of issue 16 this suite measures: met or not, with the figure."""
     out = _uvicorn_targets(r) if "idle" in r else {}
-    return out | (_serve_targets(r["serve_run"]) if "serve_run" in r else {})
+    out |= _serve_targets(r["serve_run"]) if "serve_run" in r else {}
+    return out | (retrain_targets(r["retrain"]) if "retrain" in r else {})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -736,14 +1400,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parts",
         nargs="+",
-        choices=("uvicorn", "serve"),
-        help="default: both; uvicorn alone with --quick",
+        choices=("uvicorn", "serve", "retrain"),
+        help="default: all three; uvicorn alone with --quick",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="retrain: the checkout whose copy the app serves and the stage runs in (a "
+        "checkout where the pipeline ran; default: this one). It is never written to",
     )
     args = parser.parse_args(argv)
     # a handler (not "ignored", as under a background shell) so `serve run` can be stopped
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    parts = args.parts or (["uvicorn"] if args.quick else ["uvicorn", "serve"])
-    report = run(args.out, parts, args.quick)
+    parts = args.parts or (["uvicorn"] if args.quick else ["uvicorn", "serve", "retrain"])
+    report = run(args.out, parts, args.quick, args.root)
     for name, row in report["targets"].items():
         print(f"{'met' if row['met'] else 'NOT met':8} {name}: {row['figure']}")
 

@@ -287,37 +287,51 @@ def plain(version: str, script: Path, duration_s: int) -> dict[str, Any]:
         proc.wait(timeout=30)
 
 
-def direct_ingress_port(head: RayHead, ports: range) -> int | None:
-    """The Ingress replica's own HTTP port (direct ingress, in `ports`), found among this
-    cluster's processes: a scan of the range could find another app on a shared machine."""
+def ingress_listeners(head: RayHead, ports: range) -> dict[int, int]:
+    """Each Ingress replica's own HTTP port (direct ingress, in `ports`) and its process id,
+    found among this cluster's processes: a scan of the range could find another app on a
+    shared machine."""
     import psutil
 
+    found: dict[int, int] = {}
     for proc in head.processes():
         try:
             if "ServeReplica:soccerpredict:Ingress" not in " ".join(proc.cmdline()):
                 continue
             for conn in proc.net_connections(kind="inet"):
                 if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports:
-                    return int(conn.laddr.port)
+                    found[int(conn.laddr.port)] = proc.pid
         except psutil.NoSuchProcess:
             continue
-    return None
+    return found
+
+
+def direct_ingress_port(head: RayHead, ports: range) -> int | None:
+    """The lowest Ingress replica port: the one the front fills first (`balance first`)."""
+    return min(ingress_listeners(head, ports), default=None)
 
 
 def write_app_config(
-    folder: Path, redis_url: str, http_port: int, ingress_replicas: int | None = None
+    folder: Path,
+    redis_url: str,
+    http_port: int,
+    ingress_replicas: int | None = None,
+    root: Path = PROJECT_ROOT,
 ) -> Path:
     """conf/serve.yaml and conf/runtime.yaml in `folder`, with this Redis and HTTP port (and
     `ingress_replicas` Ingress replicas if given); the rate limit is still checked (its Redis
-    round trip is part of the cost), never reached."""
-    runtime = yaml.safe_load((PROJECT_ROOT / "conf/runtime.yaml").read_text())
+    round trip is part of the cost), never reached. `root`: the checkout whose outputs (team
+    state, registry, keys) the app serves."""
+    runtime = yaml.safe_load((root / "conf/runtime.yaml").read_text())
     runtime["serving"].update(
         redis_url=redis_url, rate_limit_per_minute=10**9, address_rate_per_minute=10**9
     )
     (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
-    config = yaml.safe_load((PROJECT_ROOT / "conf/serve.yaml").read_text())
+    config = yaml.safe_load((root / "conf/serve.yaml").read_text())
     config["http_options"]["port"] = http_port
     config["applications"][0]["args"]["conf"] = str(folder / "runtime.yaml")
+    if root != PROJECT_ROOT:
+        config["applications"][0]["args"]["root"] = str(root)
     for deployment in config["applications"][0]["deployments"]:
         if deployment["name"] == "Ingress" and ingress_replicas is not None:
             deployment["num_replicas"] = ingress_replicas
@@ -346,12 +360,14 @@ def running_app(
     ingress_replicas: int | None = None,
     cache_url: str | None = None,
     dashboard: bool = False,
+    root: Path = PROJECT_ROOT,
 ) -> Iterator[RunningApp]:
     """The app on a fresh local Ray with this environment, stopped on exit (the front, `serve
     run`, every process of the head). The direct-ingress range is a free one of the run's own,
     as long as the setting's (a replica of another app on the machine must not be a server of
     this front). `cache_url`: a cache instance apart from `redis_url` (the state one);
-    `dashboard`: Ray's dashboard on 127.0.0.1 as the main command has it (a free port)."""
+    `dashboard`: Ray's dashboard on 127.0.0.1 as the main command has it (a free port); `root`:
+    the checkout the app serves from (its outputs, keys; `serve run` runs there)."""
     env = {  # a fresh cluster with exactly this setting (the token settings stay)
         k: v for k, v in os.environ.items() if not k.startswith(("RAY_SERVE_", "RAY_ADDRESS"))
     }
@@ -366,7 +382,7 @@ def running_app(
     env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(ports.start)
     env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
     ray_port, http_port, front_port = free_port(), free_port(), free_port()
-    write_app_config(folder, redis_url, http_port, ingress_replicas)
+    write_app_config(folder, redis_url, http_port, ingress_replicas, root)
     resources = load_config(
         PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
     ).runtime.ray.resources  # `serve` for replicas
@@ -374,7 +390,7 @@ def running_app(
     env["RAY_ADDRESS"] = head.address
     proxy = f"http://127.0.0.1:{http_port}"  # Serve's proxy: the front's backup
     try:
-        proc = start_serve(folder / "serve.yaml", proxy, PROJECT_ROOT, env, folder / "serve.log")
+        proc = start_serve(folder / "serve.yaml", proxy, root, env, folder / "serve.log")
     except BaseException:
         head.stop()
         raise

@@ -45,6 +45,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem} for code in codes}
 
 
+def _json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The same for a route whose success is not JSON: FastAPI would document its refusals
+    under the route's own media type, but they are sent as JSON (a Problem)."""
+    problem = {"$ref": "#/components/schemas/Problem"}
+    return {code: {"content": {"application/json": {"schema": problem}}} for code in codes}
+
+
 # what each kind of route can answer besides its success: every keyed route 401 (key) and 429
 # (address or key limit); a body 400 (unparseable: not UTF-8), 413 (too large) and 422 (invalid)
 KEYED = (401, 429, 503)
@@ -259,7 +266,7 @@ def build_api(ingress: Ingress, cluster_metrics: Callable[[], str]) -> FastAPI:
     @api.get(
         "/metrics",
         response_class=PlainTextResponse,
-        responses=_errors(429),
+        responses=_json_errors(429),
         summary="Prometheus text: the app's and Serve's metrics from every node",
     )
     async def metrics_text() -> PlainTextResponse:

@@ -117,6 +117,7 @@ class Ingress:
         self._by_address = SlidingWindow(self.conf.address_rate_per_minute, RATE_WINDOW_S)
         self._by_key_locally = SlidingWindow(limit, RATE_WINDOW_S)  # while Redis is away
         self._jobs: set[asyncio.Task[None]] = set()
+        self._admitting = 0  # async posts past the backlog check, not yet a job (Redis awaited)
         # cache writes nobody waits for, and their answers until Redis has them: a request
         # repeated within the write's round trip is still a hit on this replica
         self._writes: set[asyncio.Task[None]] = set()
@@ -313,14 +314,24 @@ class Ingress:
     async def predict_async(self, body: FixtureIn, owner: str = "") -> JobAccepted:
         """Accept a job for `owner` (a key id, the only one that may read it); past
         `async_backlog` jobs in flight in this replica, a 503 with Retry-After instead."""
-        if len(self._jobs) >= self.conf.async_backlog:
+        in_flight = len(self._jobs) + self._admitting
+        if in_flight >= self.conf.async_backlog:
             self.metrics.rejected.inc(tags={"reason": "async_backlog"})
             raise Refused(
                 503,
-                f"{len(self._jobs)} async jobs are in flight here, the most this replica takes; "
+                f"{in_flight} async jobs are in flight here, the most this replica takes; "
                 "retry later",
                 headers=retry_after(self.conf.async_timeout_s),
             )
+        self._admitting += 1  # holds its slot while Redis is awaited: concurrent posts see it
+        try:
+            job_id = await self._admit(body, owner)
+        finally:
+            self._admitting -= 1
+        return JobAccepted(job_id=job_id, status_url=f"/predict/async/{job_id}")
+
+    async def _admit(self, body: FixtureIn, owner: str) -> str:
+        """The job stored in Redis and its work started; its id."""
         fixture = body.fixture()
         vectors, as_of = self._vectors([fixture])  # bad input: a 422 now, not a failed job
         job_id = uuid.uuid4().hex
@@ -339,7 +350,7 @@ class Ingress:
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
         self.metrics.async_in_flight.set(len(self._jobs), tags={"replica": self.replica})
-        return JobAccepted(job_id=job_id, status_url=f"/predict/async/{job_id}")
+        return job_id
 
     async def _run_job(self, job_id: str, fixture: Fixture, vector: Any, as_of: date) -> None:
         """The work, cancelled after `async_timeout_s`; the outcome written with retries. A

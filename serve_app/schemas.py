@@ -4,9 +4,9 @@ odds' margin); unknown teams and kickoffs the state cannot answer are checked by
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 from soccerpredict.features.online import Fixture
 
@@ -16,8 +16,22 @@ MIN_OVERROUND = -0.05  # one book's prices never offer more than a 5% sure profi
 MIN_BEST_OVERROUND = -0.25  # the best prices across books may, a little
 MAX_HANDICAP = 10.0
 
+# A number of the body is a JSON number, as the schema says: lax pydantic took `false` as 0 and
+# "2.1" as 2.1 (schemathesis, the reliability suite). Integers stay numbers.
+Number = Annotated[float, Strict()]
 
-def _price(description: str) -> float:
+
+def _date_text(value: Any) -> Any:
+    """A date of the body is text (YYYY-MM-DD), as the schema says: not a Unix time."""
+    if isinstance(value, (str, date)):
+        return value
+    raise ValueError("a date is text, YYYY-MM-DD")
+
+
+DateText = Annotated[date, BeforeValidator(_date_text)]
+
+
+def _price(description: str) -> Number:
     return Field(ge=MIN_ODDS, le=MAX_ODDS, description=description)
 
 
@@ -36,9 +50,9 @@ class Odds(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_margin: ClassVar[float] = MIN_OVERROUND
 
-    home: float = _price("decimal odds, home win")
-    draw: float = _price("decimal odds, draw")
-    away: float = _price("decimal odds, away win")
+    home: Number = _price("decimal odds, home win")
+    draw: Number = _price("decimal odds, draw")
+    away: Number = _price("decimal odds, away win")
 
     @model_validator(mode="after")
     def _a_real_book(self) -> Odds:
@@ -92,8 +106,8 @@ class OverUnder25(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    over: float = _price("decimal odds, 3 goals or more")
-    under: float = _price("decimal odds, 2 goals or fewer")
+    over: Number = _price("decimal odds, 3 goals or more")
+    under: Number = _price("decimal odds, 2 goals or fewer")
 
     @model_validator(mode="after")
     def _a_real_book(self) -> OverUnder25:
@@ -106,13 +120,13 @@ class AsianHandicap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    line: float = Field(
+    line: Number = Field(
         ge=-MAX_HANDICAP,
         le=MAX_HANDICAP,
         description="goals given to the home team, a multiple of 0.25 (-0.5: home must win)",
     )
-    home: float = _price("decimal odds, home side of the line")
-    away: float = _price("decimal odds, away side of the line")
+    home: Number = _price("decimal odds, home side of the line")
+    away: Number = _price("decimal odds, away side of the line")
 
     @model_validator(mode="after")
     def _a_real_line(self) -> AsianHandicap:
@@ -155,7 +169,7 @@ class FixtureIn(BaseModel):
     league: str = Field(min_length=1, max_length=16, description="football-data code, e.g. E0")
     home_team: str = Field(min_length=1, max_length=64)
     away_team: str = Field(min_length=1, max_length=64)
-    kickoff: date = Field(description="kickoff date (UTC)")
+    kickoff: DateText = Field(description="kickoff date (UTC)")
     odds: Odds | None = Field(
         None,
         description="one pre-closing 1X2 price set, if known: answered by `with_market_1x2`; "

@@ -135,6 +135,51 @@ def test_the_schema_lists_every_status_a_route_answers(
     run(scenario)
 
 
+def test_a_refused_metrics_scrape_is_documented_as_the_json_it_is(
+    settings: ServeSettings, predictors: Any
+) -> None:
+    """schemathesis (the reliability suite): /metrics's 429 came as JSON, documented text/plain."""
+    limited = tuned(settings, address_rate_per_minute=1)
+
+    async def scenario() -> None:
+        app = await deploy(limited, _registry(predictors))
+        answers = [await app.http.get("/metrics") for _ in range(2)]
+        assert [a.status_code for a in answers] == [200, 429]
+        sent = answers[1].headers["content-type"].split(";")[0]
+        unlimited = await deploy(settings, _registry(predictors))
+        schema = (await unlimited.http.get("/openapi.json")).json()
+        documented = schema["paths"]["/metrics"]["get"]["responses"]["429"]["content"]
+        assert set(documented) == {sent} == {"application/json"}
+        assert documented[sent]["schema"]["$ref"].endswith("/Problem")
+
+    run(scenario)
+
+
+def test_numbers_and_dates_of_another_json_type_are_refused_as_the_schema_says(
+    settings: ServeSettings, predictors: Any, key: str
+) -> None:
+    """schemathesis (the reliability suite): `"line": false` was taken as 0 (a 200 for a body
+    the schema refuses); a price as text or a kickoff as a number the same."""
+    prices = {"home": 2.1, "draw": 3.5, "away": 3.4}
+    bodies = [
+        BODY | {"asian_handicap": {"line": False, "home": 1.95, "away": 1.93}},
+        BODY | {"odds": prices | {"home": "2.1"}},
+        BODY | {"over_under_25": {"over": True, "under": 2.05}},
+        BODY | {"kickoff": 1651881600},  # 2022-05-07 as a Unix time
+    ]
+
+    async def scenario() -> None:
+        app = await deploy(settings, _registry(predictors))
+        headers = {"X-API-Key": key}
+        fine = await app.http.post("/predict", json=BODY | {"odds": prices}, headers=headers)
+        assert fine.status_code == 200
+        for body in bodies:
+            answer = await app.http.post("/predict", json=body, headers=headers)
+            assert answer.status_code == 422, (body, answer.text)
+
+    run(scenario)
+
+
 def test_a_job_is_read_only_with_its_key_and_a_failure_tells_no_internals(
     settings: ServeSettings, predictors: Any, key: str
 ) -> None:
@@ -269,6 +314,37 @@ def test_the_async_backlog_is_bounded_and_stuck_work_is_cancelled_and_failed(
         again = await app.http.post("/predict/async", json=BODY, headers=headers)
         assert again.status_code == 202  # the slots were freed
         assert (await _poll(app, again.json()["status_url"], headers))["status"] == "done"
+
+    run(scenario)
+
+
+def test_concurrent_async_posts_take_no_more_than_the_backlog(
+    settings: ServeSettings, predictors: Any, key: str
+) -> None:
+    """The reliability probe's flood (c=32) had 261 jobs accepted with a backlog of 256: posts
+    that arrive while others wait on Redis must count against it too."""
+    bounded = tuned(settings, async_backlog=2, async_timeout_s=5, rate_limit_per_minute=50)
+    frozen: list[Frozen] = []
+
+    def freeze(model: ServedModel) -> Frozen:
+        frozen.append(Frozen(model))
+        return frozen[0]
+
+    async def scenario() -> None:
+        app = await deploy(bounded, _registry(predictors), faults=freeze)
+        headers = {"X-API-Key": key}
+        days = [f"2022-05-0{d}" for d in range(1, 7)]
+        answers = await asyncio.gather(
+            *[
+                app.http.post("/predict/async", json=BODY | {"kickoff": d}, headers=headers)
+                for d in days
+            ]
+        )
+        assert sorted(a.status_code for a in answers) == [202, 202, 503, 503, 503, 503]
+        frozen[0].thawed.set()
+        done = [a for a in answers if a.status_code == 202]
+        for a in done:
+            assert (await _poll(app, a.json()["status_url"], headers))["status"] == "done"
 
     run(scenario)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,133 @@ def test_listening_names_each_socket_and_whether_it_is_on_the_host() -> None:
         found = {s["port"]: s for s in listening([psutil.Process()])}
     assert found[on_host]["on_host"] is True
     assert (found[off_host]["on_host"], found[off_host]["address"]) == (False, "0.0.0.0")
+
+
+def test_an_async_flood_summary_counts_refusals_ends_and_drops() -> None:
+    from benchmarks.reliability import async_flood_summary
+
+    posts = [  # (status, Retry-After present, job id)
+        ("202", False, "a"),
+        ("202", False, "b"),
+        ("202", False, "c"),
+        ("202", False, "d"),
+        ("503", True, None),
+        ("503", False, None),  # refused without Retry-After
+        ("ReadTimeout", False, None),  # neither a 429 nor a 503
+    ]
+    jobs = {  # (last status, reason, seen ended this long after SIGCONT)
+        "a": ("done", None, 1.5),
+        "b": ("failed", "no prediction within 30 s; retry", 0.5),
+        "c": ("failed", None, 2.0),
+        "d": ("404", None, None),
+    }
+    s = async_flood_summary(posts, jobs, unwritten_logged=2)
+    assert (s["posts"], s["accepted"], s["refused"]) == (7, 4, {"503": 2, "ReadTimeout": 1})
+    assert s["refused_not_retryable"] == 2
+    assert (s["done"], s["failed"], s["failed_without_reason"]) == (1, 2, 1)
+    assert s["failure_reasons"] == {"no prediction within 30 s; retry": 1}
+    assert (s["pending_at_end"], s["unreadable"], s["dropped"]) == (0, 1, 3)
+    assert s["last_ended_after_resume_s"] == 2.0
+
+
+def test_async_flood_targets_are_met_only_within_every_bound() -> None:
+    from benchmarks.reliability import async_flood_summary, async_flood_targets
+
+    posts = [("202", False, "a"), ("503", True, None)]
+    base = {
+        "async_backlog": 1,
+        "async_timeout_s": 30,
+        "ingress_replicas": 1,
+        "rss_idle_mb": 400.0,
+        "rss_peak_mb": 450.0,
+        "keyed_idle": {"n": 10, "p50_ms": 20.0, "p99_ms": 50.0, "other": {}},
+        "keyed_during": {"n": 10, "p50_ms": 30.0, "p99_ms": 120.0, "other": {}},
+    }
+    good = base | async_flood_summary(posts, {"a": ("done", None, 3.0)}, 0)
+    rows = async_flood_targets(good)
+    assert len(rows) == 6
+    assert [r["met"] for r in rows.values()] == [True, True, True, True, True, False]
+    late = (
+        base | async_flood_summary(posts, {"a": ("done", None, 31.0)}, 0) | {"rss_peak_mb": 501.0}
+    )
+    met = {name.split(": ", 1)[1][:20]: r["met"] for name, r in async_flood_targets(late).items()}
+    assert met["Ingress RSS within +"] is False
+    assert met["every accepted job d"] is False
+    over = base | async_flood_summary([*posts, ("202", False, "b")], {"a": ("done", None, 1.0)}, 0)
+    assert not async_flood_targets(over)[
+        "serve run, async flood with the Model frozen: a 429/503 with Retry-After past the backlog"
+    ]["met"]
+
+
+def _retrain(records: list[tuple[float, float, str]], exit_code: int = 255) -> dict[str, Any]:
+    from benchmarks.reliability import retrain_summary
+
+    phases = {"repro_started": 10.0, "killed": 20.0, "ready": 30.0}
+    repro = {
+        "interrupted": True,
+        "dvc_exit": exit_code,
+        "interrupt_after_s": 0.5,
+        "stage_working_s": 3.0,
+    }
+    return retrain_summary(records, phases) | {
+        "repro": repro,
+        "team_state_unchanged": True,
+        "outputs_left": {"team_state": True},
+        "healthz_after_restart": {"can_serve": True},
+    }
+
+
+def test_a_retrain_summary_splits_the_answers_by_phase() -> None:
+    records = [  # (start, end, status)
+        (5.0, 5.1, "200"),
+        (12.0, 12.1, "200"),
+        (19.9, 21.0, "200"),
+        (22.0, 29.0, "503"),  # the restart: apart
+        (31.0, 31.1, "200"),
+    ]
+    s = _retrain(records)
+    assert (s["before"], s["during_repro"]) == ({"200": 1}, {"200": 2})
+    assert (s["restart"], s["after_restart"]) == ({"503": 1}, {"200": 1})
+    assert s["longest_s"] == 7.0
+
+
+def test_retrain_targets_need_an_interrupted_stage_and_only_200s() -> None:
+    from benchmarks.reliability import retrain_targets
+
+    good = retrain_targets(_retrain([(12.0, 12.1, "200"), (31.0, 31.1, "200")]))
+    assert [r["met"] for r in good.values()] == [True, True]
+    failing = retrain_targets(_retrain([(12.0, 12.1, "200"), (31.0, 31.1, "500")]))
+    assert [r["met"] for r in failing.values()] == [True, False]
+    finished = retrain_targets(_retrain([(12.0, 12.1, "200"), (31.0, 31.1, "200")], 0))
+    assert [r["met"] for r in finished.values()] == [False, False]  # not interrupted: not shown
+
+
+def test_a_schemathesis_summary_reads_its_report_and_the_links_it_printed() -> None:
+    from benchmarks.reliability import schemathesis_summary, schemathesis_targets
+
+    report = {  # the parts of schemathesis 4's --report-json-path that are read
+        "test_cases": {"generated": 1271},
+        "operations": {"tested": 12, "total": 12},
+        "failures": [
+            {
+                "code": "ST201",
+                "title": "Schema-violating request accepted",
+                "count": 3,
+                "operations": ["POST /predict"],
+            }
+        ],
+        "errors": [],
+        "phases": {"examples": {"status": "success"}, "stateful": {"status": "failure"}},
+        "warnings": {"rate_limited": [], "missing_test_data": ["GET /predict/{match_id}"]},
+    }
+    output = " ✅  Stateful (in 2.1s)\n     API Links:    2 covered / 2 selected / 3 total (2 inferred)\n"
+    s = schemathesis_summary(report, output)
+    assert (s["cases"], s["operations"], s["errors"]) == (1271, "12 of 12", 0)
+    assert s["failures"] == {
+        "ST201 Schema-violating request accepted": {"count": 3, "operations": ["POST /predict"]}
+    }
+    assert (s["links_covered"], s["links_selected"], s["links_total"]) == (2, 2, 3)
+    assert s["warnings"] == {"missing_test_data": ["GET /predict/{match_id}"]}
+    assert [r["met"] for r in schemathesis_targets(s).values()] == [False, True]
+    clean = s | {"failures": {}, "links_covered": 0}
+    assert [r["met"] for r in schemathesis_targets(clean).values()] == [True, False]
