@@ -36,6 +36,8 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
         "rows": len(frame),
         "missing_columns": list(frame.attrs.get("missing_columns", [])),
     }
+    if "competitions" in frame.attrs:  # extra leagues: the League names, whitespace stripped
+        entry["competitions"] = list(frame.attrs["competitions"])
     return frame, entry
 
 

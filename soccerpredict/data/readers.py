@@ -299,10 +299,12 @@ def normalize_extra_season(values: pd.Series) -> pd.Series:
 def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.DataFrame:
     """football-data "extra leagues" file (one multi-season file per country) -> MATCH_COLUMNS.
 
-    All odds stay null: the 2020-vintage PH/PD/PA (and Max/Avg) have uncertain timing —
-    newer versions of the same files label them closing prices (PSCH...). Used as pre-closing
-    prices they would leak late market information into features, and used as closing prices
-    they might be wrong, so neither ps_* nor psc_* is filled. There are no match stats.
+    The 2020-vintage PH/PD/PA (and Max/Avg) have uncertain timing: newer versions of the same
+    files label them closing prices (PSCH...). Used as pre-closing prices they would leak late
+    market information into features, so no pre-closing column (ps_*, avg_*, max_*, ...) is
+    filled. Pinnacle's PH/PD/PA go to psc_*, the closing-price columns: a benchmark to score
+    forecasts against, never a feature (as for the main leagues' Pinnacle close). Max/Avg are
+    not kept. There are no match stats (shots stay null).
     The Time column is taken as UK local time, as in the main files (the provider publishes
     one time convention), not the venue's local time.
     """
@@ -328,6 +330,8 @@ def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.Dat
         "away_goals": to_int16(_pick(frame, ["AG"])),
     }
     out = _assemble(core, frame, False, _missing(frame, EXTRA_REQUIRED))
+    for side, column in (("home", "PH"), ("draw", "PD"), ("away", "PA")):
+        out[f"psc_{side}"] = to_float(_pick(frame, [column])).to_numpy()
     # the schema has no competition column; keep the (whitespace-stripped) names for reports
     competitions = to_text(_pick(frame, ["League"])).dropna().unique()
     out.attrs["competitions"] = sorted(str(c) for c in competitions)

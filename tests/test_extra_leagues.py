@@ -1,0 +1,164 @@
+"""The extra leagues: seasons by date, the split by date, league games only, their prices only
+as a benchmark, and per-league scores. No country is special-cased: every rule is tested on
+made-up leagues of both season kinds."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from soccerpredict.config import SplitParams
+from soccerpredict.data.clean import league_games_only, to_interim
+from soccerpredict.data.readers import read_football_data_csv
+from soccerpredict.seasons import season_span
+from soccerpredict.split import extra_split, split_dates, temporal_split
+
+SPLIT = SplitParams(
+    validation_seasons=["2017-2018", "2018-2019"],
+    test_seasons=["2019-2020", "2020-2021", "2021-2022"],
+)
+
+
+def test_season_labels_become_date_ranges() -> None:
+    assert season_span("2018-2019") == (date(2018, 7, 1), date(2019, 6, 30))
+    assert season_span("2018/2019") == (date(2018, 7, 1), date(2019, 6, 30))
+    assert season_span("2019") == (date(2019, 1, 1), date(2019, 12, 31))
+    # by name "2019" sorts between these two; by date it overlaps both
+    assert season_span("2018-2019")[0] < season_span("2019")[0] < season_span("2019-2020")[0]
+    for bad in ("19", "2019-2021", "abcd", ""):
+        with pytest.raises(ValueError, match="season"):
+            season_span(bad)
+
+
+def _matches(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
+    """(league, season, day, home, away) -> the columns the split and the rules read."""
+    frame = pd.DataFrame(rows, columns=["league", "season", "day", "home_team", "away_team"])
+    frame["kickoff_utc"] = pd.to_datetime(frame.pop("day")).dt.tz_localize("UTC")
+    frame["match_id"] = [f"m{i}" for i in range(len(frame))]
+    frame["result"] = "H"
+    return frame
+
+
+def test_split_by_date_for_both_season_kinds() -> None:
+    frame = _matches(
+        [
+            ("X", "2016-2017", "2017-05-20", "a", "b"),  # train
+            ("X", "2017-2018", "2017-08-10", "a", "b"),  # validation
+            ("X", "2019-2020", "2020-07-20", "a", "b"),  # test (a COVID-late game)
+            ("C", "2017", "2017-04-01", "a", "b"),  # calendar season, before the cut: train
+            ("C", "2017", "2017-09-01", "a", "b"),  # after 1 July 2017: validation
+            ("C", "2019", "2019-05-01", "a", "b"),  # validation
+            ("C", "2019", "2019-08-01", "a", "b"),  # test
+            ("C", "2020", "2020-11-01", "a", "b"),  # test
+            ("C", "2023", "2023-01-01", "a", "b"),  # after the last test season: nowhere
+        ]
+    )
+    frame.loc[len(frame)] = frame.iloc[0].copy()
+    frame.loc[len(frame) - 1, ["match_id", "result"]] = ["upcoming", None]
+    parts = temporal_split(frame, SPLIT)
+    ids = {name: parts[name]["match_id"].tolist() for name in parts}
+    assert ids == {
+        "train": ["m0", "m3"],
+        "validation": ["m1", "m4", "m5"],
+        "test": ["m2", "m6", "m7"],
+        "upcoming": ["upcoming"],
+    }
+    assert split_dates(SPLIT) == (date(2017, 7, 1), date(2019, 7, 1), date(2022, 6, 30))
+    extra = extra_split(frame, SPLIT)
+    assert sorted(extra) == ["extra_test", "extra_train", "extra_validation"]
+    assert extra["extra_validation"]["match_id"].tolist() == ids["validation"]
+
+
+def test_split_refuses_validation_after_test() -> None:
+    with pytest.raises(ValueError, match="before the test"):
+        split_dates(SplitParams(validation_seasons=["2020-2021"], test_seasons=["2019-2020"]))
+
+
+def _round_robin(league: str, season: str, start: str, teams: list[str]) -> list[tuple]:
+    """Every pair home and away, one game a week (a round robin's shape, not its calendar)."""
+    day = pd.Timestamp(start)
+    rows = []
+    for home in teams:
+        for away in teams:
+            if home != away:
+                rows.append((league, season, str(day.date()), home, away))
+                day += pd.Timedelta(days=7)
+    return rows
+
+
+def test_league_games_only_drops_playoffs_of_any_country() -> None:
+    teams = ["a", "b", "c", "d"]
+    league = _round_robin("N", "2019", "2019-03-01", teams)
+    last = pd.Timestamp(league[-1][2])
+
+    def later(days: int) -> str:
+        return str((last + pd.Timedelta(days=days)).date())
+
+    playoffs = [
+        # a lower division's team against a league team, home and away (rule 1)
+        ("N", "2019", later(3), "z", "d"),
+        ("N", "2019", later(6), "d", "z"),
+        # a two-legged tie of two league teams at the season's end (rule 2)
+        ("N", "2019", later(10), "a", "b"),
+        ("N", "2019", later(14), "b", "a"),
+    ]
+    other = _round_robin("S", "2019-2020", "2019-08-01", teams)  # untouched: no play-offs
+    frame = _matches(league + playoffs + other)
+    kept = league_games_only(frame)
+    assert len(kept) == len(league) + len(other)
+    assert not kept["home_team"].eq("z").any() and not kept["away_team"].eq("z").any()
+    dropped = frame[~frame["match_id"].isin(kept["match_id"])]
+    assert len(dropped) == len(playoffs)
+
+
+def test_a_return_game_weeks_later_is_a_league_game() -> None:
+    """The rule 2 window: a pair meeting again 2 weeks after, or long before the end, stays."""
+    rows = _round_robin("N", "2019", "2019-03-01", ["a", "b", "c"])
+    frame = _matches(rows)
+    assert len(league_games_only(frame)) == len(rows)
+
+
+EXTRA_HEADER = (
+    "Country,League,Season,Date,Time,Home,Away,HG,AG,Res,PH,PD,PA,MaxH,MaxD,MaxA,AvgH,AvgD,AvgA"
+)
+
+
+def test_to_interim_selects_extra_leagues_by_date() -> None:
+    text = (
+        f"{EXTRA_HEADER}\n"
+        "Norway,Eliteserien ,2011,01/05/2011,17:00,a,b,1,0,H,2,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,01/05/2012,17:00,a,b,1,0,H,2,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,08/07/2012,17:00,b,a,0,0,D,,,,2,3,4,2,3,4\n"
+    )
+    raw = read_football_data_csv(text.encode(), league="NOR")
+    interim = to_interim(
+        raw,
+        ["E0"],
+        ["2011-2012"],
+        date(2022, 4, 30),
+        (["NOR"], date(2012, 1, 1), date(2013, 6, 30)),
+    )
+    assert interim["season"].tolist() == ["2012", "2012"]
+    assert interim["psc_home"].tolist()[0] == 2.0 and np.isnan(interim["psc_home"].tolist()[1])
+    assert interim["ps_home"].isna().all()  # never a pre-closing price
+
+
+def test_real_extra_leagues_keep_nearly_every_game() -> None:
+    value = os.environ.get("DATA_DIR")
+    folder = Path(value or "", "extra_leagues")
+    if not value or not folder.is_dir():
+        pytest.skip("DATA_DIR does not name the shared football-data folder")
+    for path in sorted(folder.glob("*.csv")):
+        raw = read_football_data_csv(path.read_bytes(), league=path.stem)
+        kept = league_games_only(raw)
+        # play-offs are a few games a season; a rule that cuts more is wrong
+        assert 0.96 * len(raw) <= len(kept) <= len(raw), path.stem
+        per_team = pd.concat([kept["home_team"], kept["away_team"]]).groupby(
+            pd.concat([kept["season"], kept["season"]])
+        )
+        assert per_team.nunique().min() >= 8, path.stem
