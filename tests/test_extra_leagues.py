@@ -162,3 +162,28 @@ def test_real_extra_leagues_keep_nearly_every_game() -> None:
             pd.concat([kept["season"], kept["season"]])
         )
         assert per_team.nunique().min() >= 8, path.stem
+
+
+def test_an_extra_league_is_served_with_the_age_of_its_data() -> None:
+    """A league whose file ends long before `as_of`: its teams are known, a fixture after its
+    data ends is answered (and says how old the data is), the horizon refusal still applies."""
+    from soccerpredict.config import FeatureParams
+    from soccerpredict.features.build import build_features_and_states
+    from soccerpredict.features.online import Fixture, FixtureError, TeamState, snapshot
+    from soccerpredict.time_rules import kickoff_window
+
+    frame = _matches(_round_robin("N", "2020", "2020-05-01", ["a", "b", "c", "d"]))
+    frame["home_goals"], frame["away_goals"] = 1, 0
+    frame["home_shots_on_target"] = frame["away_shots_on_target"] = np.nan
+    as_of = date(2022, 4, 30)
+    params = FeatureParams()
+    _, states = build_features_and_states(frame, params)
+    state = TeamState.from_snapshot(snapshot(states, params, as_of))
+    ends = state.data_ends("N")
+    assert ends == frame["kickoff_utc"].max().date()
+    assert state.teams("N") == ["a", "b", "c", "d"]
+    state.check(Fixture("N", "a", "b", date(2022, 5, 7)), max_horizon_days=400)
+    assert (date(2022, 5, 7) - ends).days > 500
+    with pytest.raises(FixtureError, match="400 days after the data ends"):
+        state.check(Fixture("N", "a", "b", date(2023, 6, 30)), max_horizon_days=400)
+    assert kickoff_window(as_of, ends, 400)[0] == ends + pd.Timedelta(days=1)
