@@ -187,3 +187,33 @@ def test_an_extra_league_is_served_with_the_age_of_its_data() -> None:
     with pytest.raises(FixtureError, match="400 days after the data ends"):
         state.check(Fixture("N", "a", "b", date(2023, 6, 30)), max_horizon_days=400)
     assert kickoff_window(as_of, ends, 400)[0] == ends + pd.Timedelta(days=1)
+
+
+def test_extra_league_prices_never_reach_a_feature() -> None:
+    """PH/PD/PA are kept as the benchmark (psc_*): every price feature of the rows is NaN."""
+    from soccerpredict.config import FeatureParams
+    from soccerpredict.evaluation import PRE_MATCH_PRICE_FEATURES
+    from soccerpredict.features.build import build_features
+
+    text = (
+        EXTRA_HEADER
+        + "\n"
+        + "\n".join(
+            f"Norway,Eliteserien,2012,{d:02d}/0{m}/2012,17:00,{h},{a},1,0,H,2,3,4,2,3,4,2,3,4"
+            for m, d, h, a in [
+                (4, 1, "a", "b"),
+                (5, 2, "c", "d"),
+                (6, 3, "b", "a"),
+                (8, 4, "d", "c"),
+            ]
+        )
+    )
+    raw = read_football_data_csv(text.encode(), league="NOR")
+    interim = to_interim(
+        raw, [], [], date(2022, 4, 30), (["NOR"], date(2012, 1, 1), date(2013, 1, 1))
+    )
+    table = build_features(interim, FeatureParams())
+    assert len(table) == 4
+    assert table[PRE_MATCH_PRICE_FEATURES].isna().all(axis=None)
+    assert (table["psc_home"] == 2.0).all()  # the benchmark is still there for evaluation
+    assert table["form_sot_home"].isna().all()  # no shots in these files: NaN, not 0
