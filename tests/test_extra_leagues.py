@@ -80,14 +80,20 @@ def test_split_refuses_validation_after_test() -> None:
 
 
 def _round_robin(league: str, season: str, start: str, teams: list[str]) -> list[tuple]:
-    """Every pair home and away, one game a week (a round robin's shape, not its calendar)."""
+    """A double round robin by the circle method: every team plays each round, one round a
+    week, the return leg n - 1 weeks after the first."""
+    ring = list(teams) + ([None] if len(teams) % 2 else [])
+    n = len(ring)
+    rounds = []
+    for _ in range(n - 1):
+        rounds.append([(ring[k], ring[n - 1 - k]) for k in range(n // 2)])
+        ring = [ring[0], ring[-1], *ring[1:-1]]
+    legs = rounds + [[(a, h) for h, a in games] for games in rounds]
     day = pd.Timestamp(start)
     rows = []
-    for home in teams:
-        for away in teams:
-            if home != away:
-                rows.append((league, season, str(day.date()), home, away))
-                day += pd.Timedelta(days=7)
+    for games in legs:
+        rows += [(league, season, str(day.date()), h, a) for h, a in games if h and a]
+        day += pd.Timedelta(days=7)
     return rows
 
 
@@ -114,6 +120,32 @@ def test_league_games_only_drops_playoffs_of_any_country() -> None:
     assert not kept["home_team"].eq("z").any() and not kept["away_team"].eq("z").any()
     dropped = frame[~frame["match_id"].isin(kept["match_id"])]
     assert len(dropped) == len(playoffs)
+
+
+def _fixtures(league: str, season: str, start: str, pairs: list[tuple[str, str]], every: int):
+    day = pd.Timestamp(start)
+    rows = []
+    for home, away in pairs:
+        rows.append((league, season, str(day.date()), home, away))
+        day += pd.Timedelta(days=every)
+    return rows
+
+
+def test_a_knockout_tie_between_two_halves_of_a_season_is_dropped() -> None:
+    """A Liguilla-style play-off mid-season (only the teams still in it play) goes; a
+    championship round where every team plays, with a return game within a week, stays."""
+    teams = list("abcdefgh")
+    first_half = _round_robin("M", "2019-2020", "2019-07-01", teams)
+    # a mid-season round and its return 4 days later: every team plays, so it is league play
+    pairs = [("a", "b"), ("c", "d"), ("e", "f"), ("g", "h")]
+    round_ = [("M", "2019-2020", "2020-01-10", h, a) for h, a in pairs]
+    round_ += [("M", "2019-2020", "2020-01-14", a, h) for h, a in pairs]
+    tie = _fixtures("M", "2019-2020", "2020-03-01", [("a", "b"), ("b", "a")], 3)
+    second_half = _round_robin("M", "2019-2020", "2020-03-20", teams)
+    frame = _matches(first_half + round_ + tie + second_half)
+    kept = league_games_only(frame)
+    dropped = frame[~frame["match_id"].isin(kept["match_id"])]
+    assert dropped["kickoff_utc"].dt.strftime("%Y-%m-%d").tolist() == ["2020-03-01", "2020-03-04"]
 
 
 def test_a_return_game_weeks_later_is_a_league_game() -> None:

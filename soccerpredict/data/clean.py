@@ -68,10 +68,11 @@ def with_scraped(raw: pd.DataFrame, scraped: pd.DataFrame) -> pd.DataFrame:
 # median number of games per team; games with a non-member are play-offs against another
 # division's team (or an expunged team's games)
 MEMBER_SHARE = 0.5
-# a home-and-away tie whose second leg is at most this many days after the first and at most
-# this many days before the season's last game is a play-off tie (European play-off, play-off
-# final): a round-robin league does not send one pair back within a week at its end
+# a pair meeting home and away at most this many days apart, while fewer than TIE_SHARE of the
+# season's member teams play between the two legs, is a two-legged knockout tie (a league round
+# has every team playing within a week, a play-off only the teams still in it)
 TIE_DAYS = 8
+TIE_SHARE = 0.5
 
 
 def league_games_only(matches: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +81,12 @@ def league_games_only(matches: pd.DataFrame) -> pd.DataFrame:
     Per (league, season), with the season's games as the file gives them:
     1. a game with a team that plays fewer than MEMBER_SHARE x the median games per team of that
        season is dropped (promotion/relegation play-offs against a lower division's team);
-    2. a pair that meets home and away within TIE_DAYS, the second leg within TIE_DAYS of the
-       season's last game, is a two-legged play-off tie: both legs are dropped.
+    2. a pair that meets home and away within TIE_DAYS is a two-legged knockout tie when fewer
+       than TIE_SHARE of the members play from the first leg's day to the second's (a
+       Liguilla-style play-off between two halves of a season), or when the second leg is within
+       TIE_DAYS of the season's last game (European play-offs, play-off finals, while the last
+       league round is still played): both legs are dropped. A championship or relegation
+       round mid-season, where every team still plays, is kept.
     Scheduled fixtures count as games (a season in progress is judged on what is known).
     """
     if matches.empty:
@@ -103,9 +108,15 @@ def league_games_only(matches: pd.DataFrame) -> pd.DataFrame:
             suffixes=("", "_2"),
         )
         gap = (pairs["day_2"] - pairs["day"]).dt.days
-        tie = (gap > 0) & (gap <= TIE_DAYS) & ((last - pairs["day_2"]).dt.days <= TIE_DAYS)
-        keep[pairs.loc[tie, "first"]] = False
-        keep[pairs.loc[tie, "second"]] = False
+        pairs = pairs[(gap > 0) & (gap <= TIE_DAYS)]
+        for first, second, start, end in zip(
+            pairs["first"], pairs["second"], pairs["day"], pairs["day_2"], strict=True
+        ):
+            within = legs[(legs["day"] >= start) & (legs["day"] <= end)]
+            playing = set(within["home"]) | set(within["away"])
+            at_end = (last - end).days <= TIE_DAYS
+            if at_end or len(playing & members) < TIE_SHARE * len(members):
+                keep[first] = keep[second] = False
     return matches[keep]
 
 
