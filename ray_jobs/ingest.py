@@ -38,6 +38,7 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
     }
     if "competitions" in frame.attrs:  # extra leagues: the League names, whitespace stripped
         entry["competitions"] = list(frame.attrs["competitions"])
+        entry["benchmark_prices_dropped"] = int(frame.attrs.get("benchmark_prices_dropped", 0))
     return frame, entry
 
 

@@ -249,3 +249,17 @@ def test_extra_league_prices_never_reach_a_feature() -> None:
     assert table[PRE_MATCH_PRICE_FEATURES].isna().all(axis=None)
     assert (table["psc_home"] == 2.0).all()  # the benchmark is still there for evaluation
     assert table["form_sot_home"].isna().all()  # no shots in these files: NaN, not 0
+
+
+def test_a_price_no_book_quotes_leaves_the_row_without_benchmark() -> None:
+    """Prices outside the raw gate's range would stop the pipeline for a column no model
+    reads: the row keeps no benchmark, and the reader counts it."""
+    text = (
+        f"{EXTRA_HEADER}\n"
+        "Norway,Eliteserien,2012,01/05/2012,17:00,a,b,1,0,H,1.0,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,08/07/2012,17:00,b,a,0,0,D,2.1,3.2,3.9,2,3,4,2,3,4\n"
+    )
+    raw = read_football_data_csv(text.encode(), league="NOR")
+    assert raw[["psc_home", "psc_draw", "psc_away"]].iloc[0].isna().all()
+    assert raw["psc_away"].iloc[1] == 3.9
+    assert raw.attrs["benchmark_prices_dropped"] == 1

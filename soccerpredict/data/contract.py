@@ -15,6 +15,8 @@ OUTCOMES: tuple[str, str, str] = ("H", "D", "A")
 ID_COLUMNS: list[str] = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 
 _ODDS = pa.float64()
+# decimal prices a gate accepts (the raw gate checks every odds column against it)
+ODDS_RANGE = (1.01, 1000.0)
 # single books whose pre-closing 1X2 prices are kept besides Bet365 and Pinnacle (dispersion)
 BOOKS: tuple[str, ...] = ("bw", "iw", "wh", "vc")
 

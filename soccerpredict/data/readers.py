@@ -13,7 +13,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from soccerpredict.data.contract import BOOKS, MATCH_COLUMNS
+from soccerpredict.data.contract import BOOKS, MATCH_COLUMNS, ODDS_RANGE
 from soccerpredict.data.ids import make_match_id
 from soccerpredict.seasons import SEASON_START_MONTH
 
@@ -23,6 +23,8 @@ UK_TZ = "Europe/London"
 # kickoff, so the UTC instant is right for most matches and at worst a few hours off.
 DEFAULT_KICKOFF_TIME = "15:00"
 
+# the extra leagues' Pinnacle prices (closing or of unknown timing): the benchmark, psc_*
+_EXTRA_PRICES = {"home": "PH", "draw": "PD", "away": "PA"}
 MAIN_REQUIRED = ["Date", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR"]
 EXTRA_REQUIRED = ["Date", "Home", "Away", "HG", "AG", "Res"]
 _EXTRA_MARKERS = {"Country", "League", "Season", "Home", "Away", "Res"}
@@ -330,8 +332,15 @@ def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.Dat
         "away_goals": to_int16(_pick(frame, ["AG"])),
     }
     out = _assemble(core, frame, False, _missing(frame, EXTRA_REQUIRED))
-    for side, column in (("home", "PH"), ("draw", "PD"), ("away", "PA")):
-        out[f"psc_{side}"] = to_float(_pick(frame, [column])).to_numpy()
+    prices = pd.DataFrame(
+        {side: to_float(_pick(frame, [col])).to_numpy() for side, col in _EXTRA_PRICES.items()}
+    )
+    # a benchmark, not a record: a row with a price no book quotes (0, 1.0, a typo) has none,
+    # rather than stopping the raw gate for a column no model reads
+    usable = prices.apply(lambda c: c.between(*ODDS_RANGE)).all(axis=1)
+    for side in _EXTRA_PRICES:
+        out[f"psc_{side}"] = prices[side].where(usable).to_numpy()
+    out.attrs["benchmark_prices_dropped"] = int((prices.notna().any(axis=1) & ~usable).sum())
     # the schema has no competition column; keep the (whitespace-stripped) names for reports
     competitions = to_text(_pick(frame, ["League"])).dropna().unique()
     out.attrs["competitions"] = sorted(str(c) for c in competitions)
