@@ -161,11 +161,13 @@ def evaluate_extra_leagues(
     benchmark). Returns the scores and the rows scored with each forecaster's probabilities."""
     per_league: dict[str, object] = {}
     scored: list[pd.DataFrame] = []
+    skipped: list[str] = []  # no training rows: no Elo logit or base rates of its own
     train, test = train[train["result"].notna()], test[test["result"].notna()]
     for league, rows in test.groupby("league", sort=True):
         rows = rows.reset_index(drop=True)
         league_train = train[train["league"] == league]
         if league_train.empty or rows.empty:
+            skipped.append(str(league))
             continue
         named = extra_league_forecasts(predictor, league_train, rows)
         mask = common_mask(named)
@@ -192,6 +194,6 @@ def evaluate_extra_leagues(
                 for name in EXTRA_FORECASTERS
             },
         }
-    return {"leagues": per_league, "all": pooled}, (
+    return {"leagues": per_league, "all": pooled, "skipped": skipped}, (
         pd.concat(scored, ignore_index=True) if scored else pd.DataFrame()
     )
