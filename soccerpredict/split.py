@@ -1,13 +1,14 @@
-"""Temporal split by kickoff date; matches without a result are upcoming, never trained on.
+"""Temporal split by season, seasons being date ranges; matches without a result are upcoming,
+never trained on.
 
-The settings name seasons (`split.validation_seasons`, `split.test_seasons`); they become date
-ranges (`soccerpredict.seasons.season_span`), and every league's matches are assigned by their
-kickoff date: validation from the first validation season's first day, test from the first
-test season's first day to the last test season's last day, training everything before. One
-cut for every league, so a calendar-year season ("2019": March to November) is split where it
-crosses 1 July, and nothing of any league after the cut is ever trained on. For the top-5
-leagues (seasons August to May, COVID's 2019-20 into August 2020, all test) this is exactly the
-old assignment by season name.
+The settings name July-June seasons (`split.validation_seasons`, `split.test_seasons`), each a
+date range (`soccerpredict.seasons.season_span`). A match of a July-June season ("2019-2020",
+the top 5 and most extra leagues) goes with its season, whole: a season's late games, such as
+2019-20's in July and August 2020, stay in it, so the top-5 split is exactly what it was. A
+match of a calendar-year season ("2019": Scandinavia, Ireland, China ...) goes by its kickoff
+date against the same ranges: such a season is cut where it crosses 1 July, like every other
+league's calendar, so nothing after the cut is ever trained on. By name alone, "2019" sorts
+after "2018-2019" and before "2019-2020", and fell in no split at all.
 """
 
 from __future__ import annotations
@@ -40,13 +41,25 @@ def split_dates(params: SplitParams) -> tuple[date, date, date]:
 def temporal_split(features: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFrame]:
     played = features["result"].notna()
     validation_start, test_start, test_end = split_dates(params)
+    season = features["season"].astype(str)
+    first_held_out = min(params.validation_seasons + params.test_seasons)
+    july_june = season.str.fullmatch(r"\d{4}-\d{4}")
     day = features["kickoff_utc"].dt.date
-    masks = {
-        "train": played & (day < validation_start),
-        "validation": played & (day >= validation_start) & (day < test_start),
-        "test": played & (day >= test_start) & (day <= test_end),
-        "upcoming": ~played,
+    by_date = {
+        "train": day < validation_start,
+        "validation": (day >= validation_start) & (day < test_start),
+        "test": (day >= test_start) & (day <= test_end),
     }
+    by_name = {
+        "train": season < first_held_out,
+        "validation": season.isin(params.validation_seasons),
+        "test": season.isin(params.test_seasons),
+    }
+    masks = {
+        name: played & ((july_june & by_name[name]) | (~july_june & by_date[name]))
+        for name in by_date
+    }
+    masks["upcoming"] = ~played
     return {name: features[mask].reset_index(drop=True) for name, mask in masks.items()}
 
 

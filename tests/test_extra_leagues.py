@@ -74,6 +74,18 @@ def test_split_by_date_for_both_season_kinds() -> None:
     assert extra["extra_validation"]["match_id"].tolist() == ids["validation"]
 
 
+def test_a_july_june_season_keeps_its_late_games() -> None:
+    """2019-20's games of July 2020 stay in 2019-20 (the top-5 split as it was), while a
+    calendar season's games of the same days are after the last test season's range."""
+    frame = _matches(
+        [("X", "2019-2020", "2020-07-20", "a", "b"), ("C", "2020", "2020-07-20", "a", "b")]
+    )
+    params = SplitParams(validation_seasons=["2018-2019"], test_seasons=["2019-2020"])
+    parts = temporal_split(frame, params)
+    assert parts["test"]["match_id"].tolist() == ["m0"]
+    assert sum(len(parts[n]) for n in ("train", "validation", "upcoming")) == 0
+
+
 def test_split_refuses_validation_after_test() -> None:
     with pytest.raises(ValueError, match="before the test"):
         split_dates(SplitParams(validation_seasons=["2020-2021"], test_seasons=["2019-2020"]))
