@@ -39,6 +39,7 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
     if "competitions" in frame.attrs:  # extra leagues: the League names, whitespace stripped
         entry["competitions"] = list(frame.attrs["competitions"])
         entry["benchmark_prices_dropped"] = int(frame.attrs.get("benchmark_prices_dropped", 0))
+        entry["rows_dropped"] = int(frame.attrs.get("rows_dropped", 0))  # not whole matches
     return frame, entry
 
 

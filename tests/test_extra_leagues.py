@@ -275,3 +275,20 @@ def test_a_price_no_book_quotes_leaves_the_row_without_benchmark() -> None:
     assert raw[["psc_home", "psc_draw", "psc_away"]].iloc[0].isna().all()
     assert raw["psc_away"].iloc[1] == 3.9
     assert raw.attrs["benchmark_prices_dropped"] == 1
+
+
+def test_rows_that_are_not_whole_matches_are_dropped_and_counted() -> None:
+    """An unseen country's broken row (no goals, a result that disagrees, the same match twice)
+    is dropped, not a failed gate for every league."""
+    text = (
+        f"{EXTRA_HEADER}\n"
+        "Norway,Eliteserien,2012,01/05/2012,17:00,a,b,1,0,H,2,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,01/05/2012,17:00,a,b,1,0,H,2,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,02/05/2012,17:00,c,d,,,,2,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,03/05/2012,17:00,e,f,0,2,H,2,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,04/05/2012,17:00,g,h,2,2,D,1.0,3,4,2,3,4,2,3,4\n"
+    )
+    raw = read_football_data_csv(text.encode(), league="NOR")
+    assert raw["home_team"].tolist() == ["a", "g"]
+    assert raw.attrs["rows_dropped"] == 3
+    assert raw.attrs["benchmark_prices_dropped"] == 1

@@ -17,6 +17,8 @@ ID_COLUMNS: list[str] = ["match_id", "league", "season", "kickoff_utc", "home_te
 _ODDS = pa.float64()
 # decimal prices a gate accepts (the raw gate checks every odds column against it)
 ODDS_RANGE = (1.01, 1000.0)
+# goals a gate accepts in one team's score
+MAX_GOALS = 20
 # single books whose pre-closing 1X2 prices are kept besides Bet365 and Pinnacle (dispersion)
 BOOKS: tuple[str, ...] = ("bw", "iw", "wh", "vc")
 

@@ -13,7 +13,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from soccerpredict.data.contract import BOOKS, MATCH_COLUMNS, ODDS_RANGE
+from soccerpredict.data.contract import BOOKS, MATCH_COLUMNS, MAX_GOALS, ODDS_RANGE
 from soccerpredict.data.ids import make_match_id
 from soccerpredict.seasons import SEASON_START_MONTH
 
@@ -340,11 +340,43 @@ def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.Dat
     usable = prices.apply(lambda c: c.between(*ODDS_RANGE)).all(axis=1)
     for side in _EXTRA_PRICES:
         out[f"psc_{side}"] = prices[side].where(usable).to_numpy()
-    out.attrs["benchmark_prices_dropped"] = int((prices.notna().any(axis=1) & ~usable).sum())
+    benchmark_dropped = (prices.notna().any(axis=1) & ~usable).to_numpy()
     # the schema has no competition column; keep the (whitespace-stripped) names for reports
     competitions = to_text(_pick(frame, ["League"])).dropna().unique()
+    kept = _playable_extra_rows(out)
+    out = out[kept].reset_index(drop=True)
     out.attrs["competitions"] = sorted(str(c) for c in competitions)
+    out.attrs["missing_columns"] = _missing(frame, EXTRA_REQUIRED)
+    out.attrs["benchmark_prices_dropped"] = int(benchmark_dropped[kept.to_numpy()].sum())
+    out.attrs["rows_dropped"] = int((~kept).sum())
     return out
+
+
+def _playable_extra_rows(table: pd.DataFrame) -> pd.Series:
+    """The rows of an extra-leagues file that are whole matches: a date, both teams, goals and a
+    result that agree (these files list played matches), once per match id. These files are
+    other countries' and held back ones are read unseen: a broken row is dropped (and counted in
+    the manifest) instead of stopping the raw gate for every league. The main leagues' files
+    keep the strict gate."""
+    home, away = table["home_goals"], table["away_goals"]
+    expected = np.select(
+        [
+            (home > away).fillna(False).to_numpy(dtype=bool),
+            (home < away).fillna(False).to_numpy(dtype=bool),
+        ],
+        ["H", "A"],
+        "D",
+    )
+    whole = (
+        table["match_id"].notna()
+        & table["home_goals"].notna()
+        & table["away_goals"].notna()
+        & table["home_goals"].between(0, MAX_GOALS)
+        & table["away_goals"].between(0, MAX_GOALS)
+    ).fillna(False)
+    agrees = table["result"].astype(object).eq(pd.Series(expected, index=table.index))
+    ok = (whole & agrees).astype(bool)
+    return ok & ~(table["match_id"].duplicated() & ok)
 
 
 __all__ = [
