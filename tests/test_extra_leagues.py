@@ -110,7 +110,7 @@ def _round_robin(league: str, season: str, start: str, teams: list[str]) -> list
 
 
 def test_league_games_only_drops_playoffs_of_any_country() -> None:
-    teams = ["a", "b", "c", "d"]
+    teams = ["a", "b", "c", "d", "e", "f"]
     league = _round_robin("N", "2019", "2019-03-01", teams)
     last = pd.Timestamp(league[-1][2])
 
@@ -162,7 +162,7 @@ def test_a_knockout_tie_between_two_halves_of_a_season_is_dropped() -> None:
 
 def test_a_return_game_weeks_later_is_a_league_game() -> None:
     """The rule 2 window: a pair meeting again 2 weeks after, or long before the end, stays."""
-    rows = _round_robin("N", "2019", "2019-03-01", ["a", "b", "c"])
+    rows = _round_robin("N", "2019", "2019-03-01", ["a", "b", "c", "d", "e"])
     frame = _matches(rows)
     assert len(league_games_only(frame)) == len(rows)
 
@@ -178,6 +178,8 @@ def test_to_interim_selects_extra_leagues_by_date() -> None:
         "Norway,Eliteserien ,2011,01/05/2011,17:00,a,b,1,0,H,2,3,4,2,3,4,2,3,4\n"
         "Norway,Eliteserien,2012,01/05/2012,17:00,a,b,1,0,H,2,3,4,2,3,4,2,3,4\n"
         "Norway,Eliteserien,2012,08/07/2012,17:00,b,a,0,0,D,,,,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,01/05/2012,19:00,c,d,0,0,D,2,3,4,2,3,4,2,3,4\n"
+        "Norway,Eliteserien,2012,08/07/2012,19:00,e,c,0,0,D,2,3,4,2,3,4,2,3,4\n"
     )
     raw = read_football_data_csv(text.encode(), league="NOR")
     interim = to_interim(
@@ -187,8 +189,9 @@ def test_to_interim_selects_extra_leagues_by_date() -> None:
         date(2022, 4, 30),
         (["NOR"], date(2012, 1, 1), date(2013, 6, 30)),
     )
-    assert interim["season"].tolist() == ["2012", "2012"]
-    assert interim["psc_home"].tolist()[0] == 2.0 and np.isnan(interim["psc_home"].tolist()[1])
+    assert interim["season"].tolist() == ["2012"] * 4
+    price = interim.set_index(["home_team", "away_team"])["psc_home"]
+    assert price["a", "b"] == 2.0 and np.isnan(price["b", "a"])
     assert interim["ps_home"].isna().all()  # never a pre-closing price
 
 
@@ -249,6 +252,7 @@ def test_extra_league_prices_never_reach_a_feature() -> None:
                 (5, 2, "c", "d"),
                 (6, 3, "b", "a"),
                 (8, 4, "d", "c"),
+                (9, 5, "e", "a"),
             ]
         )
     )
@@ -257,7 +261,7 @@ def test_extra_league_prices_never_reach_a_feature() -> None:
         raw, [], [], date(2022, 4, 30), (["NOR"], date(2012, 1, 1), date(2013, 1, 1))
     )
     table = build_features(interim, FeatureParams())
-    assert len(table) == 4
+    assert len(table) == 5
     assert table[PRE_MATCH_PRICE_FEATURES].isna().all(axis=None)
     assert (table["psc_home"] == 2.0).all()  # the benchmark is still there for evaluation
     assert table["form_sot_home"].isna().all()  # no shots in these files: NaN, not 0
@@ -292,3 +296,12 @@ def test_rows_that_are_not_whole_matches_are_dropped_and_counted() -> None:
     assert raw["home_team"].tolist() == ["a", "g"]
     assert raw.attrs["rows_dropped"] == 3
     assert raw.attrs["benchmark_prices_dropped"] == 1
+
+
+def test_a_season_only_begun_is_left_out_whole() -> None:
+    """A file ending on a new season's first day (two games, four teams) would fail the interim
+    gate's minimum of teams for every league: that season waits for more games."""
+    full = _round_robin("N", "2019", "2019-03-01", ["a", "b", "c", "d", "e", "f"])
+    begun = [("N", "2020", "2020-03-01", "a", "b"), ("N", "2020", "2020-03-01", "c", "d")]
+    kept = league_games_only(_matches(full + begun))
+    assert kept["season"].unique().tolist() == ["2019"] and len(kept) == len(full)

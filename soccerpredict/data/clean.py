@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from soccerpredict.data.contract import MATCH_COLUMNS
+from soccerpredict.data.contract import MATCH_COLUMNS, MIN_TEAMS_PER_SEASON
 from soccerpredict.time_rules import played_by
 
 # Columns that only exist once a match is played: hidden for fixtures after `as_of`.
@@ -87,7 +87,9 @@ def league_games_only(matches: pd.DataFrame) -> pd.DataFrame:
        TIE_DAYS of the season's last game (European play-offs, play-off finals, while the last
        league round is still played): both legs are dropped. A championship or relegation
        round mid-season, where every team still plays, is kept.
-    Scheduled fixtures count as games (a season in progress is judged on what is known).
+    Scheduled fixtures count as games (a season in progress is judged on what is known). A
+    season with fewer than MIN_TEAMS_PER_SEASON member teams (a file ending just after a season
+    began) is left out whole: the interim gate would refuse it for every league.
     """
     if matches.empty:
         return matches
@@ -98,6 +100,9 @@ def league_games_only(matches: pd.DataFrame) -> pd.DataFrame:
         members = set(games.index[games >= MEMBER_SHARE * games.median()])
         outsider = ~(season["home_team"].isin(members) & season["away_team"].isin(members))
         keep[season.index[outsider]] = False
+        if len(members) < MIN_TEAMS_PER_SEASON:  # a season only begun: too few to be a league
+            keep[season.index] = False
+            continue
         day = season["kickoff_utc"].dt.normalize()
         last = day.max()
         legs = pd.DataFrame({"home": season["home_team"], "away": season["away_team"], "day": day})

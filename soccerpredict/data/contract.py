@@ -19,6 +19,8 @@ _ODDS = pa.float64()
 ODDS_RANGE = (1.01, 1000.0)
 # goals a gate accepts in one team's score
 MAX_GOALS = 20
+# fewer distinct teams in a league's season than this is a broken season (the interim gate)
+MIN_TEAMS_PER_SEASON = 5
 # single books whose pre-closing 1X2 prices are kept besides Bet365 and Pinnacle (dispersion)
 BOOKS: tuple[str, ...] = ("bw", "iw", "wh", "vc")
 
