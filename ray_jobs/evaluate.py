@@ -10,7 +10,12 @@ import pandas as pd
 
 from ray_jobs.cli import run_stage
 from soccerpredict.config import Config
-from soccerpredict.evaluation import error_analysis, evaluate, favourite_band
+from soccerpredict.evaluation import (
+    error_analysis,
+    evaluate,
+    evaluate_extra_leagues,
+    favourite_band,
+)
 from soccerpredict.features.market import MARKET_COLUMNS
 from soccerpredict.io import write_json
 from soccerpredict.metrics.scoring import outcome_index
@@ -29,6 +34,12 @@ def run(cfg: Config) -> dict[str, object]:
     )
     predictor = Predictor.load(cfg.runtime.paths.model_dir)
     metrics, named, mask = evaluate(predictor, train, test)
+    extra_files = [Path(paths.split_file(n)) for n in ("extra_train", "extra_test")]
+    if all(f.exists() for f in extra_files):
+        extra_train, extra_test = (pd.read_parquet(f) for f in extra_files)
+        if len(extra_test):
+            # per extra league: ratings_only beside Elo, base rates, uniform and its prices
+            metrics["extra_leagues"] = evaluate_extra_leagues(predictor, extra_train, extra_test)[0]
     common = test[mask].reset_index(drop=True)
     by_league = error_analysis(named, common, common["league"])
     by_band = error_analysis(named, common, favourite_band(common[MARKET_COLUMNS].to_numpy()))
@@ -63,6 +74,18 @@ def _log_table(metrics: dict[str, object]) -> None:
             scores["ece"],
         )
     log.info("matches compared: %s of %s", metrics["n_common"], metrics["n_test"])
+    extra = metrics.get("extra_leagues")
+    if isinstance(extra, dict):
+        for league, entry in extra["leagues"].items():
+            scores = entry["test"]
+            log.info(
+                "%s (%d): ratings_only %.4f  elo_only %.4f  price benchmark %.4f",
+                league,
+                entry["n_common"],
+                scores["ratings_only"]["rps"],
+                scores["elo_only"]["rps"],
+                scores["price_benchmark"]["rps"],
+            )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 Leagues are independent histories, so each league is one Ray task running the shared
 `soccerpredict.features` code; the driver gathers, gates and writes one Parquet file, and
 publishes each league's final team state as the versioned snapshot Serve answers fixtures from.
+The extra leagues' rows (`data.extra_leagues`) are written to their own table.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def run(cfg: Config) -> pd.DataFrame:
     with ray_session(cfg):
         table, states = features_on_ray(matches, cfg.params.features)
     run_gate("features", table, cfg.runtime.paths.reports, feature_columns=FEATURE_COLUMNS)
-    write_parquet(table, cfg.runtime.paths.features)
+    # the extra leagues apart: only the split stage and what reads its extra tables see them
+    extra = table["league"].isin(cfg.params.data.extra_leagues)
+    write_parquet(table[~extra].reset_index(drop=True), cfg.runtime.paths.features)
+    write_parquet(table[extra].reset_index(drop=True), cfg.runtime.paths.features_extra)
     write_json(feature_contract(), cfg.runtime.paths.feature_contract)
     published = snapshot(states, cfg.params.features, cfg.params.as_of)
     write_json(published, cfg.runtime.paths.team_state, digits=None)  # exact: Serve replays it

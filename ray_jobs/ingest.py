@@ -36,6 +36,10 @@ def read_source(source: Source) -> tuple[pd.DataFrame, dict[str, object]]:
         "rows": len(frame),
         "missing_columns": list(frame.attrs.get("missing_columns", [])),
     }
+    if "competitions" in frame.attrs:  # extra leagues: the League names, whitespace stripped
+        entry["competitions"] = list(frame.attrs["competitions"])
+        entry["benchmark_prices_dropped"] = int(frame.attrs.get("benchmark_prices_dropped", 0))
+        entry["rows_dropped"] = int(frame.attrs.get("rows_dropped", 0))  # not whole matches
     return frame, entry
 
 

@@ -15,6 +15,7 @@ from soccerpredict.data.clean import to_interim, with_scraped
 from soccerpredict.data.contract import MATCH_SCHEMA
 from soccerpredict.data.sources import season_range
 from soccerpredict.io import write_parquet
+from soccerpredict.seasons import season_span
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,11 @@ def prepare(cfg: Config) -> pd.DataFrame:
         log.info("%d scraped matches added to football-data's %d", len(raw) - before, before)
     interim = to_interim(
         raw,
-        d.leagues + d.extra_leagues,
-        season_range(d.first_season, d.last_season) + _extra_seasons(raw, d),
+        d.leagues,
+        season_range(d.first_season, d.last_season),
         cfg.params.as_of,
+        # the extra leagues' seasons are calendar years or July-June: selected by date
+        (d.extra_leagues, season_span(d.first_season)[0], season_span(d.last_season)[1]),
     )
     # the interim table's "now" is the end of `as_of`: later results are hidden on purpose
     as_of_end = datetime.combine(cfg.params.as_of, time.max, tzinfo=UTC)
@@ -43,12 +46,6 @@ def prepare(cfg: Config) -> pd.DataFrame:
         "interim table: %d matches, %d upcoming", len(interim), int(interim["result"].isna().sum())
     )
     return interim
-
-
-def _extra_seasons(raw: pd.DataFrame, d: object) -> list[str]:
-    """Extra leagues carry their own season labels (calendar years for some)."""
-    extra = getattr(d, "extra_leagues", [])
-    return sorted(set(raw.loc[raw["league"].isin(extra), "season"])) if extra else []
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Features → train / validation / test / upcoming Parquet files (`python -m ray_jobs.split`)."""
+"""Features → train / validation / test / upcoming Parquet files, and the extra leagues'
+extra_train / extra_validation / extra_test (`python -m ray_jobs.split`), by kickoff date."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 from ray_jobs.cli import run_stage
 from soccerpredict.config import Config
 from soccerpredict.io import write_json, write_parquet
-from soccerpredict.split import temporal_split
+from soccerpredict.split import extra_split, temporal_split
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,9 @@ def run(cfg: Config) -> dict[str, int]:
     features = pd.read_parquet(cfg.runtime.paths.features)
     parts = temporal_split(features, cfg.params.split)
     out = Path(cfg.runtime.paths.splits)
+    extra_path = cfg.runtime.paths.features_extra
+    if extra_path.exists():  # every run of `features` writes it (empty without extra leagues)
+        parts |= extra_split(pd.read_parquet(extra_path), cfg.params.split)
     for name, frame in parts.items():
         write_parquet(frame, cfg.runtime.paths.split_file(name))
     sizes = {name: len(frame) for name, frame in parts.items()}

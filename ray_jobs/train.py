@@ -24,11 +24,22 @@ log = logging.getLogger(__name__)
 
 
 def train(
-    train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    params: ForecasterParams,
+    extra: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> tuple[Predictor, dict[str, Any]]:
     """Pure training: both forecaster tiers and the market baseline, chosen on validation."""
-    predictor, summary = fit_predictor(train, validation, params)
+    predictor, summary = fit_predictor(train, validation, params, extra=extra)
     return predictor, summary | {"n_train": len(train), "n_validation": len(validation)}
+
+
+def extra_tables(paths: Any) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The extra leagues' train and validation tables, when the split stage wrote them."""
+    files = [Path(paths.split_file(name)) for name in ("extra_train", "extra_validation")]
+    if not all(f.exists() for f in files):
+        return None
+    return pd.read_parquet(files[0]), pd.read_parquet(files[1])
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -38,6 +49,7 @@ def run(cfg: Config) -> dict[str, Any]:
         pd.read_parquet(paths.split_file("train")),
         pd.read_parquet(paths.split_file("validation")),
         params,
+        extra_tables(paths),
     )
     summary["params"] = params.model_dump(mode="json")
     model_dir = Path(paths.model_dir)

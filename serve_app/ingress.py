@@ -70,7 +70,10 @@ class Refused(Exception):
         self.problem = Problem(detail=detail, field=field, suggestions=suggestions or [])
 
 
-def prediction(fixture: Fixture, answer: dict[str, Any], cached: bool) -> Prediction:
+def prediction(
+    fixture: Fixture, answer: dict[str, Any], cached: bool, data_ends: date | None = None
+) -> Prediction:
+    """The answer; `data_ends`, the league's latest result, says how old its ratings are."""
     probs = answer["probabilities"]
     fair = fair_odds(probs)
     return Prediction(
@@ -83,6 +86,8 @@ def prediction(fixture: Fixture, answer: dict[str, Any], cached: bool) -> Predic
         model_version=answer["model_version"],
         forecaster=answer.get("forecaster", ""),
         cached=cached,
+        data_ends=data_ends,
+        data_age_days=None if data_ends is None else (fixture.kickoff - data_ends).days,
     )
 
 
@@ -279,7 +284,16 @@ class Ingress:
         answers = await self._answers(vectors, model)
         self.metrics.predictions.inc(len(fixtures), tags={"mode": mode})
         self._log(fixtures, [a for a, _ in answers], mode, as_of)
-        return [prediction(f, a, hit) for f, (a, hit) in zip(fixtures, answers, strict=True)]
+        ends = self._data_ends(fixtures)
+        return [
+            prediction(f, a, hit, end)
+            for f, (a, hit), end in zip(fixtures, answers, ends, strict=True)
+        ]
+
+    def _data_ends(self, fixtures: list[Fixture]) -> list[date | None]:
+        """Each fixture's league's latest known result (checked fixtures: known leagues)."""
+        state = self.features.current()
+        return [state.data_ends(f.league) for f in fixtures]
 
     def _log(
         self, fixtures: list[Fixture], answers: list[dict[str, Any]], mode: str, as_of: date
@@ -360,7 +374,8 @@ class Ingress:
         try:
             answer, hit = (await asyncio.wait_for(self._answers([vector], self.model), timeout))[0]
             self._log([fixture], [answer], "async", as_of)
-            status, payload = "done", prediction(fixture, answer, hit).model_dump(mode="json")
+            end = self._data_ends([fixture])[0]
+            status, payload = "done", prediction(fixture, answer, hit, end).model_dump(mode="json")
         except TimeoutError:
             log.warning("async job %s: no answer within %.1f s, cancelled", job_id, timeout)
             status, payload = "failed", {"reason": f"no prediction within {timeout:g} s; retry"}

@@ -240,6 +240,14 @@ class Prediction(BaseModel):
         "else `ratings_only`, which never reads a price",
     )
     cached: bool
+    data_ends: date | None = Field(
+        None, description="the day of the latest result the league's team state knows"
+    )
+    data_age_days: int | None = Field(
+        None,
+        description="days from `data_ends` to the kickoff: how old the ratings behind this "
+        "answer are (the extra leagues' files end in November 2020)",
+    )
 
 
 class BatchOut(BaseModel):
@@ -319,6 +327,7 @@ class LeagueTeams(BaseModel):
     teams: list[str] = Field(description="the teams the published state knows, for autocompletion")
     earliest_kickoff: date = Field(description="the day after the league's latest known result")
     latest_kickoff: date = Field(description="the furthest kickoff the app answers")
+    data_ends: date | None = Field(None, description="the day of the league's latest result")
 
 
 class Teams(BaseModel):

@@ -134,6 +134,7 @@ class WebData:
                 teams=state.teams(league),
                 earliest_kickoff=windows[league][0],
                 latest_kickoff=windows[league][1],
+                data_ends=state.data_ends(league),
             )
             for league in sorted(state.leagues)
         ]

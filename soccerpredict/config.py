@@ -89,6 +89,9 @@ class ForecasterParams(_Strict):
     market_margin: MarketMarginParams = Field(default_factory=MarketMarginParams)
     # the share of the trees' correction `with_market` keeps (0: the market forecast alone)
     with_market_correction: float = Field(1.0, ge=0.0, le=1.0)
+    # `ratings_only` trained on the extra leagues' rows too (`data.extra_leagues`), beside the
+    # top-5's: chosen on the validation seasons (docs/forecasting.md)
+    ratings_only_extra_leagues: bool = False
 
 
 class BacktestParams(_Strict):
@@ -279,6 +282,9 @@ class PathsConf(_Strict):
     raw: Path
     interim: Path
     features: Path
+    # the extra leagues' feature rows (`data.extra_leagues`), kept apart from `features` so the
+    # stages that read the top-5 table (backtest, drift, monitoring replay) see what they did
+    features_extra: Path = Path("data/processed/features_extra.parquet")
     feature_contract: Path = Path("data/processed/feature_contract.json")
     splits: Path  # <split>.parquet for each name in soccerpredict.split.SPLITS: `split_file`
     model_dir: Path
@@ -307,7 +313,8 @@ class PathsConf(_Strict):
     backtest_references: Path = Path("data/processed/backtest_references.parquet")
 
     def split_file(self, name: str) -> Path:
-        """One table of the `split` stage: train, validation, test or upcoming."""
+        """One table of the `split` stage: train, validation, test or upcoming, and the extra
+        leagues' extra_train, extra_validation, extra_test."""
         return self.splits / f"{name}.parquet"
 
 

@@ -133,3 +133,67 @@ def error_analysis(named: dict[str, np.ndarray], test: pd.DataFrame, by: pd.Seri
         n=("model", "size"), **{name: (name, "mean") for name in names}
     )
     return table.reset_index()
+
+
+# the extra leagues (`data.extra_leagues`): what `ratings_only` is scored beside there. Their
+# prices (Pinnacle's, stored as closing: their timing is uncertain) are the benchmark only
+EXTRA_FORECASTERS = ("ratings_only", "elo_only", "base_rates", "uniform", "price_benchmark")
+
+
+def extra_league_forecasts(
+    predictor: Predictor, train: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """One league's test rows: `ratings_only`, and Elo alone and base rates fitted on that
+    league's own training rows (the same code as the top-5's baselines)."""
+    return {
+        "ratings_only": predictor.forecasters[RATINGS_ONLY].predict_proba(test),
+        "elo_only": elo_only(train, test),
+        "base_rates": np.tile(base_rates(train), (len(test), 1)),
+        "uniform": np.full((len(test), 3), 1.0 / 3.0),
+        "price_benchmark": devig(test[CLOSING_COLUMNS].to_numpy(dtype=float)),
+    }
+
+
+def evaluate_extra_leagues(
+    predictor: Predictor, train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[dict[str, object], pd.DataFrame]:
+    """Per extra league and pooled: every forecaster on the same matches (those with a price
+    benchmark). Returns the scores and the rows scored with each forecaster's probabilities."""
+    per_league: dict[str, object] = {}
+    scored: list[pd.DataFrame] = []
+    skipped: list[str] = []  # no training rows: no Elo logit or base rates of its own
+    train, test = train[train["result"].notna()], test[test["result"].notna()]
+    for league, rows in test.groupby("league", sort=True):
+        rows = rows.reset_index(drop=True)
+        league_train = train[train["league"] == league]
+        if league_train.empty or rows.empty:
+            skipped.append(str(league))
+            continue
+        named = extra_league_forecasts(predictor, league_train, rows)
+        mask = common_mask(named)
+        y = outcome_index(rows["result"])
+        per_league[str(league)] = {
+            "n_test": len(rows),
+            "n_common": int(mask.sum()),
+            "first_day": str(rows["kickoff_utc"].min().date()),
+            "last_day": str(rows["kickoff_utc"].max().date()),
+            "test": {name: score_all(p[mask], y[mask]) for name, p in named.items()},
+        }
+        frame = rows.loc[mask, ["league", "kickoff_utc", "result"]].reset_index(drop=True)
+        for name, p in named.items():
+            frame[[f"{name}_{o}" for o in OUTCOMES]] = p[mask]
+        scored.append(frame)
+    pooled: dict[str, object] = {}
+    if scored:
+        frame = pd.concat(scored, ignore_index=True)
+        y = outcome_index(frame["result"])
+        pooled = {
+            "n_common": len(frame),
+            "test": {
+                name: score_all(frame[[f"{name}_{o}" for o in OUTCOMES]].to_numpy(), y)
+                for name in EXTRA_FORECASTERS
+            },
+        }
+    return {"leagues": per_league, "all": pooled, "skipped": skipped}, (
+        pd.concat(scored, ignore_index=True) if scored else pd.DataFrame()
+    )

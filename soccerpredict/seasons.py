@@ -25,6 +25,31 @@ def season_of(day: date) -> str:
     return f"{start}-{start + 1}"
 
 
+def season_span(label: str) -> tuple[date, date]:
+    """The first and last day a season label covers, so seasons of every league order by date.
+
+    "2019-2020" (or "2019/2020") -> 1 Jul 2019 .. 30 Jun 2020 (the July rule above);
+    "2019", a calendar-year season (Scandinavia, Ireland, China ...) -> 1 Jan .. 31 Dec 2019.
+    Names alone sort "2019" after "2018-2019" and before "2019-2020", which is wrong for
+    both: the split and the extra leagues' filters compare these dates instead.
+    """
+    text = str(label).strip().replace("/", "-")
+    parts = text.split("-")
+    if len(parts) == 1 and parts[0].isdigit() and len(parts[0]) == 4:
+        year = int(parts[0])
+        return date(year, 1, 1), date(year, 12, 31)
+    if (
+        len(parts) == 2
+        and all(p.isdigit() and len(p) == 4 for p in parts)
+        and int(parts[1]) == int(parts[0]) + 1
+    ):
+        start = int(parts[0])
+        return date(start, SEASON_START_MONTH, 1), date(
+            start + 1, SEASON_START_MONTH, 1
+        ) - timedelta(days=1)
+    raise ValueError(f"season must look like '2019-2020' or '2019', got {label!r}")
+
+
 @dataclass(frozen=True)
 class Calendar:
     """The seasons and cut-off the pipeline runs with, and whether they follow the date."""

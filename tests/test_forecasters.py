@@ -188,3 +188,47 @@ def test_a_saved_predictor_answers_the_same(fitted, tmp_path: Path) -> None:  # 
     assert loaded.market_baseline == predictor.market_baseline
     market, saved = loaded.forecasters[WITH_MARKET], predictor.forecasters[WITH_MARKET]
     assert (market.baseline, market.correction) == (saved.baseline, saved.correction)
+
+
+def test_extra_leagues_scored_per_league_on_the_same_matches(fitted, table: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    """A league without pre-closing prices (an extra league): every forecaster on the matches
+    with a benchmark price, Elo and base rates from the league's own training rows."""
+    from soccerpredict.evaluation import (
+        EXTRA_FORECASTERS,
+        PRE_MATCH_PRICE_FEATURES,
+        evaluate_extra_leagues,
+    )
+
+    predictor, _, test = fitted
+    extra_test = test[test["league"] == "SP1"].copy()
+    extra_test[PRE_MATCH_PRICE_FEATURES] = np.nan  # no pre-closing price, as in those files
+    extra_test.loc[extra_test.index[:5], "psc_home"] = np.nan  # no benchmark: not scored
+    orphan = test[test["league"] == "E0"].assign(league="XX")  # no training rows of its own
+    extra_train = table[(table["league"] == "SP1") & (table["season"] < "2019-2020")]
+    scores, frame = evaluate_extra_leagues(predictor, extra_train, pd.concat([extra_test, orphan]))
+    entry = scores["leagues"]["SP1"]
+    assert scores["skipped"] == ["XX"]
+    assert entry["n_common"] == len(extra_test) - 5 == scores["all"]["n_common"] == len(frame)
+    assert set(entry["test"]) == set(EXTRA_FORECASTERS)
+    kept = extra_test[extra_test["psc_home"].notna()]
+    ours = frame[[f"ratings_only_{o}" for o in ("H", "D", "A")]].to_numpy()
+    assert np.allclose(ours, _ratings(predictor, kept))
+
+
+def test_ratings_only_trains_on_the_extra_leagues_only_when_asked(table: pd.DataFrame) -> None:
+    train = table[table["season"] < "2018-2019"]
+    validation = table[table["season"] == "2018-2019"]
+    extra = (train.assign(league="XX"), validation.assign(league="XX"))
+    params = ForecasterParams(
+        ratings_only=FAST, with_market=FAST.model_copy(update={"max_depth": 2})
+    )
+    _, s_off = fit_predictor(train, validation, params, extra=extra)
+    _, s_on = fit_predictor(
+        train,
+        validation,
+        params.model_copy(update={"ratings_only_extra_leagues": True}),
+        extra=extra,
+    )
+    assert s_on[RATINGS_ONLY]["n_train"] == 2 * s_off[RATINGS_ONLY]["n_train"]
+    assert s_on[WITH_MARKET]["n_train"] == s_off[WITH_MARKET]["n_train"]  # never the extra rows
+    assert s_on["market_baseline"] == s_off["market_baseline"]

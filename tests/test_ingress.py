@@ -329,6 +329,12 @@ def test_every_answer_names_its_forecaster(
         assert one["forecaster"] == RATINGS_ONLY
         assert [p["forecaster"] for p in batch.json()["predictions"]] == [RATINGS_ONLY] * 2
         assert info["forecasters"] == [RATINGS_ONLY]
+        # every answer says how old its league's data is (the extra leagues' end in 2020)
+        teams = (await app.http.get("/teams", headers=headers)).json()
+        ends = {lg["league"]: lg["data_ends"] for lg in teams["leagues"]}
+        assert one["data_ends"] == ends[BODY["league"]]
+        age = date.fromisoformat(BODY["kickoff"]) - date.fromisoformat(one["data_ends"])
+        assert one["data_age_days"] == age.days > 0
 
     run(scenario)
 

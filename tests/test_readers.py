@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from soccerpredict.data.contract import MATCH_COLUMNS, MATCH_SCHEMA
+from soccerpredict.data.contract import MATCH_COLUMNS, MATCH_SCHEMA, PRE_CLOSING_PRICE_COLUMNS
 from soccerpredict.data.ids import make_match_id
 from soccerpredict.data.readers import (
     UnrecognizedFormatError,
@@ -236,12 +236,15 @@ EXTRA = (
 )
 
 
-def test_extra_league_detected_and_odds_null() -> None:
+def test_extra_league_detected_prices_only_as_benchmark() -> None:
     df = read_football_data_csv(EXTRA.encode(), league="AUT")
     assert list(df.columns) == MATCH_COLUMNS
     assert df["league"].tolist() == ["AUT", "AUT"]
-    odds = [c for c in MATCH_COLUMNS if c.split("_")[0] in {"b365", "ps", "psc", "avg"}]
-    assert df[odds].isna().all(axis=None)
+    # no pre-closing column is filled: PH/PD/PA are of uncertain timing, a benchmark only
+    assert df[PRE_CLOSING_PRICE_COLUMNS].isna().all(axis=None)
+    assert df.loc[0, ["psc_home", "psc_draw", "psc_away"]].tolist() == [3.26, 3.34, 2.4]
+    assert df.loc[1, ["psc_home", "psc_draw", "psc_away"]].isna().all()  # no PH: stays NaN
+    assert df[["home_shots", "away_shots_on_target"]].isna().all(axis=None)  # no stats
     assert df["result"].tolist() == ["A", "D"] and df.loc[0, "away_goals"] == 2
     pa.Table.from_pandas(df, schema=MATCH_SCHEMA, preserve_index=False)
 
@@ -401,3 +404,4 @@ def test_real_extra_league() -> None:
     assert len(df) == 1653 and set(df["league"]) == {"IRL"}
     assert df.attrs["competitions"] == ["Premier Division"]  # stray spaces stripped
     assert df["ps_home"].isna().all() and df["match_id"].is_unique
+    assert df["psc_home"].notna().mean() > 0.95  # Pinnacle's prices: the benchmark

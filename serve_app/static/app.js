@@ -144,7 +144,8 @@
       const keep = select.id === "fixtures-league" ? [select.options[0]] : [];
       const previous = select.value;
       select.replaceChildren(...keep, ...teams.leagues.map(
-        (lg) => el("option", { value: lg.league, text: `${lg.league} (${lg.teams.length} teams)` })));
+        (lg) => el("option", { value: lg.league, text: `${lg.league} (${lg.teams.length} teams` +
+          (lg.data_ends && lg.data_ends < teams.as_of ? `, data ends ${lg.data_ends})` : ")") })));
       if ([...select.options].some((o) => o.value === previous)) select.value = previous;
     }
     onLeagueChange();
@@ -266,7 +267,9 @@
     target.replaceChildren(...[title].filter(Boolean), bars(p.probabilities), legend,
       el("p", { class: "meta", text: `model v${p.model_version}` +
                                      (p.forecaster ? ` (${p.forecaster})` : "") + " · " +
-                                     `${p.cached ? "from the cache" : "computed now"}` }));
+                                     `${p.cached ? "from the cache" : "computed now"}` +
+                                     (p.data_ends ? ` · ratings from results up to ${p.data_ends}` +
+                                       ` (${p.data_age_days} days before kickoff)` : "") }));
   }
 
   async function predictNow(event) {

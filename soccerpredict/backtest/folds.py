@@ -18,7 +18,13 @@ from soccerpredict.config import BacktestParams, ForecasterParams
 from soccerpredict.evaluation import CLOSING_COLUMNS, elo_only, one_price_set
 from soccerpredict.metrics.implied import devig
 from soccerpredict.models.forecasters import fit_predictor
-from soccerpredict.models.predictor import RATINGS_ONLY, WITH_MARKET, WITH_MARKET_1X2
+from soccerpredict.models.predictor import (
+    RATINGS_ONLY,
+    WITH_MARKET,
+    WITH_MARKET_1X2,
+    Predictor,
+)
+from soccerpredict.seasons import season_span
 
 # the 1X2 tier is scored on what a request with one price set carries; so is the market tier fed
 # that one set (its consensus falls back to the set's de-vigged probabilities): the candidate
@@ -52,7 +58,11 @@ def make_folds(seasons: list[str], params: BacktestParams) -> list[Fold]:
 
 
 def fold_forecasts(
-    table: pd.DataFrame, fold: Fold, params: ForecasterParams, nthread: int
+    table: pd.DataFrame,
+    fold: Fold,
+    params: ForecasterParams,
+    nthread: int,
+    extra: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per played match of the fold's season: every forecaster's and baseline's
     probabilities, the result, the matchday and the Pinnacle prices that CLV needs; the model's
@@ -87,7 +97,42 @@ def fold_forecasts(
     out["model_validation_rps"] = validation_rps(predictor, validation)
     out.attrs["summary"] = summary
     out.attrs["reference_forecasts"] = reference_forecasts(predictor, train, fold.season)
+    if extra is not None and len(extra):  # apart: the top-5 figures stay what they were
+        out.attrs["extra_forecasts"] = extra_fold_forecasts(predictor, extra, fold)
     return out
+
+
+# the extra leagues (`data.extra_leagues`): the fold's `ratings_only` (trained on the top-5 rows
+# before the fold) beside Elo alone fitted on the league's own earlier rows, and the league's
+# prices (closing or of uncertain timing: the benchmark, never a feature)
+EXTRA_FORECASTERS = (RATINGS_ONLY, "elo_only", "price_benchmark")
+
+
+def extra_fold_forecasts(predictor: Predictor, extra: pd.DataFrame, fold: Fold) -> pd.DataFrame:
+    """The extra leagues' played matches in the fold's season's date range (calendar-year
+    seasons fall where their dates do), each league's Elo logit fitted on its rows before it."""
+    start, end = season_span(fold.season)
+    played = extra[extra["result"].notna()]
+    day = played["kickoff_utc"].dt.date
+    parts = []
+    for _, rows in played[(day >= start) & (day <= end)].groupby("league", sort=True):
+        before = played[(played["league"] == rows["league"].iloc[0]) & (day < start)]
+        if before.empty:
+            continue
+        rows = rows.reset_index(drop=True)
+        probs = {
+            RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(rows),
+            "elo_only": elo_only(before, rows),
+            "price_benchmark": devig(rows[CLOSING_COLUMNS].to_numpy(dtype=float)),
+        }
+        out = rows[["match_id", "league", "kickoff_utc", "result"]].copy()
+        out["season"] = fold.season
+        out["matchday"] = out["league"] + "/" + out["kickoff_utc"].dt.strftime("%Y-%m-%d")
+        for name, p in probs.items():
+            for k, side in enumerate(_SIDES):
+                out[f"{name}_{side}"] = p[:, k]
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def probabilities(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -15,6 +15,12 @@ OUTCOMES: tuple[str, str, str] = ("H", "D", "A")
 ID_COLUMNS: list[str] = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 
 _ODDS = pa.float64()
+# decimal prices a gate accepts (the raw gate checks every odds column against it)
+ODDS_RANGE = (1.01, 1000.0)
+# goals a gate accepts in one team's score
+MAX_GOALS = 20
+# fewer distinct teams in a league's season than this is a broken season (the interim gate)
+MIN_TEAMS_PER_SEASON = 5
 # single books whose pre-closing 1X2 prices are kept besides Bet365 and Pinnacle (dispersion)
 BOOKS: tuple[str, ...] = ("bw", "iw", "wh", "vc")
 

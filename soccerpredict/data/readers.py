@@ -13,7 +13,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from soccerpredict.data.contract import BOOKS, MATCH_COLUMNS
+from soccerpredict.data.contract import BOOKS, MATCH_COLUMNS, MAX_GOALS, ODDS_RANGE
 from soccerpredict.data.ids import make_match_id
 from soccerpredict.seasons import SEASON_START_MONTH
 
@@ -23,6 +23,8 @@ UK_TZ = "Europe/London"
 # kickoff, so the UTC instant is right for most matches and at worst a few hours off.
 DEFAULT_KICKOFF_TIME = "15:00"
 
+# the extra leagues' Pinnacle prices (closing or of unknown timing): the benchmark, psc_*
+_EXTRA_PRICES = {"home": "PH", "draw": "PD", "away": "PA"}
 MAIN_REQUIRED = ["Date", "HomeTeam", "AwayTeam", "FTHG", "FTAG", "FTR"]
 EXTRA_REQUIRED = ["Date", "Home", "Away", "HG", "AG", "Res"]
 _EXTRA_MARKERS = {"Country", "League", "Season", "Home", "Away", "Res"}
@@ -299,10 +301,12 @@ def normalize_extra_season(values: pd.Series) -> pd.Series:
 def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.DataFrame:
     """football-data "extra leagues" file (one multi-season file per country) -> MATCH_COLUMNS.
 
-    All odds stay null: the 2020-vintage PH/PD/PA (and Max/Avg) have uncertain timing —
-    newer versions of the same files label them closing prices (PSCH...). Used as pre-closing
-    prices they would leak late market information into features, and used as closing prices
-    they might be wrong, so neither ps_* nor psc_* is filled. There are no match stats.
+    The 2020-vintage PH/PD/PA (and Max/Avg) have uncertain timing: newer versions of the same
+    files label them closing prices (PSCH...). Used as pre-closing prices they would leak late
+    market information into features, so no pre-closing column (ps_*, avg_*, max_*, ...) is
+    filled. Pinnacle's PH/PD/PA go to psc_*, the closing-price columns: a benchmark to score
+    forecasts against, never a feature (as for the main leagues' Pinnacle close). Max/Avg are
+    not kept. There are no match stats (shots stay null).
     The Time column is taken as UK local time, as in the main files (the provider publishes
     one time convention), not the venue's local time.
     """
@@ -328,10 +332,51 @@ def read_extra_league_csv(data: bytes, league_code: str | None = None) -> pd.Dat
         "away_goals": to_int16(_pick(frame, ["AG"])),
     }
     out = _assemble(core, frame, False, _missing(frame, EXTRA_REQUIRED))
+    prices = pd.DataFrame(
+        {side: to_float(_pick(frame, [col])).to_numpy() for side, col in _EXTRA_PRICES.items()}
+    )
+    # a benchmark, not a record: a row with a price no book quotes (0, 1.0, a typo) has none,
+    # rather than stopping the raw gate for a column no model reads
+    usable = prices.apply(lambda c: c.between(*ODDS_RANGE)).all(axis=1)
+    for side in _EXTRA_PRICES:
+        out[f"psc_{side}"] = prices[side].where(usable).to_numpy()
+    benchmark_dropped = (prices.notna().any(axis=1) & ~usable).to_numpy()
     # the schema has no competition column; keep the (whitespace-stripped) names for reports
     competitions = to_text(_pick(frame, ["League"])).dropna().unique()
+    kept = _playable_extra_rows(out)
+    out = out[kept].reset_index(drop=True)
     out.attrs["competitions"] = sorted(str(c) for c in competitions)
+    out.attrs["missing_columns"] = _missing(frame, EXTRA_REQUIRED)
+    out.attrs["benchmark_prices_dropped"] = int(benchmark_dropped[kept.to_numpy()].sum())
+    out.attrs["rows_dropped"] = int((~kept).sum())
     return out
+
+
+def _playable_extra_rows(table: pd.DataFrame) -> pd.Series:
+    """The rows of an extra-leagues file that are whole matches: a date, both teams, goals and a
+    result that agree (these files list played matches), once per match id. These files are
+    other countries' and held back ones are read unseen: a broken row is dropped (and counted in
+    the manifest) instead of stopping the raw gate for every league. The main leagues' files
+    keep the strict gate."""
+    home, away = table["home_goals"], table["away_goals"]
+    expected = np.select(
+        [
+            (home > away).fillna(False).to_numpy(dtype=bool),
+            (home < away).fillna(False).to_numpy(dtype=bool),
+        ],
+        ["H", "A"],
+        "D",
+    )
+    whole = (
+        table["match_id"].notna()
+        & table["home_goals"].notna()
+        & table["away_goals"].notna()
+        & table["home_goals"].between(0, MAX_GOALS)
+        & table["away_goals"].between(0, MAX_GOALS)
+    ).fillna(False)
+    agrees = table["result"].astype(object).eq(pd.Series(expected, index=table.index))
+    ok = (whole & agrees).astype(bool)
+    return ok & ~(table["match_id"].duplicated() & ok)
 
 
 __all__ = [

@@ -124,6 +124,11 @@ class TeamState:
     def teams(self, league: str) -> list[str]:
         return sorted(self._league(league).known_teams)
 
+    def data_ends(self, league: str) -> date:
+        """The day of the league's latest known result (an extra league's file may end long
+        before `as_of`); `as_of` for a league with none (as `kickoff_window`)."""
+        return max(self._league(league).last_played.values(), default=self.as_of)
+
     def kickoff_window(self, league: str, max_horizon_days: int) -> tuple[date, date]:
         """The first and last kickoff dates a fixture of `league` may have."""
         latest = max(self._league(league).last_played.values(), default=None)

@@ -90,12 +90,24 @@ def fit_forecaster(
 
 
 def fit_predictor(
-    train: pd.DataFrame, validation: pd.DataFrame, params: ForecasterParams, nthread: int = 2
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    params: ForecasterParams,
+    nthread: int = 2,
+    extra: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> tuple[Predictor, dict[str, Any]]:
     """Every tier and the market baseline, from these seasons only. The one-set tier takes the
-    market tier's booster parameters: it is the same model over fewer inputs."""
+    market tier's booster parameters: it is the same model over fewer inputs. `extra` (the
+    extra leagues' train and validation rows) joins `ratings_only`'s rows when
+    `params.ratings_only_extra_leagues`; the market tiers and the baseline never see them."""
     train = train[train["result"].notna()]
     validation = validation[validation["result"].notna()]
+    ratings_train, ratings_validation = train, validation
+    if extra is not None and params.ratings_only_extra_leagues:
+        ratings_train = pd.concat([train, extra[0][extra[0]["result"].notna()]], ignore_index=True)
+        ratings_validation = pd.concat(
+            [validation, extra[1][extra[1]["result"].notna()]], ignore_index=True
+        )
     baseline, baseline_scores = choose_market_baseline(validation)
     consensus = MarketConsensus(tuple(params.market_margin.books), params.market_margin.method)
     market, market_summary = fit_forecaster(
@@ -120,7 +132,13 @@ def fit_predictor(
         requires=MARKET_FEATURES[:3],
     )
     ratings, ratings_summary = fit_forecaster(
-        RATINGS_ONLY, RATINGS_COLUMNS, None, train, validation, params.ratings_only, nthread
+        RATINGS_ONLY,
+        RATINGS_COLUMNS,
+        None,
+        ratings_train,
+        ratings_validation,
+        params.ratings_only,
+        nthread,
     )
     summary = {
         "market_baseline": baseline.to_dict(),

@@ -22,17 +22,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from soccerpredict.data.contract import MATCH_COLUMNS, ODDS_COLUMNS, OUTCOMES
+from soccerpredict.data.contract import (
+    MATCH_COLUMNS,
+    MAX_GOALS,
+    MIN_TEAMS_PER_SEASON,
+    ODDS_COLUMNS,
+    ODDS_RANGE,
+    OUTCOMES,
+)
 from soccerpredict.io import write_json, write_text
 
 GATES: tuple[str, ...] = ("raw", "interim", "features")
 
 ID_NOT_NULL = ["match_id", "league", "season", "kickoff_utc", "home_team", "away_team"]
 GOAL_COLUMNS = ["home_goals", "away_goals", "ht_home_goals", "ht_away_goals"]
-MAX_GOALS = 20
-ODDS_RANGE = (1.01, 1000.0)
 ELO_RANGE = (500.0, 3000.0)
-MIN_TEAMS_PER_SEASON = 5
 # a result may be entered a day late; a match older than this without goals is a broken row
 RESULT_GRACE = timedelta(days=1)
 SAMPLE_SIZE = 5
