@@ -350,6 +350,12 @@ def _body(item: list[Any], nudge: float) -> dict[str, Any]:
     }
 
 
+def _never_seen(items: list[list[Any]], offset: int, n: int) -> dict[str, Any]:
+    """The `n`-th request of a client starting at `offset`: the fixtures in turn, each round
+    with its draw price nudged again, so none is a cache hit (offsets keep clients apart)."""
+    return _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+
+
 async def _under_kill(
     url: str,
     key: str,
@@ -376,7 +382,7 @@ async def _under_kill(
         async def worker() -> None:
             while time.monotonic() < end:
                 n = next(counter)
-                body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+                body = _never_seen(items, offset, n)
                 if route == "/predict/batch":
                     body = {"fixtures": [body]}
                 t0 = time.monotonic()
@@ -481,7 +487,7 @@ async def _keyed_misses(
     async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30) as http:
         end, n = time.monotonic() + duration_s, 0
         while time.monotonic() < end:
-            body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+            body = _never_seen(items, offset, n)
             n += 1
             started = time.perf_counter()
             try:
@@ -514,7 +520,7 @@ async def _async_posts(
             for i in counter:
                 if time.monotonic() >= until:
                     return
-                body = _body(items[i % len(items)], (offset + i // len(items)) * 1e-6)
+                body = _never_seen(items, offset, i)
                 try:
                     answer = await http.post(
                         "/predict/async", json=body, headers={"X-API-Key": key}
@@ -941,7 +947,7 @@ async def _steady(
         async def worker() -> None:
             while not stop.is_set():
                 n = next(counter)
-                body = _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
+                body = _never_seen(items, offset, n)
                 t0 = time.monotonic()
                 try:
                     status = str((await http.post("/predict", json=body)).status_code)

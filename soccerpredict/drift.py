@@ -190,22 +190,18 @@ def register_tests() -> None:
     from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
     from evidently.legacy.core import ColumnType
 
-    register_stattest(
-        StatTest(
-            name=CATEGORICAL_TEST,
-            display_name="chi-square two-sample p_value",
-            allowed_feature_types=[ColumnType.Categorical],
-        ),
-        default_impl=_chi2_two_sample,
-    )
-    register_stattest(
-        StatTest(
-            name=ORDINAL_TEST,
-            display_name="Mann-Whitney on H < D < A p_value",
-            allowed_feature_types=[ColumnType.Categorical],
-        ),
-        default_impl=_ordinal_two_sample,
-    )
+    for name, display, test in (
+        (CATEGORICAL_TEST, "chi-square two-sample p_value", _chi2_two_sample),
+        (ORDINAL_TEST, "Mann-Whitney on H < D < A p_value", _ordinal_two_sample),
+    ):
+        register_stattest(
+            StatTest(
+                name=name,
+                display_name=display,
+                allowed_feature_types=[ColumnType.Categorical],
+            ),
+            default_impl=test,
+        )
 
 
 def _dataset(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> Any:

@@ -126,13 +126,12 @@ class TeamState:
 
     def data_ends(self, league: str) -> date:
         """The day of the league's latest known result (an extra league's file may end long
-        before `as_of`); `as_of` for a league with none (as `kickoff_window`)."""
+        before `as_of`); `as_of` for a league with none."""
         return max(self._league(league).last_played.values(), default=self.as_of)
 
     def kickoff_window(self, league: str, max_horizon_days: int) -> tuple[date, date]:
         """The first and last kickoff dates a fixture of `league` may have."""
-        latest = max(self._league(league).last_played.values(), default=None)
-        return kickoff_window(self.as_of, latest, max_horizon_days)
+        return kickoff_window(self.as_of, self.data_ends(league), max_horizon_days)
 
     def check(self, fixture: Fixture, max_horizon_days: int) -> None:
         """Raise FixtureError for what the state cannot answer honestly."""
