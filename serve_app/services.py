@@ -131,6 +131,7 @@ class ModelService:
         try:
             candidate = self.load(version)
             candidate.predictor.check_contract(feature_contract())
+            candidate.predictor.single_threaded()  # whatever OMP_NUM_THREADS this process has
         except (ContractMismatch, ArtifactRefused) as err:
             self.refused[version] = str(err)
             log.error(

@@ -160,6 +160,9 @@ def test_the_serving_version_keeps_serving_when_the_next_is_refused(
     client.set_registered_model_alias(NAME, "champion", good)
     service = ModelService(mlflow_loader(client, NAME), current_version(client, NAME), "champion")
     assert service.refresh() and service.model is not None
+    # served on one thread, whatever OMP_NUM_THREADS the process has (Predictor.single_threaded)
+    for tier in service.model.predictor.forecasters.values():
+        assert json.loads(tier.booster.save_config())["learner"]["generic_param"]["nthread"] == "1"
     before, _, _ = service.predict(_frame())
     tampered = register(client, predictor, tmp_path)
     (stored(client, tampered) / "ratings_only/booster.ubj").write_bytes(b"not a booster")

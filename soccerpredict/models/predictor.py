@@ -146,6 +146,16 @@ class Predictor:
     def columns(self) -> list[str]:
         return list(self.contract["columns"])
 
+    def single_threaded(self) -> Predictor:
+        """Every tier's booster predicts on one thread (XGBoost's `nthread`; a booster trained
+        here keeps its training `nthread`, a loaded one takes every core OpenMP sees). A request
+        holds a handful of rows, and waking OpenMP's idle threads costs more than they save:
+        on this 2-core machine a one-row prediction after 0.1 s idle took ~20 ms on two
+        threads against ~1 ms on one (benchmarks/README.md)."""
+        for forecaster in self.forecasters.values():
+            forecaster.booster.set_param({"nthread": 1})
+        return self
+
     def check_contract(self, expected: dict[str, Any]) -> None:
         if (
             expected.get("schema_version") != self.contract.get("schema_version")
