@@ -97,8 +97,11 @@ def start_app(
     proc = start_serve(config, f"http://127.0.0.1:{port}", PROJECT_ROOT, env, folder / "serve.log")
     try:
         ports = direct_ingress_ports(dict(os.environ))
+        serving = load_config(
+            PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
+        ).runtime.serving  # the app's limits, the address's out of the load's way
         haproxy = start_front(
-            folder / "front.cfg", "127.0.0.1", front, ports, port, folder / "front.log"
+            folder / "front.cfg", "127.0.0.1", front, ports, port, folder / "front.log", serving
         )
     except BaseException:
         stop_serve(proc)

@@ -383,9 +383,8 @@ def running_app(
     env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
     ray_port, http_port, front_port = free_port(), free_port(), free_port()
     write_app_config(folder, redis_url, http_port, ingress_replicas, root)
-    resources = load_config(
-        PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
-    ).runtime.ray.resources  # `serve` for replicas
+    runtime = load_config(PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}).runtime
+    resources = runtime.ray.resources  # `serve` for replicas
     head = start_head(ray_port, env, resources, free_port() if dashboard else None)
     env["RAY_ADDRESS"] = head.address
     proxy = f"http://127.0.0.1:{http_port}"  # Serve's proxy: the front's backup
@@ -397,7 +396,13 @@ def running_app(
     haproxy = None
     try:
         haproxy = start_front(
-            folder / "front.cfg", "127.0.0.1", front_port, ports, http_port, folder / "front.log"
+            folder / "front.cfg",
+            "127.0.0.1",
+            front_port,
+            ports,
+            http_port,
+            folder / "front.log",
+            runtime.serving,  # this app's limits: the address's is out of the load's way
         )
         yield RunningApp(head, f"http://127.0.0.1:{front_port}", proxy, ports, proc, haproxy)
     finally:

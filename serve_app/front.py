@@ -33,8 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serve_app.limits import too_large
+from serve_app.limits import over_address_limit, too_large
 from serve_app.local import serve_environment, wait_for_port
+from serve_app.schemas import Problem
 
 # how fast a replica that went away is marked down and a new one up: checks every second
 # (every 250 ms while a server is failing), down after 2 failures, up after 1 success
@@ -62,6 +63,27 @@ def body_too_large(limit: int) -> str:
     )
 
 
+# the front holds each client address to its allowance (serving.address_rate_per_minute) in
+# slices of this many seconds: at most the slice's share of the minute's requests in any
+# slice. A client that spreads its requests never notices; a burst past the slice's share is
+# refused here, in HAProxy, and never reaches a replica's event loop
+ADDRESS_SLICE_S = 10
+
+
+def address_slice_limit(rate_per_minute: int) -> int:
+    """Requests one address may send in any `ADDRESS_SLICE_S` seconds."""
+    return max(1, -(-rate_per_minute * ADDRESS_SLICE_S // 60))
+
+
+def address_limited(rate_per_minute: int) -> str:
+    """The front's 429: the app's problem body (limits.address_refused) naming the client's
+    address (HAProxy's `%[src]`), and when to try again."""
+    limit = address_slice_limit(rate_per_minute)
+    detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]")
+    body = Problem(detail=detail).model_dump_json()
+    return f"content-type application/json lf-string '{body}' hdr Retry-After {ADDRESS_SLICE_S}"
+
+
 def direct_ingress_ports(env: dict[str, str]) -> range:
     """The ports Ray gives Ingress replicas, as its PortAllocator reads them: min up to max,
     max excluded."""
@@ -79,6 +101,7 @@ def front_config(
     proxy_port: int,
     max_body_bytes: int,
     replica_connections: int,
+    address_rate_per_minute: int,
     backend_host: str = "127.0.0.1",
     server_timeout_s: float = 60.0,
 ) -> str:
@@ -125,6 +148,13 @@ defaults
 
 frontend front
     bind {host}:{port}
+    # each client address's requests in the last {ADDRESS_SLICE_S} s, refused ones included (an
+    # address that keeps calling past its share stays refused until it slows down); more than
+    # the share of serving.address_rate_per_minute is the front's own 429, before the request
+    # is buffered or a replica is picked. Entries of addresses gone quiet expire
+    stick-table type ipv6 size 100k expire {2 * ADDRESS_SLICE_S}s store http_req_rate({ADDRESS_SLICE_S}s)
+    http-request track-sc0 src
+    http-request return status 429 {address_limited(address_rate_per_minute)} if {{ sc_http_req_rate(0) gt {address_slice_limit(address_rate_per_minute)} }}
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
     # header from 127.0.0.1 only); a client's own header is replaced, never passed on
     http-request set-header X-Forwarded-For %[src]
@@ -196,15 +226,21 @@ def start_front(
     replica_ports: range,
     proxy_port: int,
     log: Path,
-    max_body_bytes: int | None = None,
+    serving: Any = None,
 ) -> subprocess.Popen[bytes]:
     """HAProxy with `front_config` written to `config`, returned once it listens on
-    127.0.0.1:`port` (tests, benchmarks; stop it with terminate()). The body limit is the
-    project's (`serving.max_body_bytes`) unless given."""
-    serving = serving_settings()
-    limit = max_body_bytes or serving.max_body_bytes
+    127.0.0.1:`port` (tests, benchmarks; stop it with terminate()). Its limits (body size,
+    address rate, connections per replica) are `serving`'s: the `serving` settings of the app
+    it fronts, the project's (conf/runtime.yaml) unless given."""
+    serving = serving or serving_settings()
     text = front_config(
-        host, port, replica_ports, proxy_port, limit, serving.front_replica_connections
+        host,
+        port,
+        replica_ports,
+        proxy_port,
+        serving.max_body_bytes,
+        serving.front_replica_connections,
+        serving.address_rate_per_minute,
     )
     write_config(config, text)
     with log.open("w") as out:
@@ -246,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         http["port"],
         serving.max_body_bytes,
         serving.front_replica_connections,
+        serving.address_rate_per_minute,
     )
     config = write_config(args.out, text)
     if args.check:

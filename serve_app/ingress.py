@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from serve_app.keys import KeyStore
-from serve_app.limits import SlidingWindow, retry_after
+from serve_app.limits import SlidingWindow, over_address_limit, retry_after
 from serve_app.metrics import AppMetrics
 from serve_app.monitor import PredictionLog, ReportGauges, log_entry
 from serve_app.redis_state import RedisState, features_hash
@@ -185,7 +185,7 @@ class Ingress:
             self.metrics.rejected.inc(tags={"reason": "address_limit"})
             raise Refused(
                 429,
-                f"more than {self.conf.address_rate_per_minute} requests a minute from {address}",
+                over_address_limit(self.conf.address_rate_per_minute, "a minute", address),
                 headers=retry_after(wait),
             )
 

@@ -21,6 +21,7 @@ import yaml
 from serve_app.front import direct_ingress_ports, start_front
 from serve_app.keys import KeyStore
 from serve_app.local import free_port, start_redis, start_serve, stop_serve
+from soccerpredict.config import load_config
 from soccerpredict.features.market import pre_closing_odds
 from tests.projects import ROOT, make_project, run, small_params
 
@@ -105,8 +106,11 @@ def app(
         try:
             # this run's direct-ingress range (tests/conftest.py sets it for the shared Ray)
             ports = direct_ingress_ports(dict(os.environ))
+            serving = load_config(
+                work / "params.yaml", work / "conf/runtime.yaml", env={}
+            ).runtime.serving  # the test project's limits
             haproxy = start_front(
-                work / "front.cfg", "127.0.0.1", front, ports, proxy, work / "front.log"
+                work / "front.cfg", "127.0.0.1", front, ports, proxy, work / "front.log", serving
             )
             try:
                 yield served

@@ -15,11 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from serve_app.front import (
+    ADDRESS_SLICE_S,
+    address_slice_limit,
     command,
     direct_ingress_ports,
     front_config,
@@ -69,7 +72,7 @@ def replica(port: int, name: str, delay_s: float = 0.0) -> Iterator[None]:
 def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
     ports = direct_ingress_ports(serve_environment())
     assert len(ports) >= 8  # a restarted replica finds a port while its old one is held back
-    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16)
+    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16, 1200)
     assert [line.split()[1] for line in text.splitlines() if "bind" in line.split()[:1]] == [
         "127.0.0.1:8000"
     ]  # one listening socket: no stats page, no admin socket on any interface
@@ -82,7 +85,7 @@ def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
 def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "front.cfg",
-        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16),
+        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16, 1200),
     )
     checked = subprocess.run(
         [*command(config)[:1], "-c", "-f", str(config)], check=False, capture_output=True, text=True
@@ -168,7 +171,7 @@ def dying_replica(port: int) -> Iterator[list[int]]:
 
 @contextmanager
 def front_running(
-    tmp_path: Path, port: int, replicas: range, proxy: int, max_body_bytes: int | None = None
+    tmp_path: Path, port: int, replicas: range, proxy: int, serving: Any = None
 ) -> Iterator[None]:
     """The front on 127.0.0.1:`port` for the duration of the block, then stopped."""
     haproxy = start_front(
@@ -178,7 +181,7 @@ def front_running(
         replicas,
         proxy,
         tmp_path / "front.log",
-        max_body_bytes,
+        serving,
     )
     try:
         yield
@@ -226,7 +229,13 @@ def test_a_body_declared_too_large_is_the_fronts_413_every_time_and_never_reache
     with (
         replica(ports[0], "first"),
         replica(proxy, "proxy"),
-        front_running(tmp_path, front, ports, proxy, max_body_bytes=limit),
+        front_running(
+            tmp_path,
+            front,
+            ports,
+            proxy,
+            serving_settings().model_copy(update={"max_body_bytes": limit}),
+        ),
     ):
         time.sleep(1.0)  # the replica's first check marks it up
         url = f"http://127.0.0.1:{front}/predict/batch"
@@ -269,3 +278,37 @@ def test_a_lone_client_always_meets_the_first_replica_and_load_spills_to_the_nex
     slots = serving_settings().front_replica_connections
     assert together.count("first 127.0.0.1") == slots
     assert together.count("second 127.0.0.1") == 24 - slots
+
+
+def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_still_pass(
+    tmp_path: Path,
+) -> None:
+    """serving.address_rate_per_minute, held in slices of ADDRESS_SLICE_S: past the slice's share
+    one address gets the front's own 429 (the app's problem body, its address, Retry-After),
+    which no replica sees; another address is served as before."""
+    ports = free_port_range(1)
+    proxy, front = free_port(), free_port()
+    serving = serving_settings().model_copy(update={"address_rate_per_minute": 60})
+    share = address_slice_limit(60)
+    assert share == 60 * ADDRESS_SLICE_S // 60
+    flood = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+    with (
+        replica(ports[0], "first"),
+        replica(proxy, "proxy"),
+        front_running(tmp_path, front, ports, proxy, serving),
+        flood,
+    ):
+        time.sleep(1.0)  # the replica's first check marks it up
+        url = f"http://127.0.0.1:{front}/healthz"
+        answers = [flood.get(url) for _ in range(share + 20)]
+        other = httpx.get(url, timeout=10)
+    assert [a.status_code for a in answers[:share]] == [200] * share
+    refused = answers[share:]
+    assert {a.status_code for a in refused} == {429}
+    assert refused[0].json() == {
+        "detail": f"more than {share} requests in {ADDRESS_SLICE_S} s from 127.0.0.2",
+        "field": None,
+        "suggestions": [],
+    }
+    assert refused[0].headers["retry-after"] == str(ADDRESS_SLICE_S)
+    assert (other.status_code, other.text) == (200, "first 127.0.0.1")
