@@ -6,7 +6,9 @@
 
 The uvicorn part: the app's real FastAPI over a real `Ingress`, served by uvicorn in a child
 process on 127.0.0.1, with both Redis instances (state: AOF, noeviction; cache: LRU) as
-`scripts/serve.sh` starts them, a published team state and a small XGBoost predictor. Probes: a
+`scripts/serve.sh` starts them, a published team state and a small XGBoost predictor, and the
+front (serve_app/front.py, HAProxy with the app's limits) before it: every probe calls the
+front, the address users call. Probes: a
 keyed client alone (idle), then beside a flood of bad-key requests and beside a flood of
 `/metrics` scrapes, both from 127.0.0.2 (the keyed client is 127.0.0.1); a 33 MB body (413 and
 the server's RSS); Redis state killed and restarted (accepted jobs still readable, healthy again
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import multiprocessing
@@ -67,6 +70,7 @@ from benchmarks.serve_latency import (
     running_app,
     wrk,
 )
+from serve_app.front import serving_settings, start_front
 from serve_app.local import (
     free_port,
     serve_environment,
@@ -90,12 +94,17 @@ NOT_RUN = {
 
 # ---------------------------------------------------------------------------- the app process
 def _serving_conf(folder: Path, state_port: int, cache_port: int) -> dict[str, Any]:
+    project = serving_settings()  # conf/runtime.yaml's
     return {
         "redis_url": f"redis://127.0.0.1:{state_port}/0",
         "cache_redis_url": f"redis://127.0.0.1:{cache_port}/0",
         "api_keys_file": str(folder / "keys.json"),
         "rate_limit_per_minute": 10**6,  # the key's limit is not what these probes measure
-        "address_rate_per_minute": 1200,  # conf/runtime.yaml's: the flood's address meets it
+        # the project's address limit, which the flood's address meets, and the header the
+        # front names each client in, trusted from the front only
+        "address_rate_per_minute": project.address_rate_per_minute,
+        "forwarded_header": project.forwarded_header,
+        "trusted_proxies": project.trusted_proxies,
     }
 
 
@@ -110,6 +119,9 @@ def _app_process(folder: str, port: int, serving: dict[str, Any]) -> None:
 
     async def main() -> None:
         app = await deploy(settings, Registry(small_predictors(), {"champion": "1"}))
+        # the model renews its published version as a Model replica does (ServedModel.start):
+        # without it the version expires after 30 s and every request misses the cache
+        app.model.ensure_watching()
         api = build_api(app.ingress, lambda: "ray_soccerpredict_up 1\n")
         config = uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning")
         await uvicorn.Server(config).serve()
@@ -145,16 +157,62 @@ async def _keyed(url: str, key: str, duration_s: float, pause_s: float = 0.1) ->
     return took
 
 
+# a flood comes from a process of its own, as an attacker's would: in the keyed client's event
+# loop its workers would delay the keyed requests themselves. It starts this long after the
+# call (a spawned interpreter's imports), at the same monotonic instant (one clock per machine)
+# as the keyed client
+SPAWN_S = 10.0
+# ... at the lowest CPU priority: it stands in for clients on other machines, whose own CPU is
+# not the server's. On this 2-core machine a Python flood at full priority takes a core from
+# the app and the keyed client (3 busy processes on 2 cores), which no remote attacker can;
+# at nice 19 it still gets every cycle they leave idle (its rate is in the report)
+FLOOD_NICE = 19
+
+
+def _run_async(make: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> Any:
+    os.nice(FLOOD_NICE)
+    return asyncio.run(make(*args))
+
+
+def _in_another_process(
+    make: Callable[..., Awaitable[Any]], *args: Any
+) -> concurrent.futures.Future[Any]:
+    """`make(*args)` run to its end in a fresh (spawned) process; its result in the future."""
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+    future = pool.submit(_run_async, make, args)
+    pool.shutdown(wait=False)
+    return future
+
+
+async def _until(at: float) -> None:
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+
+
+def bad_key(http: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+    return http.post("/predict", json=FIXTURE, headers={"X-API-Key": "sp_bad_key"})
+
+
+def scrape(http: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+    return http.get("/metrics")
+
+
 async def _flood(
-    url: str, request: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]], c: int, s: float
+    url: str,
+    request: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
+    c: int,
+    s: float,
+    at: float,
 ) -> dict[str, int]:
-    """`c` concurrent clients from 127.0.0.2 for `s` seconds; the statuses they got."""
+    """`c` concurrent clients from 127.0.0.2 for `s` seconds from `at` (monotonic); the
+    statuses they got."""
     transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
     limits = httpx.Limits(max_connections=c)
     codes: dict[str, int] = {}
     async with httpx.AsyncClient(
         base_url=url, transport=transport, timeout=30, limits=limits
     ) as http:
+        await _until(at)
         end = time.monotonic() + s
 
         async def worker() -> None:
@@ -169,9 +227,18 @@ async def _flood(
     return codes
 
 
-async def _beside(url: str, key: str, flood: Any, c: int, s: float) -> dict[str, Any]:
-    codes, took = await asyncio.gather(_flood(url, flood, c, s), _keyed(url, key, s))
-    return {"flood_statuses": codes, "keyed": _percentiles(took)}
+def _beside(url: str, key: str, flood: Any, c: int, s: float) -> dict[str, Any]:
+    """The keyed client for `s` seconds while `flood` comes from another process."""
+    at = time.monotonic() + SPAWN_S
+    codes = _in_another_process(_flood, url, flood, c, s, at)
+    time.sleep(max(0.0, at - time.monotonic()))
+    took = asyncio.run(_keyed(url, key, s))
+    statuses = codes.result(timeout=s + 120)
+    return {
+        "flood_statuses": statuses,
+        "flood_req_per_s": round(sum(statuses.values()) / s),
+        "keyed": _percentiles(took),
+    }
 
 
 def _rss_mb(pid: int) -> float:
@@ -504,10 +571,17 @@ async def _keyed_misses(
 
 
 async def _async_posts(
-    url: str, key: str, items: list[list[Any]], n: int, c: int, until: float, offset: int
+    url: str,
+    key: str,
+    items: list[list[Any]],
+    n: int,
+    c: int,
+    at: float,
+    until: float,
+    offset: int,
 ) -> list[tuple[str, bool, str | None]]:
     """At most `n` `POST /predict/async` of never-seen fixtures from 127.0.0.2, `c` at a time,
-    until `until` (monotonic): each answer's status, Retry-After present, job id."""
+    from `at` until `until` (monotonic): each answer's status, Retry-After present, job id."""
     transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
     limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
     posts: list[tuple[str, bool, str | None]] = []
@@ -515,6 +589,7 @@ async def _async_posts(
     async with httpx.AsyncClient(
         base_url=url, transport=transport, timeout=30, limits=limits
     ) as http:
+        await _until(at)
 
         async def worker() -> None:
             for i in counter:
@@ -641,7 +716,8 @@ def _async_flood(
     timeout_s: float,
 ) -> dict[str, Any]:
     """Every Model replica SIGSTOPped (one that starts meanwhile too) for `freeze_s`; meanwhile
-    at most `posts` async posts from 127.0.0.2 at c=32 and the keyed client from 127.0.0.1;
+    at most `posts` async posts from 127.0.0.2 at c=32 (another process, from SPAWN_S after
+    the freeze began) and the keyed client from 127.0.0.1;
     then SIGCONT and every accepted job read until it ends (at most `timeout_s` + 5 s). The
     Ingress replica's RSS idle and its peak from the freeze to the end; the keyed client alone
     for `idle_s` before, as the baseline."""
@@ -672,16 +748,16 @@ def _async_flood(
     try:
         watcher.start()
         wait_until(lambda: bool(stopped), 10)
-        frozen_at = time.monotonic()
-
-        async def flood() -> Any:
-            return await asyncio.gather(
-                _async_posts(app.front, key, items, posts, 32, frozen_at + freeze_s, 40_000),
-                _keyed_misses(app.front, key, items, freeze_s, 50_000),
-            )
-
-        sent, (busy, busy_other) = asyncio.run(flood())
-        time.sleep(max(0.0, frozen_at + freeze_s - time.monotonic()))
+        # the posts from a process of their own (SPAWN_S), the keyed client here, both from `at`
+        at = time.monotonic() + SPAWN_S
+        until = at + freeze_s
+        flood = _in_another_process(
+            _async_posts, app.front, key, items, posts, 32, at, until, 40_000
+        )
+        time.sleep(max(0.0, at - time.monotonic()))
+        busy, busy_other = asyncio.run(_keyed_misses(app.front, key, items, freeze_s, 50_000))
+        sent = flood.result(timeout=freeze_s + 120)
+        time.sleep(max(0.0, until - time.monotonic()))
     finally:
         freezing.clear()
         watcher.join(10)
@@ -1171,26 +1247,35 @@ def run_uvicorn(flood_s: float, concurrency: int, body_mb: int, key_writes: int)
     ctx = multiprocessing.get_context("spawn")
     server = ctx.Process(target=_app_process, args=(str(folder), port, serving), daemon=True)
     server.start()
-    url = f"http://127.0.0.1:{port}"
+    front_port = free_port()
+    url = f"http://127.0.0.1:{front_port}"
     report: dict[str, Any] = {}
+    front = None
     try:
         wait_for_port(port, 120)
         assert server.pid is not None
+        limits = serving_settings().model_copy(update=serving)  # the app's, for its front
+        front = start_front(
+            folder / "front.cfg",
+            "127.0.0.1",
+            front_port,
+            range(port, port + 1),
+            port,
+            folder / "front.log",
+            limits,
+        )
         report["idle"] = {"keyed": _percentiles(asyncio.run(_keyed(url, key, flood_s)))}
-
-        def bad_key(http: httpx.AsyncClient) -> Awaitable[httpx.Response]:
-            return http.post("/predict", json=FIXTURE, headers={"X-API-Key": "sp_bad_key"})
-
-        def scrape(http: httpx.AsyncClient) -> Awaitable[httpx.Response]:
-            return http.get("/metrics")
 
         for name, flood in (("unauthenticated_flood", bad_key), ("metrics_flood", scrape)):
             time.sleep(1)
-            report[name] = asyncio.run(_beside(url, key, flood, concurrency, flood_s))
+            report[name] = _beside(url, key, flood, concurrency, flood_s)
         report["big_body"] = asyncio.run(_big_body(url, key, server.pid, body_mb))
         state, report["redis_state_kill"] = _redis_kill(url, key, state, state_port, folder)
         report["key_writes"] = _key_writes(folder, key_writes)
     finally:
+        if front is not None:
+            front.terminate()
+            front.wait(10)
         server.terminate()
         server.join(10)
         for proc in (state, cache):
