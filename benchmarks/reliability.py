@@ -40,10 +40,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.pool
 import os
 import re
 import signal
@@ -54,7 +54,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,8 @@ async def _keyed(url: str, key: str, duration_s: float, pause_s: float = 0.1) ->
 SPAWN_S = 10.0
 # ... at the lowest CPU priority: it stands in for clients on other machines, whose own CPU is
 # not the server's. On this 2-core machine a Python flood at full priority takes a core from
-# the app and the keyed client (3 busy processes on 2 cores), which no remote attacker can;
+# the app and the keyed client (the app, HAProxy, the keyed client and the flood on 2 cores),
+# which no remote attacker can;
 # at nice 19 it still gets every cycle they leave idle (its rate is in the report)
 FLOOD_NICE = 19
 
@@ -174,15 +175,18 @@ def _run_async(make: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> An
     return asyncio.run(make(*args))
 
 
+@contextlib.contextmanager
 def _in_another_process(
     make: Callable[..., Awaitable[Any]], *args: Any
-) -> concurrent.futures.Future[Any]:
-    """`make(*args)` run to its end in a fresh (spawned) process; its result in the future."""
-    context = multiprocessing.get_context("spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
-    future = pool.submit(_run_async, make, args)
-    pool.shutdown(wait=False)
-    return future
+) -> Iterator[multiprocessing.pool.AsyncResult[Any]]:
+    """`make(*args)` run in a fresh (spawned) process; its result in the yielded AsyncResult.
+    The process is stopped on leaving the block, done or not."""
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        yield pool.apply_async(_run_async, (make, args))
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 async def _until(at: float) -> None:
@@ -203,9 +207,9 @@ async def _flood(
     c: int,
     s: float,
     at: float,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], float, float]:
     """`c` concurrent clients from 127.0.0.2 for `s` seconds from `at` (monotonic); the
-    statuses they got."""
+    statuses they got, and when (monotonic) they began and ended."""
     transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
     limits = httpx.Limits(max_connections=c)
     codes: dict[str, int] = {}
@@ -213,7 +217,8 @@ async def _flood(
         base_url=url, transport=transport, timeout=30, limits=limits
     ) as http:
         await _until(at)
-        end = time.monotonic() + s
+        began = time.monotonic()
+        end = began + s
 
         async def worker() -> None:
             while time.monotonic() < end:
@@ -224,19 +229,20 @@ async def _flood(
                 codes[status] = codes.get(status, 0) + 1
 
         await asyncio.gather(*[worker() for _ in range(c)])
-    return codes
+    return codes, began, time.monotonic()
 
 
 def _beside(url: str, key: str, flood: Any, c: int, s: float) -> dict[str, Any]:
     """The keyed client for `s` seconds while `flood` comes from another process."""
     at = time.monotonic() + SPAWN_S
-    codes = _in_another_process(_flood, url, flood, c, s, at)
-    time.sleep(max(0.0, at - time.monotonic()))
-    took = asyncio.run(_keyed(url, key, s))
-    statuses = codes.result(timeout=s + 120)
+    with _in_another_process(_flood, url, flood, c, s, at) as flooding:
+        time.sleep(max(0.0, at - time.monotonic()))
+        took = asyncio.run(_keyed(url, key, s))
+        statuses, began, ended = flooding.get(timeout=s + 120)
     return {
         "flood_statuses": statuses,
-        "flood_req_per_s": round(sum(statuses.values()) / s),
+        "flood_req_per_s": round(sum(statuses.values()) / (ended - began)),
+        "flood_began_late_s": round(began - at, 2),  # after the keyed client began
         "keyed": _percentiles(took),
     }
 
@@ -716,8 +722,8 @@ def _async_flood(
     timeout_s: float,
 ) -> dict[str, Any]:
     """Every Model replica SIGSTOPped (one that starts meanwhile too) for `freeze_s`; meanwhile
-    at most `posts` async posts from 127.0.0.2 at c=32 (another process, from SPAWN_S after
-    the freeze began) and the keyed client from 127.0.0.1;
+    at most `posts` async posts from 127.0.0.2 at c=32 (another process) and the keyed client
+    from 127.0.0.1, both from the freeze's first second;
     then SIGCONT and every accepted job read until it ends (at most `timeout_s` + 5 s). The
     Ingress replica's RSS idle and its peak from the freeze to the end; the keyed client alone
     for `idle_s` before, as the baseline."""
@@ -745,27 +751,31 @@ def _async_flood(
 
     watcher = threading.Thread(target=freeze, daemon=True)
     replicas = len(ingress)
-    try:
-        watcher.start()
-        wait_until(lambda: bool(stopped), 10)
-        # the posts from a process of their own (SPAWN_S), the keyed client here, both from `at`
-        at = time.monotonic() + SPAWN_S
-        until = at + freeze_s
-        flood = _in_another_process(
-            _async_posts, app.front, key, items, posts, 32, at, until, 40_000
-        )
-        time.sleep(max(0.0, at - time.monotonic()))
-        busy, busy_other = asyncio.run(_keyed_misses(app.front, key, items, freeze_s, 50_000))
-        sent = flood.result(timeout=freeze_s + 120)
-        time.sleep(max(0.0, until - time.monotonic()))
-    finally:
-        freezing.clear()
-        watcher.join(10)
-        for pid in stopped:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+    # the posts from a process of their own (SPAWN_S to start), the keyed client here, both
+    # from `at`; the freeze from a second before `at` to `until`
+    at = time.monotonic() + SPAWN_S
+    until = at + freeze_s
+    frozen_at = time.monotonic()
+    with _in_another_process(
+        _async_posts, app.front, key, items, posts, 32, at, until, 40_000
+    ) as flooding:
+        try:
+            time.sleep(max(0.0, at - 1.0 - time.monotonic()))
+            watcher.start()
+            wait_until(lambda: bool(stopped), 10)
+            frozen_at = time.monotonic()
+            time.sleep(max(0.0, at - time.monotonic()))
+            busy, busy_other = asyncio.run(_keyed_misses(app.front, key, items, freeze_s, 50_000))
+            sent = flooding.get(timeout=freeze_s + 120)
+            time.sleep(max(0.0, until - time.monotonic()))
+        finally:
+            freezing.clear()
+            watcher.join(10)
+            for pid in stopped:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
     resumed_at = time.monotonic()
     sampling = threading.Event()
 
@@ -785,6 +795,7 @@ def _async_flood(
     time.sleep(2)  # the replicas' logs are flushed
     return async_flood_summary(sent, jobs, _unwritten_logged(app.head)) | {
         "freeze_s": freeze_s,
+        "frozen_s": round(resumed_at - frozen_at, 1),  # from the last SIGSTOP's first round
         "model_replicas_stopped": len(stopped),
         "ingress_replicas": replicas,
         "rss_idle_mb": round(rss_idle, 1),

@@ -64,9 +64,10 @@ def body_too_large(limit: int) -> str:
 
 
 # the front holds each client address to its allowance (serving.address_rate_per_minute) in
-# slices of this many seconds: at most the slice's share of the minute's requests in any
-# slice. A client that spreads its requests never notices; a burst past the slice's share is
-# refused here, in HAProxy, and never reaches a replica's event loop
+# slices of this many seconds: about the slice's share of the minute's requests admitted in
+# any slice (HAProxy's rate is the current period's count plus the previous one's, weighted by
+# the part of it still in the window). A client that spreads its requests never notices; a
+# burst past the share is refused here, in HAProxy, and never reaches a replica's event loop
 ADDRESS_SLICE_S = 10
 
 
@@ -81,6 +82,9 @@ def address_limited(rate_per_minute: int) -> str:
     limit = address_slice_limit(rate_per_minute)
     detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]")
     body = Problem(detail=detail).model_dump_json()
+    # in a log-format string `%` starts a sample and `'` would end the quoted text
+    if body.count("%") != 1 or "'" in body:
+        raise ValueError(f"the 429's body cannot be a HAProxy log-format string: {body}")
     return f"content-type application/json lf-string '{body}' hdr Retry-After {ADDRESS_SLICE_S}"
 
 
@@ -148,13 +152,14 @@ defaults
 
 frontend front
     bind {host}:{port}
-    # each client address's requests in the last {ADDRESS_SLICE_S} s, refused ones included (an
-    # address that keeps calling past its share stays refused until it slows down); more than
-    # the share of serving.address_rate_per_minute is the front's own 429, before the request
-    # is buffered or a replica is picked. Entries of addresses gone quiet expire
-    stick-table type ipv6 size 100k expire {2 * ADDRESS_SLICE_S}s store http_req_rate({ADDRESS_SLICE_S}s)
+    # each client address's admitted requests in the last {ADDRESS_SLICE_S} s (gpc0, counted
+    # below the refusal: a refused request is not counted, as in the app's window); past the
+    # share of serving.address_rate_per_minute a request is the front's own 429, before it is
+    # buffered or a replica is picked. Entries of addresses gone quiet expire
+    stick-table type ipv6 size 100k expire {2 * ADDRESS_SLICE_S}s store gpc0_rate({ADDRESS_SLICE_S}s)
     http-request track-sc0 src
-    http-request return status 429 {address_limited(address_rate_per_minute)} if {{ sc_http_req_rate(0) gt {address_slice_limit(address_rate_per_minute)} }}
+    http-request return status 429 {address_limited(address_rate_per_minute)} if {{ sc_gpc0_rate(0) ge {address_slice_limit(address_rate_per_minute)} }}
+    http-request sc-inc-gpc0(0)
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
     # header from 127.0.0.1 only); a client's own header is replaced, never passed on
     http-request set-header X-Forwarded-For %[src]
