@@ -103,6 +103,7 @@ def _serving_conf(folder: Path, state_port: int, cache_port: int) -> dict[str, A
         # the project's address limit, which the flood's address meets, and the header the
         # front names each client in, trusted from the front only
         "address_rate_per_minute": project.address_rate_per_minute,
+        "metrics_rate_per_minute": project.metrics_rate_per_minute,
         "forwarded_header": project.forwarded_header,
         "trusted_proxies": project.trusted_proxies,
     }

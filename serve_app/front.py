@@ -76,11 +76,11 @@ def address_slice_limit(rate_per_minute: int) -> int:
     return max(1, -(-rate_per_minute * ADDRESS_SLICE_S // 60))
 
 
-def address_limited(rate_per_minute: int) -> str:
-    """The front's 429: the app's problem body (limits.address_refused) naming the client's
+def address_limited(rate_per_minute: int, what: str = "requests") -> str:
+    """The front's 429: the app's problem body (limits.over_address_limit) naming the client's
     address (HAProxy's `%[src]`), and when to try again."""
     limit = address_slice_limit(rate_per_minute)
-    detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]")
+    detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]", what)
     body = Problem(detail=detail).model_dump_json()
     # in a log-format string `%` starts a sample and `'` would end the quoted text
     if body.count("%") != 1 or "'" in body:
@@ -106,6 +106,7 @@ def front_config(
     max_body_bytes: int,
     replica_connections: int,
     address_rate_per_minute: int,
+    metrics_rate_per_minute: int,
     backend_host: str = "127.0.0.1",
     server_timeout_s: float = 60.0,
 ) -> str:
@@ -152,13 +153,18 @@ defaults
 
 frontend front
     bind {host}:{port}
-    # each client address's admitted requests in the last {ADDRESS_SLICE_S} s (gpc0, counted
-    # below the refusal: a refused request is not counted, as in the app's window); past the
-    # share of serving.address_rate_per_minute a request is the front's own 429, before it is
-    # buffered or a replica is picked. Entries of addresses gone quiet expire
-    stick-table type ipv6 size 100k expire {2 * ADDRESS_SLICE_S}s store gpc0_rate({ADDRESS_SLICE_S}s)
+    # each client address's admitted requests in the last {ADDRESS_SLICE_S} s (gpc0), and its
+    # admitted `GET /metrics` (gpc1), both counted below the refusals: a refused request is not
+    # counted, as in the app's window. Past the share of serving.address_rate_per_minute, or of
+    # serving.metrics_rate_per_minute for /metrics (what Prometheus needs: the app's costliest
+    # open route), a request is the front's own 429, before it is buffered or a replica is
+    # picked. Entries of addresses gone quiet expire
+    stick-table type ipv6 size 100k expire {2 * ADDRESS_SLICE_S}s store gpc0_rate({ADDRESS_SLICE_S}s),gpc1_rate({ADDRESS_SLICE_S}s)
     http-request track-sc0 src
+    acl metrics path /metrics
+    http-request return status 429 {address_limited(metrics_rate_per_minute, "GET /metrics")} if metrics {{ sc_gpc1_rate(0) ge {address_slice_limit(metrics_rate_per_minute)} }}
     http-request return status 429 {address_limited(address_rate_per_minute)} if {{ sc_gpc0_rate(0) ge {address_slice_limit(address_rate_per_minute)} }}
+    http-request sc-inc-gpc1(0) if metrics
     http-request sc-inc-gpc0(0)
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
     # header from 127.0.0.1 only); a client's own header is replaced, never passed on
@@ -246,6 +252,7 @@ def start_front(
         serving.max_body_bytes,
         serving.front_replica_connections,
         serving.address_rate_per_minute,
+        serving.metrics_rate_per_minute,
     )
     write_config(config, text)
     with log.open("w") as out:
@@ -288,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
         serving.max_body_bytes,
         serving.front_replica_connections,
         serving.address_rate_per_minute,
+        serving.metrics_rate_per_minute,
     )
     config = write_config(args.out, text)
     if args.check:

@@ -68,10 +68,10 @@ def too_large(limit: int) -> bytes:
     return body.model_dump_json().encode()
 
 
-def over_address_limit(limit: int, per: str, address: str) -> str:
+def over_address_limit(limit: int, per: str, address: str, what: str = "requests") -> str:
     """Why an address past its allowance gets a 429: the app's (per minute, serve_app/ingress.py)
     and the front's (per slice of a minute, serve_app/front.py)."""
-    return f"more than {limit} requests {per} from {address}"
+    return f"more than {limit} {what} {per} from {address}"
 
 
 async def _refuse(send: Any, limit: int) -> None:

@@ -359,6 +359,8 @@ class ServingConf(_Strict):
     redis_retry_after_s: float = Field(1.0, gt=0)  # skipped this long, then one call tries
     job_write_retries: int = Field(5, ge=0)  # an async result is written again this often
     metrics_cache_s: float = Field(5.0, ge=0)  # GET /metrics answers from a copy this old
+    # GET /metrics per client address, held by the front (serve_app/front.py)
+    metrics_rate_per_minute: int = Field(60, ge=1)
     # the address clients call: HAProxy in front of the Ingress replicas (serve_app/front.py)
     front_port: int = Field(8000, ge=1, le=65535)
     front_replica_connections: int = Field(16, ge=1)  # per replica, then the next (balance first)

@@ -72,7 +72,7 @@ def replica(port: int, name: str, delay_s: float = 0.0) -> Iterator[None]:
 def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
     ports = direct_ingress_ports(serve_environment())
     assert len(ports) >= 8  # a restarted replica finds a port while its old one is held back
-    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16, 1200)
+    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16, 1200, 60)
     assert [line.split()[1] for line in text.splitlines() if "bind" in line.split()[:1]] == [
         "127.0.0.1:8000"
     ]  # one listening socket: no stats page, no admin socket on any interface
@@ -85,7 +85,7 @@ def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
 def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "front.cfg",
-        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16, 1200),
+        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16, 1200, 60),
     )
     checked = subprocess.run(
         [*command(config)[:1], "-c", "-f", str(config)], check=False, capture_output=True, text=True
@@ -312,3 +312,31 @@ def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_st
     }
     assert refused[0].headers["retry-after"] == str(ADDRESS_SLICE_S)
     assert (other.status_code, other.text) == (200, "first 127.0.0.1")
+
+
+def test_metrics_past_its_own_share_is_the_fronts_429_while_other_routes_pass(
+    tmp_path: Path,
+) -> None:
+    """serving.metrics_rate_per_minute holds `GET /metrics` per address (what Prometheus needs)
+    apart from the address's other requests, which still pass."""
+    ports = free_port_range(1)
+    proxy, front = free_port(), free_port()
+    serving = serving_settings().model_copy(
+        update={"address_rate_per_minute": 6000, "metrics_rate_per_minute": 60}
+    )
+    share = address_slice_limit(60)
+    with (
+        replica(ports[0], "first"),
+        replica(proxy, "proxy"),
+        front_running(tmp_path, front, ports, proxy, serving),
+        httpx.Client(base_url=f"http://127.0.0.1:{front}", timeout=10) as http,
+    ):
+        time.sleep(1.0)  # the replica's first check marks it up
+        scrapes = [http.get("/metrics") for _ in range(share + 5)]
+        other = [http.get("/healthz") for _ in range(share + 5)]
+    assert [a.status_code for a in scrapes[:share]] == [200] * share
+    assert {a.status_code for a in scrapes[share:]} == {429}
+    assert scrapes[share].json()["detail"] == (
+        f"more than {share} GET /metrics in {ADDRESS_SLICE_S} s from 127.0.0.1"
+    )
+    assert {a.status_code for a in other} == {200}
