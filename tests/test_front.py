@@ -38,6 +38,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+class Backlogged(ThreadingHTTPServer):
+    """A listen backlog as a replica's server has (uvicorn: 2048), not socketserver's 5: with 5,
+    16 connections at once on a busy machine overflowed it, a dropped SYN outlived the front's
+    0.5 s connect timeout, and the request went to the next replica (CI saw 15 of 16)."""
+
+    request_queue_size = 128
+
+
 @contextmanager
 def replica(port: int, name: str, delay_s: float = 0.0) -> Iterator[None]:
     """An HTTP server on 127.0.0.1:`port` that answers every GET and POST with its name (a
@@ -59,7 +67,7 @@ def replica(port: int, name: str, delay_s: float = 0.0) -> Iterator[None]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = Backlogged(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
