@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.serve_latency import fixtures, lua_script, write_app_config, wrk
+from benchmarks.serve_latency import app_runtime, fixtures, lua_script, write_app_config, wrk
 from serve_app.front import direct_ingress_ports, start_front
 from serve_app.local import (
     free_port,
@@ -97,11 +97,14 @@ def start_app(
     proc = start_serve(config, f"http://127.0.0.1:{port}", PROJECT_ROOT, env, folder / "serve.log")
     try:
         ports = direct_ingress_ports(dict(os.environ))
-        serving = load_config(
-            PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}
-        ).runtime.serving  # the app's limits, the address's out of the load's way
         haproxy = start_front(
-            folder / "front.cfg", "127.0.0.1", front, ports, port, folder / "front.log", serving
+            folder / "front.cfg",
+            "127.0.0.1",
+            front,
+            ports,
+            port,
+            folder / "front.log",
+            app_runtime(folder).serving,  # the app's limits: the address's out of the load's way
         )
     except BaseException:
         stop_serve(proc)

@@ -339,6 +339,12 @@ def write_app_config(
     return folder / "serve.yaml"
 
 
+def app_runtime(folder: Path) -> Any:
+    """The runtime settings `write_app_config` wrote to `folder`, through the one loader (the
+    front takes its limits from them)."""
+    return load_config(PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}).runtime
+
+
 @dataclass
 class RunningApp:
     """The app as the main command runs it, on a Ray head of its own: `serve run` of
@@ -383,7 +389,7 @@ def running_app(
     env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(ports.stop)
     ray_port, http_port, front_port = free_port(), free_port(), free_port()
     write_app_config(folder, redis_url, http_port, ingress_replicas, root)
-    runtime = load_config(PROJECT_ROOT / "params.yaml", folder / "runtime.yaml", env={}).runtime
+    runtime = app_runtime(folder)
     resources = runtime.ray.resources  # `serve` for replicas
     head = start_head(ray_port, env, resources, free_port() if dashboard else None)
     env["RAY_ADDRESS"] = head.address

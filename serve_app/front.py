@@ -31,11 +31,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from serve_app.limits import over_address_limit, too_large
 from serve_app.local import serve_environment, wait_for_port
 from serve_app.schemas import Problem
+
+if TYPE_CHECKING:
+    from soccerpredict.config import ServingConf
 
 # how fast a replica that went away is marked down and a new one up: checks every second
 # (every 250 ms while a server is failing), down after 2 failures, up after 1 success
@@ -76,16 +79,22 @@ def address_slice_limit(rate_per_minute: int) -> int:
     return max(1, -(-rate_per_minute * ADDRESS_SLICE_S // 60))
 
 
-def address_limited(rate_per_minute: int, what: str = "requests") -> str:
-    """The front's 429: the app's problem body (limits.over_address_limit) naming the client's
-    address (HAProxy's `%[src]`), and when to try again."""
+def address_refusal(
+    rate_per_minute: int, counter: str, what: str = "requests", acl: str = ""
+) -> str:
+    """The rule that answers the front's 429 once `counter` (a gpc of sc0) has admitted the
+    slice's share of `rate_per_minute`: the app's problem body (limits.over_address_limit)
+    naming the client's address (HAProxy's `%[src]`), and when to try again."""
     limit = address_slice_limit(rate_per_minute)
     detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]", what)
     body = Problem(detail=detail).model_dump_json()
     # in a log-format string `%` starts a sample and `'` would end the quoted text
     if body.count("%") != 1 or "'" in body:
         raise ValueError(f"the 429's body cannot be a HAProxy log-format string: {body}")
-    return f"content-type application/json lf-string '{body}' hdr Retry-After {ADDRESS_SLICE_S}"
+    return (
+        f"http-request return status 429 content-type application/json lf-string '{body}'"
+        f" hdr Retry-After {ADDRESS_SLICE_S} if {acl}{{ sc_{counter}_rate(0) ge {limit} }}"
+    )
 
 
 def direct_ingress_ports(env: dict[str, str]) -> range:
@@ -162,8 +171,8 @@ frontend front
     stick-table type ipv6 size 100k expire {2 * ADDRESS_SLICE_S}s store gpc0_rate({ADDRESS_SLICE_S}s),gpc1_rate({ADDRESS_SLICE_S}s)
     http-request track-sc0 src
     acl metrics path /metrics
-    http-request return status 429 {address_limited(metrics_rate_per_minute, "GET /metrics")} if metrics {{ sc_gpc1_rate(0) ge {address_slice_limit(metrics_rate_per_minute)} }}
-    http-request return status 429 {address_limited(address_rate_per_minute)} if {{ sc_gpc0_rate(0) ge {address_slice_limit(address_rate_per_minute)} }}
+    {address_refusal(metrics_rate_per_minute, "gpc1", "GET /metrics", "metrics ")}
+    {address_refusal(address_rate_per_minute, "gpc0")}
     http-request sc-inc-gpc1(0) if metrics
     http-request sc-inc-gpc0(0)
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
@@ -221,7 +230,7 @@ def command(config: Path) -> list[str]:
     return [haproxy_binary(), "-db", "-f", str(config)]
 
 
-def serving_settings() -> Any:
+def serving_settings() -> ServingConf:
     """conf/runtime.yaml's `serving` section, through the project's one loader."""
     from soccerpredict.config import PROJECT_ROOT, load_config
 
@@ -230,21 +239,11 @@ def serving_settings() -> Any:
     ).runtime.serving
 
 
-def start_front(
-    config: Path,
-    host: str,
-    port: int,
-    replica_ports: range,
-    proxy_port: int,
-    log: Path,
-    serving: Any = None,
-) -> subprocess.Popen[bytes]:
-    """HAProxy with `front_config` written to `config`, returned once it listens on
-    127.0.0.1:`port` (tests, benchmarks; stop it with terminate()). Its limits (body size,
-    address rate, connections per replica) are `serving`'s: the `serving` settings of the app
-    it fronts, the project's (conf/runtime.yaml) unless given."""
-    serving = serving or serving_settings()
-    text = front_config(
+def config_for(
+    serving: ServingConf, host: str, port: int, replica_ports: range, proxy_port: int
+) -> str:
+    """`front_config` with the limits of `serving` (the fronted app's settings)."""
+    return front_config(
         host,
         port,
         replica_ports,
@@ -254,6 +253,22 @@ def start_front(
         serving.address_rate_per_minute,
         serving.metrics_rate_per_minute,
     )
+
+
+def start_front(
+    config: Path,
+    host: str,
+    port: int,
+    replica_ports: range,
+    proxy_port: int,
+    log: Path,
+    serving: ServingConf | None = None,
+) -> subprocess.Popen[bytes]:
+    """HAProxy with `front_config` written to `config`, returned once it listens on
+    127.0.0.1:`port` (tests, benchmarks; stop it with terminate()). Its limits (body size,
+    address rate, connections per replica) are `serving`'s: the `serving` settings of the app
+    it fronts, the project's (conf/runtime.yaml) unless given."""
+    text = config_for(serving or serving_settings(), host, port, replica_ports, proxy_port)
     write_config(config, text)
     with log.open("w") as out:
         proc = subprocess.Popen(command(config), stdout=out, stderr=subprocess.STDOUT)
@@ -287,17 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     env = serve_environment() | {k: v for k, v in os.environ.items() if k.startswith("RAY_SERVE_")}
     ports = direct_ingress_ports(env)
     host = args.host or http["host"]
-    text = front_config(
-        host,
-        port,
-        ports,
-        http["port"],
-        serving.max_body_bytes,
-        serving.front_replica_connections,
-        serving.address_rate_per_minute,
-        serving.metrics_rate_per_minute,
-    )
-    config = write_config(args.out, text)
+    config = write_config(args.out, config_for(serving, host, port, ports, http["port"]))
     if args.check:
         os.execv(haproxy_binary(), [haproxy_binary(), "-c", "-q", "-f", str(config)])
     os.execv(haproxy_binary(), command(config))
