@@ -149,7 +149,11 @@ def run(cfg: Config) -> dict[str, Any]:
     table = pd.read_parquet(cfg.runtime.paths.features)
     extra_path = cfg.runtime.paths.features_extra
     extra = pd.read_parquet(extra_path) if extra_path.exists() else None
-    folds = make_folds(table["season"].dropna().unique().tolist(), params)
+    folds = make_folds(
+        table["season"].dropna().unique().tolist(),
+        params,
+        cfg.params.drift.reference_last_seasons,
+    )
     if not folds:
         raise SystemExit(
             f"no backtest fold between {params.first_season} and "

@@ -57,7 +57,10 @@ def _log_run(
     ]:
         mlflow.log_artifact(str(path), artifact_path="reports")
     registry.log_artifact_frame(
-        registry.reference_snapshot(train_features, predictor.columns), "features.parquet"
+        registry.reference_snapshot(
+            train_features, predictor.columns, cfg.params.drift.reference_last_seasons
+        ),
+        "features.parquet",
     )
     example = train_features[predictor.columns].head(5)
     return mlflow.pyfunc.log_model(

@@ -171,6 +171,8 @@ class DriftParams(_Strict):
     """The `drift` stage: recent matches' features and results against a reference."""
 
     reference_seasons: list[str] = []  # empty: the reference snapshot the champion logged
+    # that snapshot is drawn from the champion's latest this-many training seasons (0: all)
+    reference_last_seasons: int = Field(0, ge=0)
     current_seasons: list[str] = []  # empty: the last `window_days` of played matches
     window_days: int = Field(90, ge=1)
     min_rows: int = Field(100, ge=1)  # a smaller current window is refused, not scored

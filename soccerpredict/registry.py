@@ -206,9 +206,17 @@ def record_decision(client: Any, name: str, version: str, decision: Decision) ->
 
 
 def reference_snapshot(
-    features: pd.DataFrame, columns: list[str], n: int = 2000, seed: int = 0
+    features: pd.DataFrame,
+    columns: list[str],
+    last_seasons: int = 0,
+    n: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """A fixed sample of training features: the drift reference logged with the model."""
+    """A fixed sample of training features: the drift reference logged with the model. Drawn
+    from the latest `last_seasons` seasons of them (`drift.reference_last_seasons`; 0: all)."""
+    if last_seasons:
+        latest = sorted(features["season"].dropna().unique())[-last_seasons:]
+        features = features[features["season"].isin(latest)]
     sample = features.sample(n=min(n, len(features)), random_state=seed)
     keep = ["match_id", "league", "season", *columns, "result"]  # the result: target drift
     return sample[[c for c in keep if c in sample.columns]].reset_index(drop=True)

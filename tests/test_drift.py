@@ -246,6 +246,26 @@ BAD_JOBS = [
 ]
 
 
+def test_the_reference_snapshot_is_drawn_from_the_latest_training_seasons() -> None:
+    from soccerpredict.registry import reference_snapshot
+
+    seasons = ["2005-2006", "2006-2007", "2007-2008", "2008-2009"]
+    features = pd.DataFrame(
+        {
+            "match_id": range(400),
+            "season": [s for s in seasons for _ in range(100)],
+            "elo_diff": np.arange(400.0),
+            "result": "H",
+        }
+    )
+    latest = reference_snapshot(features, ["elo_diff"], last_seasons=2, n=150)
+    assert len(latest) == 150
+    assert set(latest["season"]) == {"2007-2008", "2008-2009"}
+    everything = reference_snapshot(features, ["elo_diff"], n=400)
+    assert set(everything["season"]) == set(seasons)  # 0: every training season
+    assert list(everything.columns) == ["match_id", "season", "elo_diff", "result"]
+
+
 @pytest.mark.parametrize(("case", "args", "reason"), BAD_JOBS, ids=[b[0] for b in BAD_JOBS])
 def test_bad_input_exits_1_and_leaves_the_summary_as_it_was(
     project: dict[str, Any],

@@ -40,9 +40,14 @@ class Fold:
     season: str
     train_seasons: tuple[str, ...]
     validation_seasons: tuple[str, ...]
+    # the drift reference is drawn from the latest this-many training seasons (0: all of them),
+    # as the register stage draws the champion's (drift.reference_last_seasons)
+    reference_last_seasons: int = 0
 
 
-def make_folds(seasons: list[str], params: BacktestParams) -> list[Fold]:
+def make_folds(
+    seasons: list[str], params: BacktestParams, reference_last_seasons: int = 0
+) -> list[Fold]:
     """One fold per season in [first_season, last_season] with at least one training season."""
     ordered = sorted(set(seasons))
     folds = []
@@ -53,7 +58,7 @@ def make_folds(seasons: list[str], params: BacktestParams) -> list[Fold]:
         val = tuple(earlier[-params.validation_seasons :]) if earlier else ()
         train = tuple(earlier[: len(earlier) - len(val)])
         if train and val:
-            folds.append(Fold(season, train, val))
+            folds.append(Fold(season, train, val, reference_last_seasons))
     return folds[-params.max_folds :] if params.max_folds else folds
 
 
@@ -96,7 +101,9 @@ def fold_forecasts(
         out[col] = test[col].to_numpy(dtype=float) if col in test else np.nan
     out["model_validation_rps"] = validation_rps(predictor, validation)
     out.attrs["summary"] = summary
-    out.attrs["reference_forecasts"] = reference_forecasts(predictor, train, fold.season)
+    out.attrs["reference_forecasts"] = reference_forecasts(
+        predictor, train, fold.season, fold.reference_last_seasons
+    )
     if extra is not None and len(extra):  # apart: the top-5 figures stay what they were
         out.attrs["extra_forecasts"] = extra_fold_forecasts(predictor, extra, fold)
     return out

@@ -14,9 +14,12 @@ from soccerpredict.registry import reference_snapshot
 SIDES = ("home", "draw", "away")
 
 
-def reference_forecasts(predictor: Predictor, train: pd.DataFrame, season: str) -> pd.DataFrame:
-    """The champion's training snapshot (match ids) with its forecasts on it, for `season`."""
-    snapshot = reference_snapshot(train, predictor.columns)
+def reference_forecasts(
+    predictor: Predictor, train: pd.DataFrame, season: str, last_seasons: int = 0
+) -> pd.DataFrame:
+    """The champion's training snapshot (match ids; from its latest `last_seasons` training
+    seasons, as the register stage draws it) with its forecasts on it, for `season`."""
+    snapshot = reference_snapshot(train, predictor.columns, last_seasons)
     probs = predictor.predict_proba(snapshot)
     out = pd.DataFrame({"fold_season": season, "match_id": snapshot["match_id"].to_numpy()})
     for k, side in enumerate(SIDES):
