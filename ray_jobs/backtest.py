@@ -32,7 +32,7 @@ from soccerpredict.backtest.summary import (
 from soccerpredict.config import BacktestParams, Config, ForecasterParams
 from soccerpredict.io import write_json, write_parquet
 from soccerpredict.metrics.scoring import outcome_index, score_all
-from soccerpredict.models.predictor import RATINGS_ONLY
+from soccerpredict.models.predictor import RATINGS_ONLY, RATINGS_ONLY_ALL
 from soccerpredict.plots import plot_backtest
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,21 @@ def folds_on_ray(
 
 
 def summarise_extra(frame: pd.DataFrame, params: BacktestParams) -> dict[str, Any]:
-    """The extra leagues, per league and pooled: `ratings_only` − Elo alone and `ratings_only` −
-    the league's prices, 95% intervals resampling matchdays; per fold (season) scores."""
+    """The extra leagues, per league and pooled: `ratings_only` (top-5-trained) and
+    `ratings_only_all_leagues` (what answers them) − Elo alone and − the league's prices, and
+    the one − the other, 95% intervals resampling matchdays; per fold (season) scores."""
     if frame.empty:
         return {}
     finite = [np.isfinite(probabilities(frame, n)).all(axis=1) for n in EXTRA_FORECASTERS]
     ok = np.asarray(np.logical_and.reduce(finite), dtype=bool)
     frame = frame[ok].reset_index(drop=True)
-    pairs = ((RATINGS_ONLY, "elo_only"), (RATINGS_ONLY, "price_benchmark"))
+    pairs = (
+        (RATINGS_ONLY, "elo_only"),
+        (RATINGS_ONLY, "price_benchmark"),
+        (RATINGS_ONLY_ALL, "elo_only"),
+        (RATINGS_ONLY_ALL, RATINGS_ONLY),
+        (RATINGS_ONLY_ALL, "price_benchmark"),
+    )
 
     def scores(part: pd.DataFrame) -> dict[str, Any]:
         y = outcome_index(part["result"])

@@ -19,7 +19,7 @@ from soccerpredict.evaluation import (
 from soccerpredict.features.market import MARKET_COLUMNS
 from soccerpredict.io import write_json
 from soccerpredict.metrics.scoring import outcome_index
-from soccerpredict.models.predictor import Predictor
+from soccerpredict.models.predictor import RATINGS_ONLY_ALL, Predictor
 from soccerpredict.plots import plot_calibration, plot_grouped_rps
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ def run(cfg: Config) -> dict[str, object]:
     if all(f.exists() for f in extra_files):
         extra_train, extra_test = (pd.read_parquet(f) for f in extra_files)
         if len(extra_test):
-            # per extra league: ratings_only beside Elo, base rates, uniform and its prices
+            # per extra league: the tier that answers it and the top-5 ratings_only beside Elo,
+            # base rates, uniform and its prices
             metrics["extra_leagues"] = evaluate_extra_leagues(predictor, extra_train, extra_test)[0]
     common = test[mask].reset_index(drop=True)
     by_league = error_analysis(named, common, common["league"])
@@ -79,9 +80,11 @@ def _log_table(metrics: dict[str, object]) -> None:
         for league, entry in extra["leagues"].items():
             scores = entry["test"]
             log.info(
-                "%s (%d): ratings_only %.4f  elo_only %.4f  price benchmark %.4f",
+                "%s (%d): %s %.4f  ratings_only %.4f  elo_only %.4f  price benchmark %.4f",
                 league,
                 entry["n_common"],
+                RATINGS_ONLY_ALL,
+                scores[RATINGS_ONLY_ALL]["rps"],
                 scores["ratings_only"]["rps"],
                 scores["elo_only"]["rps"],
                 scores["price_benchmark"]["rps"],

@@ -48,6 +48,7 @@ from serve_app.settings import ServeSettings
 from serve_app.web import WebData, upcoming_prediction
 from soccerpredict.features.online import Fixture, FixtureError
 from soccerpredict.metrics.implied import fair_odds
+from soccerpredict.models.predictor import league_code
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
 Clock = Callable[[], float]  # seconds since the epoch: rate-limit windows, Retry-After
@@ -230,7 +231,11 @@ class Ingress:
                 state.check(fixture, self.features.max_horizon_days)
             except FixtureError as err:
                 raise Refused(422, err.message, err.field, err.suggestions) from None
-        return list(state.feature_matrix(fixtures)), state.as_of
+        matrix = state.feature_matrix(fixtures)
+        codes = np.array([[league_code(f.league)] for f in fixtures], dtype=np.float64)
+        # the league rides with the vector (SERVED_COLUMNS): it picks the tier, and two leagues'
+        # fixtures with the same features are two cache entries
+        return list(np.hstack([matrix, codes])), state.as_of
 
     async def _answers(
         self, vectors: list[Any], model: ModelClient

@@ -237,7 +237,8 @@ class Prediction(BaseModel):
         "",
         description="the tier that answered: `with_market` when the request (or the published "
         "prices) carries the market baseline's book, `with_market_1x2` with one 1X2 price set, "
-        "else `ratings_only`, which never reads a price",
+        "else `ratings_only`, which never reads a price (`ratings_only_all_leagues`, trained "
+        "on the extra leagues too, for a league outside the top 5)",
     )
     cached: bool
     data_ends: date | None = Field(

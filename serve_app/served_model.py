@@ -24,6 +24,10 @@ from serve_app.redis_state import RedisState
 from serve_app.services import ModelService
 from serve_app.settings import ServeSettings
 from soccerpredict.features.build import FEATURE_COLUMNS
+from soccerpredict.models.predictor import LEAGUE_CODE
+
+# a served vector: the features, then the fixture's league as a number (Ingress._vectors)
+SERVED_COLUMNS = [*FEATURE_COLUMNS, LEAGUE_CODE]
 
 log = logging.getLogger(f"ray.serve.{__name__}")  # into the replica logs
 
@@ -152,7 +156,7 @@ class ServedModel:
 
     def predict_matrix(self, matrix: np.ndarray) -> list[dict[str, Any]]:
         started = time.perf_counter()
-        probs, version, tiers = self.service.predict(pd.DataFrame(matrix, columns=FEATURE_COLUMNS))
+        probs, version, tiers = self.service.predict(pd.DataFrame(matrix, columns=SERVED_COLUMNS))
         self.metrics.inference_latency.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(float(len(matrix)))
         for top in probs.max(axis=1):

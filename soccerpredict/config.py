@@ -89,9 +89,10 @@ class ForecasterParams(_Strict):
     market_margin: MarketMarginParams = Field(default_factory=MarketMarginParams)
     # the share of the trees' correction `with_market` keeps (0: the market forecast alone)
     with_market_correction: float = Field(1.0, ge=0.0, le=1.0)
-    # `ratings_only` trained on the extra leagues' rows too (`data.extra_leagues`), beside the
-    # top-5's: chosen on the validation seasons (docs/forecasting.md)
-    ratings_only_extra_leagues: bool = False
+    # a second `ratings_only` tier (`ratings_only_all_leagues`), trained on the extra leagues'
+    # rows (`data.extra_leagues`) beside the top-5's, answers every league `ratings_only` was not
+    # trained on; `ratings_only` itself stays top-5 only (docs/forecasting.md)
+    ratings_only_all_leagues: bool = False
 
 
 class BacktestParams(_Strict):

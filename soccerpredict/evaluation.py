@@ -13,10 +13,12 @@ from soccerpredict.metrics.implied import devig
 from soccerpredict.metrics.scoring import outcome_index, rps, score_all
 from soccerpredict.models.predictor import (
     RATINGS_ONLY,
+    RATINGS_ONLY_ALL,
     WITH_MARKET,
     WITH_MARKET_1X2,
     Forecaster,
     Predictor,
+    all_leagues_tier,
 )
 
 CLOSING_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
@@ -137,16 +139,25 @@ def error_analysis(named: dict[str, np.ndarray], test: pd.DataFrame, by: pd.Seri
 
 # the extra leagues (`data.extra_leagues`): what `ratings_only` is scored beside there. Their
 # prices (Pinnacle's, stored as closing: their timing is uncertain) are the benchmark only
-EXTRA_FORECASTERS = ("ratings_only", "elo_only", "base_rates", "uniform", "price_benchmark")
+EXTRA_FORECASTERS = (
+    "ratings_only",
+    RATINGS_ONLY_ALL,
+    "elo_only",
+    "base_rates",
+    "uniform",
+    "price_benchmark",
+)
 
 
 def extra_league_forecasts(
     predictor: Predictor, train: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
-    """One league's test rows: `ratings_only`, and Elo alone and base rates fitted on that
-    league's own training rows (the same code as the top-5's baselines)."""
+    """One league's test rows: `ratings_only` (the top-5-trained tier), what answers the league
+    (`ratings_only_all_leagues`), and Elo alone and base rates fitted on that league's own
+    training rows (the same code as the top-5's baselines)."""
     return {
         "ratings_only": predictor.forecasters[RATINGS_ONLY].predict_proba(test),
+        RATINGS_ONLY_ALL: all_leagues_tier(predictor).predict_proba(test),
         "elo_only": elo_only(train, test),
         "base_rates": np.tile(base_rates(train), (len(test), 1)),
         "uniform": np.full((len(test), 3), 1.0 / 3.0),

@@ -142,6 +142,10 @@ def tier_figures(
     overall = (backtest or {}).get("overall", {}).get("all", {})
     for pair, diff in overall.get("differences", {}).items():
         out[f"backtest/{pair}/rps"] = float(diff["rps"]["mean"])
+    # the extra leagues' tier, against what it is measured beside there (Elo alone, prices)
+    extra = (backtest or {}).get("extra_leagues", {}).get("by_league", {}).get("all", {})
+    for pair, diff in extra.get("differences", {}).items():
+        out[f"backtest/extra_leagues/{pair}/rps"] = float(diff["rps"]["mean"])
     return out
 
 

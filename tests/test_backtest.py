@@ -102,6 +102,28 @@ def test_a_challenger_worse_on_any_tier_is_refused() -> None:
     assert any("backtest/with_market" in r for r in decision.reasons)
 
 
+def test_the_promotion_reads_every_tier_of_the_reports() -> None:
+    """The extra leagues' tier is compared on its validation figure and its backtest pairs."""
+    diff = {"rps": {"mean": -0.002, "low": -0.003, "high": -0.001}}
+    figures = registry.tier_figures(
+        {"test": {"model": {"rps": 0.198}, "ratings_only": {"rps": 0.203}}},
+        {"ratings_only_all_leagues": {"validation_uncalibrated": {"rps": 0.20}}},
+        {
+            "overall": {"all": {"differences": {"with_market-market_baseline": diff}}},
+            "extra_leagues": {
+                "by_league": {"all": {"differences": {"ratings_only_all_leagues-elo_only": diff}}}
+            },
+        },
+    )
+    assert figures == {
+        "test/model/rps": 0.198,
+        "test/ratings_only/rps": 0.203,
+        "validation/ratings_only_all_leagues/rps": 0.20,
+        "backtest/with_market-market_baseline/rps": -0.002,
+        "backtest/extra_leagues/ratings_only_all_leagues-elo_only/rps": -0.002,
+    }
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_two_folds_on_ray_score_every_forecaster(

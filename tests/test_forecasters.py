@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,14 @@ from soccerpredict.models.market import (
     market_forecast_from_dict,
 )
 from soccerpredict.models.predictor import (
+    LEAGUE_CODE,
     RATINGS_ONLY,
+    RATINGS_ONLY_ALL,
     WITH_MARKET,
     WITH_MARKET_1X2,
     Forecaster,
     Predictor,
+    league_code,
 )
 from tests.projects import FAST_TIER
 
@@ -215,20 +219,50 @@ def test_extra_leagues_scored_per_league_on_the_same_matches(fitted, table: pd.D
     assert np.allclose(ours, _ratings(predictor, kept))
 
 
-def test_ratings_only_trains_on_the_extra_leagues_only_when_asked(table: pd.DataFrame) -> None:
+def test_the_extra_leagues_get_a_ratings_only_tier_of_their_own_only_when_asked(
+    table: pd.DataFrame,
+) -> None:
     train = table[table["season"] < "2018-2019"]
     validation = table[table["season"] == "2018-2019"]
     extra = (train.assign(league="XX"), validation.assign(league="XX"))
     params = ForecasterParams(
         ratings_only=FAST, with_market=FAST.model_copy(update={"max_depth": 2})
     )
-    _, s_off = fit_predictor(train, validation, params, extra=extra)
-    _, s_on = fit_predictor(
+    off, s_off = fit_predictor(train, validation, params, extra=extra)
+    on, s_on = fit_predictor(
         train,
         validation,
-        params.model_copy(update={"ratings_only_extra_leagues": True}),
+        params.model_copy(update={"ratings_only_all_leagues": True}),
         extra=extra,
     )
-    assert s_on[RATINGS_ONLY]["n_train"] == 2 * s_off[RATINGS_ONLY]["n_train"]
+    assert RATINGS_ONLY_ALL not in off.forecasters and RATINGS_ONLY_ALL not in s_off
+    assert list(on.forecasters)[-1] == RATINGS_ONLY_ALL
+    # ratings_only is the same tier either way, on the top-5 rows only
+    assert s_on[RATINGS_ONLY]["n_train"] == s_off[RATINGS_ONLY]["n_train"]
+    assert s_on[RATINGS_ONLY_ALL]["n_train"] == 2 * s_off[RATINGS_ONLY]["n_train"]
     assert s_on[WITH_MARKET]["n_train"] == s_off[WITH_MARKET]["n_train"]  # never the extra rows
     assert s_on["market_baseline"] == s_off["market_baseline"]
+    # routing: a top-5 row without prices gets ratings_only, an extra league's row (or one of a
+    # league never seen) the all-leagues tier, whether the league is a name or a served code
+    rows = validation.head(3).copy()
+    prices = PRE_MATCH_PRICE_FEATURES + ["psc_home", "psc_draw", "psc_away"]
+    wide = on.forecasters[RATINGS_ONLY_ALL]
+    shuffled = rows.assign(**{c: rows[c].to_numpy()[::-1] for c in prices})
+    np.testing.assert_array_equal(wide.predict_proba(shuffled), wide.predict_proba(rows))
+    rows[prices] = np.nan
+    np.testing.assert_array_equal(wide.predict_proba(rows), wide.predict_proba(shuffled))
+    rows["league"] = [rows["league"].iloc[0], "XX", "YY"]
+    expected = [RATINGS_ONLY, RATINGS_ONLY_ALL, RATINGS_ONLY_ALL]
+    assert list(on.tiers(rows)) == expected
+    coded = rows.drop(columns="league").assign(
+        **{LEAGUE_CODE: [league_code(lg) for lg in rows["league"]]}
+    )
+    assert list(on.tiers(coded)) == expected
+    assert list(off.tiers(rows)) == [RATINGS_ONLY] * 3
+    probs, _ = on.predict_with_tiers(rows)
+    assert np.allclose(probs[0], on.forecasters[RATINGS_ONLY].predict_proba(rows.head(1))[0])
+    assert np.allclose(probs[1], on.forecasters[RATINGS_ONLY_ALL].predict_proba(rows.iloc[[1]])[0])
+    # and the leagues survive a save and load
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = Predictor.load(on.save(Path(tmp)))
+    assert list(loaded.tiers(coded)) == expected

@@ -28,11 +28,17 @@ from serve_app.services import FeatureService, LoadedModel, ModelService, Upcomi
 from serve_app.settings import ServeSettings
 from soccerpredict.config import FeatureParams, ModelParams, ServingConf
 from soccerpredict.features.build import FEATURE_COLUMNS, feature_contract
-from soccerpredict.features.online import snapshot
+from soccerpredict.features.online import Fixture, TeamState, snapshot
 from soccerpredict.features.state import LeagueState
 from soccerpredict.io import write_json
 from soccerpredict.models import Calibrator, train_booster
-from soccerpredict.models.predictor import RATINGS_ONLY, ContractMismatch, Forecaster, Predictor
+from soccerpredict.models.predictor import (
+    RATINGS_ONLY,
+    RATINGS_ONLY_ALL,
+    ContractMismatch,
+    Forecaster,
+    Predictor,
+)
 
 BODY = {"league": "L1", "home_team": "A", "away_team": "B", "kickoff": "2022-05-07"}
 NOW = 1_699_999_995.0  # the injected clock: 45 s left in its minute
@@ -56,10 +62,19 @@ def small_predictors() -> dict[str, Predictor]:
         tier = Forecaster(RATINGS_ONLY, booster, calibrator, list(FEATURE_COLUMNS))
         return Predictor({RATINGS_ONLY: tier}, contract)
 
+    # 4: `ratings_only` trained on another league, the all-leagues tier answers the rest
+    top = Forecaster(RATINGS_ONLY, booster, Calibrator(), list(FEATURE_COLUMNS), leagues=("L0",))
+    wide = Forecaster(
+        RATINGS_ONLY_ALL,
+        booster,
+        Calibrator("temperature", {"temperature": 2.0}),
+        list(FEATURE_COLUMNS),
+    )
     return {
         "1": one_tier(Calibrator("temperature", {"temperature": 1.0}), contract),
         "2": one_tier(Calibrator("temperature", {"temperature": 3.0}), contract),
         "3": one_tier(Calibrator(), {**contract, "schema_version": "other"}),
+        "4": Predictor({RATINGS_ONLY: top, RATINGS_ONLY_ALL: wide}, contract),
     }
 
 
@@ -335,6 +350,32 @@ def test_every_answer_names_its_forecaster(
         assert one["data_ends"] == ends[BODY["league"]]
         age = date.fromisoformat(BODY["kickoff"]) - date.fromisoformat(one["data_ends"])
         assert one["data_age_days"] == age.days > 0
+
+    run(scenario)
+
+
+def test_a_league_ratings_only_was_not_trained_on_gets_the_all_leagues_tier(
+    settings: ServeSettings, predictors: dict[str, Predictor], key: str
+) -> None:
+    """The league rides with the served vector (`league_code`): the Model routes on it."""
+
+    async def scenario() -> None:
+        app = await deploy(settings, Registry(predictors, {"champion": "4"}))
+        headers = {"X-API-Key": key}
+        one = (await app.http.post("/predict", json=BODY, headers=headers)).json()
+        batch = await app.http.post(
+            "/predict/batch", json={"fixtures": [BODY] * 2}, headers=headers
+        )
+        info = (await app.http.get("/model", headers=headers)).json()
+        assert one["forecaster"] == RATINGS_ONLY_ALL
+        assert [p["forecaster"] for p in batch.json()["predictions"]] == [RATINGS_ONLY_ALL] * 2
+        assert info["forecasters"] == [RATINGS_ONLY, RATINGS_ONLY_ALL]
+        state = TeamState.load(settings.team_state)
+        row = state.features([Fixture("L1", "A", "B", date(2022, 5, 7))]).assign(league="L1")
+        expected = predictors["4"].forecasters[RATINGS_ONLY_ALL].predict_proba(row)[0]
+        got = [one["probabilities"][k] for k in ("home", "draw", "away")]
+        np.testing.assert_allclose(got, expected, rtol=1e-9)
+        assert list(predictors["4"].tiers(row.assign(league="L0"))) == [RATINGS_ONLY]
 
     run(scenario)
 

@@ -20,9 +20,11 @@ from soccerpredict.metrics.implied import devig
 from soccerpredict.models.forecasters import fit_predictor
 from soccerpredict.models.predictor import (
     RATINGS_ONLY,
+    RATINGS_ONLY_ALL,
     WITH_MARKET,
     WITH_MARKET_1X2,
     Predictor,
+    all_leagues_tier,
 )
 from soccerpredict.seasons import season_span
 
@@ -76,7 +78,9 @@ def fold_forecasts(
     train = played[played["season"].isin(fold.train_seasons)]
     validation = played[played["season"].isin(fold.validation_seasons)]
     test = played[played["season"] == fold.season].reset_index(drop=True)
-    predictor, summary = fit_predictor(train, validation, params, nthread=nthread)
+    predictor, summary = fit_predictor(
+        train, validation, params, nthread=nthread, extra=extra_fold_tables(extra, fold)
+    )
     market = predictor.forecasters[WITH_MARKET]
     baseline = predictor.market_baseline
     assert baseline is not None
@@ -110,9 +114,24 @@ def fold_forecasts(
 
 
 # the extra leagues (`data.extra_leagues`): the fold's `ratings_only` (trained on the top-5 rows
-# before the fold) beside Elo alone fitted on the league's own earlier rows, and the league's
+# before the fold) and `ratings_only_all_leagues` (on the extra leagues' earlier rows too: what
+# answers them) beside Elo alone fitted on the league's own earlier rows, and the league's
 # prices (closing or of uncertain timing: the benchmark, never a feature)
-EXTRA_FORECASTERS = (RATINGS_ONLY, "elo_only", "price_benchmark")
+EXTRA_FORECASTERS = (RATINGS_ONLY, RATINGS_ONLY_ALL, "elo_only", "price_benchmark")
+
+
+def extra_fold_tables(
+    extra: pd.DataFrame | None, fold: Fold
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The extra leagues' played rows the fold may train and validate on, by date: before its
+    validation seasons, and within them (calendar-year seasons fall where their dates do)."""
+    if extra is None or extra.empty:
+        return None
+    played = extra[extra["result"].notna()]
+    day = played["kickoff_utc"].dt.date
+    start = season_span(fold.validation_seasons[0])[0]
+    end = season_span(fold.validation_seasons[-1])[1]
+    return played[day < start], played[(day >= start) & (day <= end)]
 
 
 def extra_fold_forecasts(predictor: Predictor, extra: pd.DataFrame, fold: Fold) -> pd.DataFrame:
@@ -129,6 +148,7 @@ def extra_fold_forecasts(predictor: Predictor, extra: pd.DataFrame, fold: Fold) 
         rows = rows.reset_index(drop=True)
         probs = {
             RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(rows),
+            RATINGS_ONLY_ALL: all_leagues_tier(predictor).predict_proba(rows),
             "elo_only": elo_only(before, rows),
             "price_benchmark": devig(rows[CLOSING_COLUMNS].to_numpy(dtype=float)),
         }

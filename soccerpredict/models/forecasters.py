@@ -35,6 +35,7 @@ from soccerpredict.models.market import (
 )
 from soccerpredict.models.predictor import (
     RATINGS_ONLY,
+    RATINGS_ONLY_ALL,
     WITH_MARKET,
     WITH_MARKET_1X2,
     Forecaster,
@@ -59,6 +60,7 @@ def fit_forecaster(
     nthread: int = 2,
     requires: list[str] | None = None,
     correction: float = 1.0,
+    leagues: tuple[str, ...] | None = None,
 ) -> tuple[Forecaster, dict[str, Any]]:
     """Boost on train, early-stop and choose the calibration on validation."""
     train = train[usable_rows(baseline, train)]
@@ -76,7 +78,9 @@ def fit_forecaster(
         nthread=nthread,
         margins=margins,
     )
-    shell = Forecaster(name, booster, Calibrator(), columns, baseline, requires or [], correction)
+    shell = Forecaster(
+        name, booster, Calibrator(), columns, baseline, requires or [], correction, leagues
+    )
     raw_val = shell.raw_proba(validation)
     shell.calibrator, cv_scores = choose_calibration(params.calibration_methods, raw_val, y_val)
     return shell, {
@@ -97,17 +101,21 @@ def fit_predictor(
     extra: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> tuple[Predictor, dict[str, Any]]:
     """Every tier and the market baseline, from these seasons only. The one-set tier takes the
-    market tier's booster parameters: it is the same model over fewer inputs. `extra` (the
-    extra leagues' train and validation rows) joins `ratings_only`'s rows when
-    `params.ratings_only_extra_leagues`; the market tiers and the baseline never see them."""
+    market tier's booster parameters: it is the same model over fewer inputs. With `extra` (the
+    extra leagues' train and validation rows) and `params.ratings_only_all_leagues`, a second
+    `ratings_only` tier is trained on both (early stopping and calibration on both validation
+    tables), and `ratings_only` answers only the leagues of its own training rows; the market
+    tiers and the baseline never see the extra rows."""
     train = train[train["result"].notna()]
     validation = validation[validation["result"].notna()]
-    ratings_train, ratings_validation = train, validation
-    if extra is not None and params.ratings_only_extra_leagues:
-        ratings_train = pd.concat([train, extra[0][extra[0]["result"].notna()]], ignore_index=True)
-        ratings_validation = pd.concat(
-            [validation, extra[1][extra[1]["result"].notna()]], ignore_index=True
-        )
+    all_leagues = None
+    if extra is not None and params.ratings_only_all_leagues:
+        extra_train, extra_validation = (e[e["result"].notna()] for e in extra)
+        if len(extra_train) and len(extra_validation):
+            all_leagues = (
+                pd.concat([train, extra_train], ignore_index=True),
+                pd.concat([validation, extra_validation], ignore_index=True),
+            )
     baseline, baseline_scores = choose_market_baseline(validation)
     consensus = MarketConsensus(tuple(params.market_margin.books), params.market_margin.method)
     market, market_summary = fit_forecaster(
@@ -135,10 +143,11 @@ def fit_predictor(
         RATINGS_ONLY,
         RATINGS_COLUMNS,
         None,
-        ratings_train,
-        ratings_validation,
+        train,
+        validation,
         params.ratings_only,
         nthread,
+        leagues=None if all_leagues is None else tuple(sorted(train["league"].unique())),
     )
     summary = {
         "market_baseline": baseline.to_dict(),
@@ -149,5 +158,9 @@ def fit_predictor(
         RATINGS_ONLY: ratings_summary,
     }
     tiers = {WITH_MARKET: market, WITH_MARKET_1X2: one_set, RATINGS_ONLY: ratings}
+    if all_leagues is not None:
+        tiers[RATINGS_ONLY_ALL], summary[RATINGS_ONLY_ALL] = fit_forecaster(
+            RATINGS_ONLY_ALL, RATINGS_COLUMNS, None, *all_leagues, params.ratings_only, nthread
+        )
     predictor = Predictor(tiers, feature_contract(), market_baseline=baseline)
     return predictor, summary

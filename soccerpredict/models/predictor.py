@@ -6,14 +6,17 @@ XGBoost's base margin, and keeps a fixed share `correction` of them), `with_mark
 price set, what most clients have; the same idea over that set's de-vigged probabilities, trained
 on that input: on the backtest's selection folds it beat `with_market` fed the same one set,
 docs/forecasting.md) and
-`ratings_only` (never reads a price). Each row is answered by the first tier whose inputs it has
-(`Forecaster.requires`): a fixture with one price set gets the tier built for it, one without
+`ratings_only` (never reads a price) and `ratings_only_all_leagues` (the same inputs, trained on the
+extra leagues' rows too: it answers every league `ratings_only` was not trained on). Each row is
+answered by the first tier whose inputs it has (`Forecaster.requires`) and whose leagues hold the
+row's (`Forecaster.leagues`): a fixture with one price set gets the tier built for it, one without
 usable odds gets `ratings_only`, never a market model fed missing prices.
 Saved as plain files (XGBoost UBJ + JSON), so MLflow, Serve and tests load the same thing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +37,19 @@ from soccerpredict.models.xgb import load_booster, predict_proba, save_booster
 
 PROBABILITY_COLUMNS = ["prob_home", "prob_draw", "prob_away"]
 WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY = "with_market", "with_market_1x2", "ratings_only"
-TIERS: tuple[str, ...] = (WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY)
+RATINGS_ONLY_ALL = "ratings_only_all_leagues"
+TIERS: tuple[str, ...] = (WITH_MARKET, WITH_MARKET_1X2, RATINGS_ONLY, RATINGS_ONLY_ALL)
 _MIN_PROB = 1e-6
+# a served feature vector carries its fixture's league as one more float (the vector is what is
+# cached, batched and queued): a tier with `leagues` routes on it where a frame has no `league`
+LEAGUE_CODE = "league_code"
+
+
+def league_code(league: str) -> float:
+    """A stable number for a league name, exact in a float64 (48 bits of its SHA-256)."""
+    return float(int.from_bytes(hashlib.sha256(league.encode()).digest()[:6], "big"))
+
+
 CONTRACT_FILE = "feature_contract.json"  # in a saved model's folder and in its MLflow run
 
 
@@ -56,6 +70,12 @@ def usable_rows(
     return np.isfinite(margin).all(axis=1)
 
 
+def all_leagues_tier(predictor: Predictor) -> Forecaster:
+    """What answers a league outside the top 5: `ratings_only_all_leagues`, or `ratings_only`
+    when that was not trained (`forecasters.ratings_only_all_leagues` off)."""
+    return predictor.forecasters.get(RATINGS_ONLY_ALL, predictor.forecasters[RATINGS_ONLY])
+
+
 class ContractMismatch(ValueError):
     """The features offered are not the ones the model was trained on."""
 
@@ -65,7 +85,8 @@ class Forecaster:
     """One booster over `columns`; with a `baseline` (the market forecast it starts from), the
     booster adds `correction` times its trees' output to the baseline's log-probabilities.
     A row is routed to it only if every column of `requires` is known (its baseline's own
-    books for `with_market`), though it can score any row its baseline forecasts (`usable`)."""
+    books for `with_market`) and, when `leagues` is set, its `league` is one of them (the
+    leagues it was trained on), though it can score any row its baseline forecasts (`usable`)."""
 
     name: str
     booster: xgb.Booster
@@ -74,6 +95,7 @@ class Forecaster:
     baseline: MarketForecast | None = None
     requires: list[str] = field(default_factory=list)
     correction: float = 1.0
+    leagues: tuple[str, ...] | None = None
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray | None:
         return None if self.baseline is None else market_margin(self.baseline, frame)
@@ -85,7 +107,16 @@ class Forecaster:
         """Rows routed to this forecaster: usable, with every input it requires (`margin`:
         `self.margin(frame)`, when already computed: the market forecast is the costly part)."""
         known = frame.reindex(columns=self.requires).to_numpy(dtype=float)
-        return self.usable(frame, margin) & np.isfinite(known).all(axis=1)
+        rows = self.usable(frame, margin) & np.isfinite(known).all(axis=1)
+        if self.leagues is not None:
+            if "league" in frame:
+                rows &= frame["league"].isin(self.leagues).to_numpy()
+            elif LEAGUE_CODE in frame:
+                codes = [league_code(lg) for lg in self.leagues]
+                rows &= frame[LEAGUE_CODE].isin(codes).to_numpy()
+            else:  # no league known: not one this tier was trained on
+                rows &= False
+        return rows
 
     def raw_proba(self, frame: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
         if margin is None:
@@ -112,6 +143,7 @@ class Forecaster:
                 "baseline": None if self.baseline is None else self.baseline.to_dict(),
                 "requires": self.requires,
                 "correction": self.correction,
+                "leagues": None if self.leagues is None else list(self.leagues),
             },
             directory / "forecaster.json",
             digits=None,
@@ -132,6 +164,7 @@ class Forecaster:
             else market_forecast_from_dict(meta["baseline"]),
             requires=list(meta.get("requires", [])),  # a model saved before routing had none
             correction=float(meta.get("correction", 1.0)),
+            leagues=None if meta.get("leagues") is None else tuple(meta["leagues"]),
         )
 
 
