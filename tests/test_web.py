@@ -145,6 +145,16 @@ def fill_form(page: Any, body: dict[str, Any]) -> None:
     for outcome in OUTCOMES:
         odds = body.get("odds")
         page.fill(f"#odds_{outcome}", str(odds[outcome]) if odds else "")
+    more = {
+        "ps": (body.get("books") or {}).get("ps"),
+        "ou": body.get("over_under_25"),
+        "ah": body.get("asian_handicap"),
+    }
+    if any(more.values()):
+        page.click("#more-markets summary")
+    for group, prices in more.items():
+        for name, value in (prices or {}).items():
+            page.fill(f"#{group}_{name}", str(value))
 
 
 def shown_probabilities(element: Any) -> list[float]:
@@ -205,7 +215,7 @@ def test_the_form_returns_the_apis_answer(app: App, key: str, page: Any) -> None
     _, bodies = upcoming_requests(app)
     body = next(b for b in bodies if "odds" in b)
     open_page(page, app, key)
-    fill_form(page, body)
+    fill_form(page, one_price_set(body))
     page.click("#predict-now")
     result = page.wait_for_selector("#prediction:not([hidden])")
     probabilities = shown_probabilities(result)
@@ -218,12 +228,44 @@ def test_the_form_returns_the_apis_answer(app: App, key: str, page: Any) -> None
 
 
 @live
+def test_the_forms_other_markets_are_answered_by_with_market(app: App, key: str, page: Any) -> None:
+    """Pinnacle's prices beside the average's, the totals and the handicap: the body the page
+    sends is the API's `books` (average and Pinnacle), `over_under_25` and `asian_handicap`."""
+    _, bodies = upcoming_requests(app)
+    body = next(
+        b
+        for b in bodies
+        if {"avg", "ps"} <= set(b.get("books", {}))
+        and "over_under_25" in b
+        and "asian_handicap" in b
+    )
+    sent = one_price_set(body) | {
+        "over_under_25": body["over_under_25"],
+        "asian_handicap": body["asian_handicap"],
+    }
+    assert sent["odds"] == body["books"]["avg"]
+    form = sent | {"books": {"ps": body["books"]["ps"]}}  # what fill_form types in
+    open_page(page, app, key)
+    fill_form(page, form)
+    page.click("#predict-now")
+    result = page.wait_for_selector("#prediction:not([hidden])")
+    with app.client(key) as http:
+        expected = {k: v for k, v in sent.items() if k != "odds"}
+        expected["books"] = {"avg": sent["odds"], "ps": body["books"]["ps"]}
+        answer = http.post("/predict", json=expected).json()
+    assert answer["forecaster"] == "with_market"
+    assert shown_probabilities(result) == [answer["probabilities"][o] for o in OUTCOMES]
+    assert "(with_market)" in result.inner_text()
+    assert page.errors == []
+
+
+@live
 def test_an_unknown_team_names_the_closest_known_ones(app: App, key: str, page: Any) -> None:
     _, bodies = upcoming_requests(app)
     team = bodies[0]["home_team"]
     typo = team[:-1] + ("x" if team[-1] != "x" else "y")
     open_page(page, app, key)
-    fill_form(page, bodies[0] | {"home_team": typo})
+    fill_form(page, one_price_set(bodies[0]) | {"home_team": typo})
     page.click("#predict-now")
     error = page.wait_for_selector("#form-error:not([hidden])")
     assert f"unknown team '{typo}'" in error.inner_text()
@@ -277,7 +319,7 @@ def test_async_submissions_reach_done_and_the_page_is_photographed(
     assert {a["forecaster"] for a in api.values()} <= {"with_market_1x2", "ratings_only"}
     open_page(page, app, key)
     for body in bodies[:2]:
-        fill_form(page, body)
+        fill_form(page, one_price_set(body))
         page.click("#queue")
     page.wait_for_selector("#jobs > li:nth-child(2)")
     wait_for(
@@ -290,7 +332,8 @@ def test_async_submissions_reach_done_and_the_page_is_photographed(
         shown = shown_probabilities(item.query_selector(".job-body"))
         assert shown == pytest.approx([answer["probabilities"][o] for o in OUTCOMES], rel=1e-9)
 
-    fill_form(page, next(b for b in bodies if "odds" in b))  # a sync answer on the picture too
+    # a sync answer on the picture too
+    fill_form(page, one_price_set(next(b for b in bodies if "odds" in b)))
     page.click("#predict-now")
     page.wait_for_selector("#prediction:not([hidden])")
     wait_for(page, "document.querySelector('#plot-feature_importance').naturalWidth > 100")

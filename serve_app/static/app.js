@@ -18,6 +18,13 @@
   const METRICS = [["rps", "RPS"], ["log_loss", "Log-loss"], ["brier", "Brier"], ["ece", "ECE"],
                    ["accuracy", "Accuracy"]];
   const HIGHER_IS_BETTER = new Set(["accuracy"]);
+  // the form's price groups: the API's field names, each `${group}_${name}` on the page
+  const MARKET_FIELDS = {
+    odds: OUTCOMES.map((o) => `odds_${o}`),
+    ps: OUTCOMES.map((o) => `ps_${o}`),
+    ou: ["ou_over", "ou_under"],
+    ah: ["ah_line", "ah_home", "ah_away"],
+  };
 
   const $ = (selector) => document.querySelector(selector);
   const state = { leagues: [], plotUrls: [] };
@@ -202,7 +209,9 @@
     $("#home_team").value = f.home_team;
     $("#away_team").value = f.away_team;
     $("#kickoff").value = String(f.kickoff_utc).slice(0, 10);
-    for (const outcome of OUTCOMES) $(`#odds_${outcome}`).value = "";
+    for (const group of Object.values(MARKET_FIELDS)) {
+      for (const id of group) $(`#${id}`).value = "";
+    }
     $("#predict-section").scrollIntoView({ behavior: "smooth" });
     $("#home_team").focus({ preventScroll: true });
   }
@@ -216,12 +225,25 @@
     const missing = ["home_team", "away_team", "kickoff"].filter((k) => !body[k]);
     if (!body.league) missing.unshift("league");
     if (missing.length) throw new Error(`Fill in: ${missing.join(", ").replaceAll("_", " ")}.`);
-    const odds = OUTCOMES.map((o) => $(`#odds_${o}`).value.trim());
-    if (odds.some((v) => v !== "")) {
-      if (odds.some((v) => v === "")) throw new Error("Give all three odds, or none.");
-      body.odds = Object.fromEntries(OUTCOMES.map((o, i) => [o, Number(odds[i])]));
-    }
+    const odds = pricesOf("odds", "Give all three odds, or none.");
+    const ps = pricesOf("ps", "Give all three Pinnacle prices, or none.");
+    // with Pinnacle's too, the main set is the average's: the API's `books` (its `odds` would
+    // have to agree with the set it de-vigs, which is then the average's)
+    if (ps) body.books = odds ? { avg: odds, ps } : { ps };
+    else if (odds) body.odds = odds;
+    const totals = pricesOf("ou", "Give both over/under 2.5 prices, or none.");
+    if (totals) body.over_under_25 = totals;
+    const handicap = pricesOf("ah", "Give the Asian-handicap line and both its prices, or none.");
+    if (handicap) body.asian_handicap = handicap;
     return body;
+  }
+
+  function pricesOf(group, incomplete) {
+    const ids = MARKET_FIELDS[group];
+    const values = ids.map((id) => $(`#${id}`).value.trim());
+    if (values.every((v) => v === "")) return null;
+    if (values.some((v) => v === "")) throw new Error(incomplete);
+    return Object.fromEntries(ids.map((id, i) => [id.slice(group.length + 1), Number(values[i])]));
   }
 
   function showFormError(err) {
