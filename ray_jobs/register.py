@@ -34,6 +34,18 @@ def _flat_params(cfg: Config, trained_with: dict[str, Any]) -> dict[str, Any]:
     return out | {f"model.{key}": value for key, value in trained_with.items()}
 
 
+def _with_league(signature: Any) -> Any:
+    """The signature with an optional `league` column: it routes a row to its price-free tier
+    (`ratings_only` for the leagues it was trained on, `ratings_only_all_leagues` for the
+    rest); a caller with the feature columns alone is still answered, by the first tier that
+    fits."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    inputs = Schema([*signature.inputs.inputs, ColSpec("string", "league", required=False)])
+    return ModelSignature(inputs=inputs, outputs=signature.outputs)
+
+
 def _log_run(
     cfg: Config, predictor: Predictor, metrics: dict[str, Any], train_features: pd.DataFrame
 ) -> Any:
@@ -67,7 +79,7 @@ def _log_run(
         name="model",
         python_model=OutcomeModel(),
         artifacts={"predictor": str(model_dir)},
-        signature=infer_signature(example, predictor.predict_frame(example)),
+        signature=_with_league(infer_signature(example, predictor.predict_frame(example))),
         input_example=example,
         registered_model_name=cfg.runtime.mlflow.model_name,
         pip_requirements=["soccerpredict"],

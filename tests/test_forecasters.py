@@ -259,6 +259,8 @@ def test_the_extra_leagues_get_a_ratings_only_tier_of_their_own_only_when_asked(
     )
     assert list(on.tiers(coded)) == expected
     assert list(off.tiers(rows)) == [RATINGS_ONLY] * 3
+    # a frame of the features alone (an MLflow pyfunc caller's): the first tier that fits
+    assert list(on.tiers(rows.drop(columns="league"))) == [RATINGS_ONLY] * 3
     probs, _ = on.predict_with_tiers(rows)
     assert np.allclose(probs[0], on.forecasters[RATINGS_ONLY].predict_proba(rows.head(1))[0])
     assert np.allclose(probs[1], on.forecasters[RATINGS_ONLY_ALL].predict_proba(rows.iloc[[1]])[0])

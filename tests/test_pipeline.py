@@ -86,6 +86,9 @@ def test_repro_trains_evaluates_and_registers_a_champion(reproduced) -> None:  #
     contract = json.loads((work / "data/processed/feature_contract.json").read_text())
     probs = model.predict(test_rows[contract["columns"]])
     assert probs.to_numpy().sum(axis=1) == pytest.approx(1.0)
+    # the signature's optional `league` routes rows to their tier (no extra leagues here: the same)
+    routed = model.predict(test_rows[[*contract["columns"], "league"]])
+    assert routed.to_numpy() == pytest.approx(probs.to_numpy())
 
 
 def test_second_repro_reruns_only_the_checks_and_leaves_git_clean(  # type: ignore[no-untyped-def]

@@ -85,8 +85,9 @@ class Forecaster:
     """One booster over `columns`; with a `baseline` (the market forecast it starts from), the
     booster adds `correction` times its trees' output to the baseline's log-probabilities.
     A row is routed to it only if every column of `requires` is known (its baseline's own
-    books for `with_market`) and, when `leagues` is set, its `league` is one of them (the
-    leagues it was trained on), though it can score any row its baseline forecasts (`usable`)."""
+    books for `with_market`) and, when `leagues` is set and the frame names its rows' leagues
+    (`league`, or a served vector's `league_code`), its league is one of them (the leagues it
+    was trained on), though it can score any row its baseline forecasts (`usable`)."""
 
     name: str
     booster: xgb.Booster
@@ -114,8 +115,8 @@ class Forecaster:
             elif LEAGUE_CODE in frame:
                 codes = [league_code(lg) for lg in self.leagues]
                 rows &= frame[LEAGUE_CODE].isin(codes).to_numpy()
-            else:  # no league known: not one this tier was trained on
-                rows &= False
+            # neither: the frame has the features only (an MLflow pyfunc caller, whose
+            # signature holds the feature columns), and the first tier that fits answers
         return rows
 
     def raw_proba(self, frame: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
