@@ -18,7 +18,6 @@ from soccerpredict.models.predictor import (
     WITH_MARKET_1X2,
     Forecaster,
     Predictor,
-    all_leagues_tier,
 )
 
 CLOSING_COLUMNS = ["psc_home", "psc_draw", "psc_away"]
@@ -157,7 +156,7 @@ def extra_league_forecasts(
     training rows (the same code as the top-5's baselines)."""
     return {
         "ratings_only": predictor.forecasters[RATINGS_ONLY].predict_proba(test),
-        RATINGS_ONLY_ALL: all_leagues_tier(predictor).predict_proba(test),
+        RATINGS_ONLY_ALL: predictor.predict_proba(test),
         "elo_only": elo_only(train, test),
         "base_rates": np.tile(base_rates(train), (len(test), 1)),
         "uniform": np.full((len(test), 3), 1.0 / 3.0),

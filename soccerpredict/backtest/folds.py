@@ -24,7 +24,6 @@ from soccerpredict.models.predictor import (
     WITH_MARKET,
     WITH_MARKET_1X2,
     Predictor,
-    all_leagues_tier,
 )
 from soccerpredict.seasons import season_span
 
@@ -148,7 +147,7 @@ def extra_fold_forecasts(predictor: Predictor, extra: pd.DataFrame, fold: Fold) 
         rows = rows.reset_index(drop=True)
         probs = {
             RATINGS_ONLY: predictor.forecasters[RATINGS_ONLY].predict_proba(rows),
-            RATINGS_ONLY_ALL: all_leagues_tier(predictor).predict_proba(rows),
+            RATINGS_ONLY_ALL: predictor.predict_proba(rows),
             "elo_only": elo_only(before, rows),
             "price_benchmark": devig(rows[CLOSING_COLUMNS].to_numpy(dtype=float)),
         }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ _MIN_PROB = 1e-6
 LEAGUE_CODE = "league_code"
 
 
+@cache  # a handful of leagues, asked for on every served request and every routing
 def league_code(league: str) -> float:
     """A stable number for a league name, exact in a float64 (48 bits of its SHA-256)."""
     return float(int.from_bytes(hashlib.sha256(league.encode()).digest()[:6], "big"))
@@ -68,12 +70,6 @@ def usable_rows(
     if margin is None:
         margin = market_margin(baseline, frame)
     return np.isfinite(margin).all(axis=1)
-
-
-def all_leagues_tier(predictor: Predictor) -> Forecaster:
-    """What answers a league outside the top 5: `ratings_only_all_leagues`, or `ratings_only`
-    when that was not trained (`forecasters.ratings_only_all_leagues` off)."""
-    return predictor.forecasters.get(RATINGS_ONLY_ALL, predictor.forecasters[RATINGS_ONLY])
 
 
 class ContractMismatch(ValueError):
