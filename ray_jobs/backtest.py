@@ -15,13 +15,8 @@ import pandas as pd
 from ray_jobs.cli import run_stage
 from ray_jobs.runtime import ray_session
 from soccerpredict.backtest.clv import clv_report
-from soccerpredict.backtest.folds import (
-    EXTRA_FORECASTERS,
-    Fold,
-    fold_forecasts,
-    make_folds,
-    probabilities,
-)
+from soccerpredict.backtest.folds import EXTRA_FORECASTERS, fold_forecasts, probabilities
+from soccerpredict.backtest.plan import Fold, make_folds
 from soccerpredict.backtest.summary import (
     ONE_SET_PAIRS,
     by_group,

@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 def score_version(
     client: Any, model_name: str, version: str, train: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, Any] | None:
-    """A registered version re-scored on today's test matches, so both are judged on the same
-    games; None when its feature contract cannot be fed today's features."""
+    """A registered version's evaluated predictor (never trained on the test seasons, unlike the
+    one that serves) re-scored on today's test matches, so both are judged on the same games;
+    None when its feature contract cannot be fed today's features."""
     try:
-        predictor = registry.load_predictor(client, model_name, version)
+        predictor = registry.load_predictor(client, model_name, version, evaluated=True)
         metrics, _, _ = evaluate(predictor, train, test)
     except (ContractMismatch, OSError, KeyError) as err:
         log.warning("v%s cannot be scored on these features: %s", version, err)

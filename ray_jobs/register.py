@@ -3,7 +3,13 @@
 
 The version carries the predictor's data files (UBJ boosters, JSON) inside a pyfunc model, for
 people who load it in MLflow, and a tag with each file's sha256: Serve and the batch stages load
-those files only, after checking them against the tag, and never unpickle the pyfunc."""
+those files only, after checking them against the tag, and never unpickle the pyfunc.
+
+Two predictors go in (ray_jobs/train.py): the one that serves (`artifacts/production`, the
+pyfunc's), and the evaluated one (`artifacts/evaluated`), whose test scores are the run's metrics
+and which promotion re-scores. The drift reference is the sample of the served one's training
+rows that `train` drew (`paths.served_reference`); the seasons it was trained and validated on
+are tags."""
 
 from __future__ import annotations
 
@@ -47,15 +53,16 @@ def _with_league(signature: Any) -> Any:
 
 
 def _log_run(
-    cfg: Config, predictor: Predictor, metrics: dict[str, Any], train_features: pd.DataFrame
+    cfg: Config, predictor: Predictor, metrics: dict[str, Any], reference: pd.DataFrame
 ) -> Any:
     import mlflow
     from mlflow.models import infer_signature
 
     from soccerpredict.models.pyfunc import OutcomeModel
 
-    reports, model_dir = Path(cfg.runtime.paths.reports), Path(cfg.runtime.paths.model_dir)
-    trained_with = json.loads(cfg.runtime.paths.train_summary.read_text())["params"]
+    paths = cfg.runtime.paths
+    reports, served_dir = Path(paths.reports), Path(paths.production_dir)
+    trained_with = json.loads(paths.train_summary.read_text())["params"]
     mlflow.log_params(_flat_params(cfg, trained_with))
     for name, scores in metrics["test"].items():
         mlflow.log_metrics({f"test_{name}_{k}": v for k, v in scores.items()})
@@ -68,17 +75,12 @@ def _log_run(
         cfg.runtime.paths.train_summary,
     ]:
         mlflow.log_artifact(str(path), artifact_path="reports")
-    registry.log_artifact_frame(
-        registry.reference_snapshot(
-            train_features, predictor.columns, cfg.params.drift.reference_last_seasons
-        ),
-        "features.parquet",
-    )
-    example = train_features[predictor.columns].head(5)
+    registry.log_artifact_frame(reference, "features.parquet")
+    example = reference[predictor.columns].head(5)
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=OutcomeModel(),
-        artifacts={"predictor": str(model_dir)},
+        artifacts={"predictor": str(served_dir), "evaluated": str(paths.model_dir)},
         signature=_with_league(infer_signature(example, predictor.predict_frame(example))),
         input_example=example,
         registered_model_name=cfg.runtime.mlflow.model_name,
@@ -89,22 +91,25 @@ def _log_run(
 def run(cfg: Config) -> dict[str, Any]:
     client = registry.tracking_client(cfg)
     name = cfg.runtime.mlflow.model_name
-    metrics = json.loads(cfg.runtime.paths.metrics.read_text())
-    sha = registry.directory_sha256(cfg.runtime.paths.model_dir)
+    paths = cfg.runtime.paths
+    metrics = json.loads(paths.metrics.read_text())
+    served = json.loads(paths.train_summary.read_text())["production"]
+    sha = registry.directory_sha256(paths.production_dir, paths.model_dir)
     known = registry.version_with_model(client, name, sha)
     if known is not None:  # DVC runs this stage every time: the registry is outside its view
         version, run_id = str(known.version), known.run_id
         log.info("%s v%s already holds these trained files", name, version)
-        if registry.MANIFEST_TAG not in known.tags:  # registered before manifests were kept
-            registry.record_manifest(client, name, version, cfg.runtime.paths.model_dir)
     else:
-        train = pd.read_parquet(cfg.runtime.paths.split_file("train"))
-        predictor = Predictor.load(cfg.runtime.paths.model_dir)
+        predictor = Predictor.load(paths.production_dir)
+        reference = pd.read_parquet(paths.served_reference)
         with registry.fluent_run(cfg) as run_info:
-            info = _log_run(cfg, predictor, metrics, train)
+            info = _log_run(cfg, predictor, metrics, reference)
         version, run_id = str(info.registered_model_version), run_info.info.run_id
         client.set_model_version_tag(name, version, registry.MODEL_SHA_TAG, sha)
-        registry.record_manifest(client, name, version, cfg.runtime.paths.model_dir)
+        registry.record_manifest(client, name, version, paths.production_dir)
+        registry.record_manifest(client, name, version, paths.model_dir, evaluated=True)
+        for key in ("train_seasons", "validation_seasons"):
+            client.set_model_version_tag(name, version, key, ",".join(served[key]))
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
     summary = {"model_name": name, "alias": registry.CHALLENGER, "test": metrics["test"]["model"]}
     # the version and run id are run records: MLflow has them (and the log), git does not

@@ -1,7 +1,14 @@
 """Train the forecaster tiers (`with_market`, `ratings_only`), their calibration and the market
 baseline on train + validation (`python -m ray_jobs.train`). `ratings_only` trains with the Ray
 Tune search's choice (`reports/tune/best_params.json`: the tuned params if they beat the hand-set
-ones on validation, else the hand-set ones). The test split is not read here."""
+ones on validation, else the hand-set ones). The test split is not read here.
+
+Two predictors come out, both registered by `ray_jobs.register`: the evaluated one
+(`paths.model_dir`, the split's: `ray_jobs.evaluate` scores it on the test seasons), and the one
+that serves (`paths.production_dir`): with `production.refit`, the same tiers and parameters
+refit as the walk-forward backtest's next fold, on every played season but the last
+`backtest.validation_seasons` and validated on those, so production forecasts from the latest
+seasons (the backtest measures exactly this procedure, season by season)."""
 
 from __future__ import annotations
 
@@ -12,12 +19,14 @@ from typing import Any
 import pandas as pd
 
 from ray_jobs.cli import run_stage
+from soccerpredict.backtest.plan import Fold, extra_fold_tables, next_fold
 from soccerpredict.config import Config, ForecasterParams
-from soccerpredict.io import write_json
+from soccerpredict.io import write_json, write_parquet
 from soccerpredict.models.forecasters import fit_predictor
 from soccerpredict.models.predictor import WITH_MARKET, Predictor
 from soccerpredict.models.xgb import feature_importance
 from soccerpredict.plots import plot_feature_importance
+from soccerpredict.registry import reference_snapshot
 from soccerpredict.tuning import tier_params
 
 log = logging.getLogger(__name__)
@@ -42,18 +51,74 @@ def extra_tables(paths: Any) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     return pd.read_parquet(files[0]), pd.read_parquet(files[1])
 
 
+def refit(
+    table: pd.DataFrame,
+    extra: pd.DataFrame | None,
+    fold: Fold,
+    params: ForecasterParams,
+) -> tuple[Predictor, dict[str, Any], pd.DataFrame]:
+    """The tiers fitted on the fold's played seasons, as a backtest fold fits them; with the
+    top-5 rows they were trained on."""
+    played = table[table["result"].notna()]
+    rows = played[played["season"].isin(fold.train_seasons)]
+    predictor, summary = train(
+        rows,
+        played[played["season"].isin(fold.validation_seasons)],
+        params,
+        extra_fold_tables(extra, fold),
+    )
+    seasons = {"train_seasons": list(fold.train_seasons)}
+    summary = seasons | {"validation_seasons": list(fold.validation_seasons)} | summary
+    return predictor, summary, rows
+
+
+def production(
+    cfg: Config, params: ForecasterParams
+) -> tuple[Predictor, dict[str, Any], pd.DataFrame] | None:
+    """The refit predictor that serves (its summary, its training rows), or None when
+    `production.refit` is off (the evaluated one serves)."""
+    if not cfg.params.production.refit:
+        return None
+    paths = cfg.runtime.paths
+    table = pd.read_parquet(paths.features)
+    extra_file = Path(paths.features_extra)
+    extra = pd.read_parquet(extra_file) if extra_file.exists() else None
+    fold = next_fold(table.loc[table["result"].notna(), "season"].tolist(), cfg.params.backtest)
+    return refit(table, extra, fold, params)
+
+
 def run(cfg: Config) -> dict[str, Any]:
     paths = cfg.runtime.paths
     params = tier_params(cfg.params.forecasters, Path(paths.best_params))
-    predictor, summary = train(
-        pd.read_parquet(paths.split_file("train")),
-        pd.read_parquet(paths.split_file("validation")),
-        params,
-        extra_tables(paths),
-    )
+    train_rows = pd.read_parquet(paths.split_file("train"))
+    validation_rows = pd.read_parquet(paths.split_file("validation"))
+    predictor, summary = train(train_rows, validation_rows, params, extra_tables(paths))
     summary["params"] = params.model_dump(mode="json")
     model_dir = Path(paths.model_dir)
     predictor.save(model_dir)
+    refitted = production(cfg, params)
+    if refitted is None:  # the evaluated predictor serves: the same files
+        served, served_rows = predictor, train_rows
+        summary["production"] = {
+            "refit": False,
+            "train_seasons": sorted(train_rows["season"].unique().tolist()),
+            "validation_seasons": sorted(validation_rows["season"].unique().tolist()),
+        }
+    else:
+        served, served_summary, served_rows = refitted
+        summary["production"] = {"refit": True} | served_summary
+        log.info(
+            "served predictor refit on %s..%s, validated on %s",
+            served_summary["train_seasons"][0],
+            served_summary["train_seasons"][-1],
+            ", ".join(served_summary["validation_seasons"]),
+        )
+    served.save(Path(paths.production_dir))
+    # the drift reference register logs with the version: from the served one's training rows
+    write_parquet(
+        reference_snapshot(served_rows, served.columns, cfg.params.drift.reference_last_seasons),
+        paths.served_reference,
+    )
     write_json(summary, paths.train_summary)
     # the market tier's corrections: which inputs the trees use to move away from the market
     importance = feature_importance(predictor.forecasters[WITH_MARKET].booster)

@@ -303,7 +303,15 @@ class ModelInfo(BaseModel):
         default_factory=list, description="the version's tiers, in the order they are tried"
     )
     feature_contract: dict[str, object]
-    test_metrics: dict[str, dict[str, float]]
+    test_metrics: dict[str, dict[str, float]] = Field(
+        description="the version's evaluated predictor on the test seasons: the same tiers and "
+        "parameters trained on the seasons before the split's validation seasons"
+    )
+    trained_on: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="the seasons the predictor that answers was trained (train_seasons) and "
+        "validated on (validation_seasons): refit on the latest seasons (params.yaml production)",
+    )
     refused_versions: dict[str, str] = Field(
         default_factory=dict,
         description="versions the alias pointed at that were not loaded, "

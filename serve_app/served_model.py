@@ -185,6 +185,7 @@ class ServedModel:
             "forecasters": list(m.predictor.forecasters),
             "feature_contract": m.predictor.contract,
             "test_metrics": m.test_metrics,
+            "trained_on": m.trained_on,
             "refused_versions": dict(self.service.refused),
         }
 

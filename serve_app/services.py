@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -72,6 +72,14 @@ class LoadedModel:
     registered_at: str
     run_id: str | None
     test_metrics: dict[str, dict[str, float]]
+    # the seasons the served predictor was trained and validated on (the version's tags)
+    trained_on: dict[str, list[str]] = field(default_factory=dict)
+
+
+def trained_on(tags: dict[str, str]) -> dict[str, list[str]]:
+    """The version's `train_seasons` and `validation_seasons` tags (ray_jobs/register.py)."""
+    keys = ("train_seasons", "validation_seasons")
+    return {key: tags[key].split(",") for key in keys if tags.get(key)}
 
 
 def mlflow_loader(client: Any, name: str) -> Callable[[str], LoadedModel]:
@@ -88,6 +96,7 @@ def mlflow_loader(client: Any, name: str) -> Callable[[str], LoadedModel]:
             _iso_ms(mv.creation_timestamp),
             mv.run_id,
             test_metrics(metrics),
+            trained_on(mv.tags),
         )
 
     return load

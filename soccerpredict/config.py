@@ -160,6 +160,14 @@ class TuneParams(_Strict):
     space: SearchSpace
 
 
+class ProductionParams(_Strict):
+    """The predictor that serves (`ray_jobs.train`), registered beside the evaluated one."""
+
+    # True: refit as the walk-forward backtest's next fold (train on every played season but
+    # the last `backtest.validation_seasons`, validate on those); False: the split's model
+    refit: bool = True
+
+
 class ScrapeParams(_Strict):
     """What the `scrape` stage reads from WhoScored (off by default: it needs the site)."""
 
@@ -251,6 +259,7 @@ class Params(_Strict):
     backtest: BacktestParams
     tune: TuneParams
     promotion: PromotionParams
+    production: ProductionParams = ProductionParams()
     scrape: ScrapeParams = ScrapeParams()
     drift: DriftParams = DriftParams()
     monitoring: MonitoringParams = MonitoringParams()
@@ -290,7 +299,10 @@ class PathsConf(_Strict):
     features_extra: Path = Path("data/processed/features_extra.parquet")
     feature_contract: Path = Path("data/processed/feature_contract.json")
     splits: Path  # <split>.parquet for each name in soccerpredict.split.SPLITS: `split_file`
-    model_dir: Path
+    model_dir: Path  # the evaluated predictor: trained on the split, scored on its test seasons
+    production_dir: Path = Path("models/production")  # the predictor that serves
+    # a sample of its training rows, the drift reference register logs with the version
+    served_reference: Path = Path("models/reference_features.parquet")
     train_summary: Path = Path("models/train_summary.json")
     reports: Path
     metrics: Path = Path("reports/metrics.json")

@@ -24,6 +24,8 @@ from soccerpredict.models.artifacts import ArtifactRefused
 CHAMPION, CHALLENGER = "champion", "challenger"
 MODEL_SHA_TAG = "model_sha256"  # a version's trained files, hashed: registering is idempotent
 MANIFEST_TAG = "predictor_manifest"  # each predictor file's sha256, checked at every load
+# the same for the evaluated predictor (ray_jobs/train.py): what promotion re-scores on test
+EVALUATED_MANIFEST_TAG = "evaluated_manifest"
 SERVER_ARTIFACTS = "mlflow-artifacts:"  # the tracking server's proxied store, laid out by id
 
 
@@ -76,11 +78,16 @@ def file_sha256(path: str | Path) -> str | None:
     return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
 
 
-def directory_sha256(path: str | Path) -> str:
-    """One hash over a directory's files, names and bytes, in sorted order."""
-    root, digest = Path(path), hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+def directory_sha256(*paths: str | Path) -> str:
+    """One hash over directories' files, names and bytes, in sorted order (each directory's
+    files named relative to it, the directories in the order given)."""
+    digest = hashlib.sha256()
+    for k, path in enumerate(paths):
+        root = Path(path)
+        if k:
+            digest.update(b"\0\0")  # where one directory ends and the next begins
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
 
 
@@ -242,28 +249,35 @@ def model_version(client: Any, name: str, alias_or_version: str) -> Any:
     return client.get_model_version_by_alias(name, alias_or_version)
 
 
-def record_manifest(client: Any, name: str, version: str, directory: str | Path) -> None:
+def record_manifest(
+    client: Any, name: str, version: str, directory: str | Path, evaluated: bool = False
+) -> None:
     """Tag a version with its predictor files' sha256, as they are here: what loading checks.
-    The tag lives in the registry's database, apart from the artifact store it vouches for."""
+    The tag lives in the registry's database, apart from the artifact store it vouches for.
+    `evaluated`: the evaluated predictor's files (the served one's otherwise)."""
     from soccerpredict.models.artifacts import manifest
 
     recorded = manifest(directory, f"artifacts/{Path(directory).name}")
-    client.set_model_version_tag(name, version, MANIFEST_TAG, json.dumps(recorded, sort_keys=True))
+    tag = EVALUATED_MANIFEST_TAG if evaluated else MANIFEST_TAG
+    client.set_model_version_tag(name, version, tag, json.dumps(recorded, sort_keys=True))
 
 
-def load_predictor(client: Any, name: str, version: str) -> Any:
+def load_predictor(client: Any, name: str, version: str, evaluated: bool = False) -> Any:
     """The Predictor of a registered version, built from data files only (UBJ boosters, JSON
     calibrators and contract) whose sha256 match the manifest recorded at registration; read
     through `client`'s registry. The pyfunc's pickle is never downloaded, let alone loaded.
-    Raises `ArtifactRefused` for a version without a manifest or with files that differ."""
+    `evaluated`: the predictor the version's test scores are of (a version registered with one
+    predictor has it serve and be evaluated both). Raises `ArtifactRefused` for a version
+    without a manifest or with files that differ."""
     import mlflow
 
     from soccerpredict.models.artifacts import parse, verify
     from soccerpredict.models.predictor import Predictor
 
-    where = f"{name} v{version}"
+    where = f"{name} v{version}" + (" (evaluated)" if evaluated else "")
     mv = client.get_model_version(name, version)
-    recorded = parse(mv.tags.get(MANIFEST_TAG), where)
+    tag = EVALUATED_MANIFEST_TAG if evaluated and EVALUATED_MANIFEST_TAG in mv.tags else None
+    recorded = parse(mv.tags.get(tag or MANIFEST_TAG), where)
     uri = client.get_model_version_download_uri(name, version).rstrip("/")
     with tempfile.TemporaryDirectory() as tmp:
         try:

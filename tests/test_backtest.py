@@ -13,7 +13,8 @@ import pytest
 from ray_jobs.backtest import run
 from soccerpredict import registry
 from soccerpredict.backtest.clv import bets
-from soccerpredict.backtest.folds import fold_forecasts, make_folds
+from soccerpredict.backtest.folds import fold_forecasts
+from soccerpredict.backtest.plan import NEXT, make_folds, next_fold
 from soccerpredict.backtest.summary import cluster_bootstrap
 from soccerpredict.config import (
     BacktestParams,
@@ -39,6 +40,20 @@ def test_every_fold_trains_and_validates_on_earlier_seasons_only() -> None:
         assert max(fold.train_seasons) < min(fold.validation_seasons)
         assert max(fold.validation_seasons) < fold.season
         assert len(fold.validation_seasons) == 2 and fold.train_seasons[0] == SEASONS[0]
+
+
+def test_the_served_predictors_fold_is_the_walk_forwards_next_one() -> None:
+    """The fold after the last one: every season of the data trains or validates, by the same
+    rule as the backtest's folds; too few seasons is an error that says how many it needs."""
+    two = PARAMS.model_copy(update={"validation_seasons": 2})
+    fold = next_fold(list(reversed(SEASONS)) * 2, two)  # any order, repeats (one per match)
+    last = make_folds(SEASONS, two)[-1]
+    assert fold.season == NEXT
+    assert fold.validation_seasons == ("2020-2021", "2021-2022")
+    assert fold.train_seasons == (*last.train_seasons, *last.validation_seasons[:1])
+    assert set(fold.train_seasons) | set(fold.validation_seasons) == set(SEASONS)
+    with pytest.raises(ValueError, match="more than 2 played season"):
+        next_fold(SEASONS[:2], two)
 
 
 def test_a_parameter_shrinks_the_backtest_to_its_last_two_folds() -> None:

@@ -91,6 +91,52 @@ def test_repro_trains_evaluates_and_registers_a_champion(reproduced) -> None:  #
     assert routed.to_numpy() == pytest.approx(probs.to_numpy())
 
 
+def test_the_served_predictor_is_refit_on_the_latest_seasons(reproduced) -> None:  # type: ignore[no-untyped-def]
+    """production.refit: the version serves the tiers refit as the backtest's next fold (every
+    played season but the last backtest.validation_seasons, validated on those); its test
+    metrics, and promotion's re-scoring, are the evaluated predictor's (trained on the split)."""
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from soccerpredict import registry
+    from soccerpredict.models.predictor import Predictor
+
+    work, env = reproduced
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    assert params["production"]["refit"] is True
+    seasons = sorted(pd.read_parquet(work / "data/processed/features.parquet")["season"].unique())
+    held = params["backtest"]["validation_seasons"]
+    summary = json.loads((work / "models/train_summary.json").read_text())["production"]
+    assert summary["train_seasons"] == seasons[:-held]
+    assert summary["validation_seasons"] == seasons[-held:]
+    # the split's model stopped before its validation seasons; the served one trains on them
+    assert set(params["split"]["validation_seasons"]) <= set(summary["train_seasons"])
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    name = "soccer-match-outcome"
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert champion.tags["train_seasons"] == ",".join(summary["train_seasons"])
+    assert champion.tags["validation_seasons"] == ",".join(summary["validation_seasons"])
+    version = str(champion.version)
+    served = registry.load_predictor(client, name, version)
+    evaluated = registry.load_predictor(client, name, version, evaluated=True)
+    test_rows = pd.read_parquet(work / "data/processed/splits/test.parquet")
+    assert served.predict_proba(test_rows) == pytest.approx(
+        Predictor.load(work / "models/production").predict_proba(test_rows)
+    )
+    assert evaluated.predict_proba(test_rows) == pytest.approx(
+        Predictor.load(work / "models/evaluated").predict_proba(test_rows)
+    )
+    assert abs(served.predict_proba(test_rows) - evaluated.predict_proba(test_rows)).max() > 1e-3
+    import mlflow
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    contract = json.loads((work / "data/processed/feature_contract.json").read_text())
+    assert pyfunc.predict(test_rows[contract["columns"]]).to_numpy() == pytest.approx(
+        served.predict_proba(test_rows[contract["columns"]])
+    )
+
+
 def test_second_repro_reruns_only_the_checks_and_leaves_git_clean(  # type: ignore[no-untyped-def]
     reproduced,
 ) -> None:
@@ -228,7 +274,7 @@ def test_promotion_refuses_a_failing_challenger_and_rollback_restores(  # type: 
     job = [sys.executable, "-m"]
     before = _champion(env)
     # other trained files (as a retrain would give): registered as a new version, not re-used
-    (work / "models" / "retrained.json").write_text('{"retrain": 1}\n')  # data files only
+    (work / "models/production/retrained.json").write_text('{"retrain": 1}\n')  # data only
     _run([*job, "ray_jobs.register"], work, env)
     strict = work / "strict.yaml"
     params = yaml.safe_load((work / "params.yaml").read_text())

@@ -8,13 +8,12 @@ training rows never see its season's results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from soccerpredict.backtest.plan import Fold, extra_fold_tables
 from soccerpredict.backtest.reference import reference_forecasts, validation_rps
-from soccerpredict.config import BacktestParams, ForecasterParams
+from soccerpredict.config import ForecasterParams
 from soccerpredict.evaluation import CLOSING_COLUMNS, elo_only, one_price_set
 from soccerpredict.metrics.implied import devig
 from soccerpredict.models.forecasters import fit_predictor
@@ -34,33 +33,6 @@ WITH_MARKET_ONE_SET = "with_market_one_set"
 FORECASTERS = ("model", WITH_MARKET, WITH_MARKET_1X2, WITH_MARKET_ONE_SET, RATINGS_ONLY)
 BASELINES = ("market_baseline", "pinnacle_closing", "elo_only")
 _SIDES = ("home", "draw", "away")
-
-
-@dataclass(frozen=True)
-class Fold:
-    season: str
-    train_seasons: tuple[str, ...]
-    validation_seasons: tuple[str, ...]
-    # the drift reference is drawn from the latest this-many training seasons (0: all of them),
-    # as the register stage draws the champion's (drift.reference_last_seasons)
-    reference_last_seasons: int = 0
-
-
-def make_folds(
-    seasons: list[str], params: BacktestParams, reference_last_seasons: int = 0
-) -> list[Fold]:
-    """One fold per season in [first_season, last_season] with at least one training season."""
-    ordered = sorted(set(seasons))
-    folds = []
-    for i, season in enumerate(ordered):
-        if not params.first_season <= season <= params.last_season:
-            continue
-        earlier = ordered[:i]
-        val = tuple(earlier[-params.validation_seasons :]) if earlier else ()
-        train = tuple(earlier[: len(earlier) - len(val)])
-        if train and val:
-            folds.append(Fold(season, train, val, reference_last_seasons))
-    return folds[-params.max_folds :] if params.max_folds else folds
 
 
 def fold_forecasts(
@@ -117,20 +89,6 @@ def fold_forecasts(
 # answers them) beside Elo alone fitted on the league's own earlier rows, and the league's
 # prices (closing or of uncertain timing: the benchmark, never a feature)
 EXTRA_FORECASTERS = (RATINGS_ONLY, RATINGS_ONLY_ALL, "elo_only", "price_benchmark")
-
-
-def extra_fold_tables(
-    extra: pd.DataFrame | None, fold: Fold
-) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The extra leagues' played rows the fold may train and validate on, by date: before its
-    validation seasons, and within them (calendar-year seasons fall where their dates do)."""
-    if extra is None or extra.empty:
-        return None
-    played = extra[extra["result"].notna()]
-    day = played["kickoff_utc"].dt.date
-    start = season_span(fold.validation_seasons[0])[0]
-    end = season_span(fold.validation_seasons[-1])[1]
-    return played[day < start], played[(day >= start) & (day <= end)]
 
 
 def extra_fold_forecasts(predictor: Predictor, extra: pd.DataFrame, fold: Fold) -> pd.DataFrame:
