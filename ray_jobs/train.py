@@ -120,8 +120,9 @@ def run(cfg: Config) -> dict[str, Any]:
         paths.served_reference,
     )
     write_json(summary, paths.train_summary)
-    # the market tier's corrections: which inputs the trees use to move away from the market
-    importance = feature_importance(predictor.forecasters[WITH_MARKET].booster)
+    # the served market tier's corrections: which inputs the trees use to move away from the
+    # market
+    importance = feature_importance(served.forecasters[WITH_MARKET].booster)
     plot_feature_importance(
         importance, Path(cfg.runtime.paths.reports) / "plots" / "feature_importance.png"
     )

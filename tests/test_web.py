@@ -196,6 +196,9 @@ def test_the_page_loads_without_errors_and_fills_fixtures_and_the_model_card(
     page.wait_for_selector("#card dd")
     assert f"v{model['version']}" in page.inner_text("#card [data-field=model]")
     assert "not in the promotion history" not in page.inner_text("#card [data-field=promoted]")
+    trained = page.inner_text("#card [data-field='trained on']")
+    assert model["trained_on"]["train_seasons"][-1] in trained
+    assert f"validated on {model['trained_on']['validation_seasons'][-1]}" in trained
     rows = page.eval_on_selector_all(
         "#metrics tbody tr", "rows => rows.map(r => r.dataset.forecaster)"
     )

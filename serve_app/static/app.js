@@ -383,6 +383,7 @@
       ["Promoted", card.promoted_at ? when(card.promoted_at) : "not in the promotion history"],
       ["Why", card.promotion_reasons.join("; ") || "—"],
       ["Registered", when(m.registered_at)],
+      ["Trained on", trainedOn(m.trained_on || {})],
       ["Features", `${(m.feature_contract.columns || []).length} columns, schema ` +
                    `${m.feature_contract.schema_version ?? "?"}`],
     ];
@@ -393,6 +394,15 @@
     metricsTable(m.test_metrics);
     driftView(card);
     await Promise.all(Object.entries(card.plots).map(([name, url]) => loadPlot(name, url)));
+  }
+
+  // the seasons the answering predictor was fitted on (GET /model's trained_on)
+  function trainedOn(t) {
+    const train = t.train_seasons || [];
+    if (!train.length) return "not recorded with this version";
+    const span = train.length > 1 ? `${train[0]} to ${train[train.length - 1]}` : train[0];
+    const validation = (t.validation_seasons || []).join(", ");
+    return validation ? `${span}; validated on ${validation}` : span;
   }
 
   function metricsTable(metrics) {
