@@ -106,6 +106,12 @@ def run(cfg: Config) -> dict[str, Any]:
         }
     else:
         served, served_summary, served_rows = refitted
+        missing = sorted(set(predictor.forecasters) - set(served.forecasters))
+        if missing:  # a request the evaluated predictor answers must not lose its tier
+            raise ValueError(
+                f"the refit predictor has no {missing} tier (its validation seasons "
+                f"{served_summary['validation_seasons']} left it no rows); the evaluated one has"
+            )
         summary["production"] = {"refit": True} | served_summary
         log.info(
             "served predictor refit on %s..%s, validated on %s",

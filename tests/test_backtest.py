@@ -14,7 +14,7 @@ from ray_jobs.backtest import run
 from soccerpredict import registry
 from soccerpredict.backtest.clv import bets
 from soccerpredict.backtest.folds import fold_forecasts
-from soccerpredict.backtest.plan import NEXT, make_folds, next_fold
+from soccerpredict.backtest.plan import NEXT, Fold, extra_fold_tables, make_folds, next_fold
 from soccerpredict.backtest.summary import cluster_bootstrap
 from soccerpredict.config import (
     BacktestParams,
@@ -54,6 +54,25 @@ def test_the_served_predictors_fold_is_the_walk_forwards_next_one() -> None:
     assert set(fold.train_seasons) | set(fold.validation_seasons) == set(SEASONS)
     with pytest.raises(ValueError, match="more than 2 played season"):
         next_fold(SEASONS[:2], two)
+
+
+def test_the_extra_leagues_validate_on_their_latest_year_when_the_folds_seasons_have_none() -> None:
+    """Their files end in November 2020: a fold validating on 2021-22 (the served predictor's)
+    still gets a validation table for them, their last year, and trains on what precedes it;
+    a fold whose validation seasons hold their matches splits by those seasons' dates."""
+    days = pd.date_range("2018-03-01", "2020-11-15", freq="7D", tz="UTC")
+    extra = pd.DataFrame({"kickoff_utc": days, "result": "H"})
+    extra.loc[len(extra)] = [pd.Timestamp("2020-11-20", tz="UTC"), None]  # not played
+    train, validation = extra_fold_tables(extra, Fold(NEXT, ("2019-2020",), ("2021-2022",)))
+    assert validation["kickoff_utc"].max() == days[-1]
+    assert (days[-1] - validation["kickoff_utc"].min()).days <= 365
+    assert (days[-1] - validation["kickoff_utc"].min()).days > 350
+    assert train["kickoff_utc"].max() < validation["kickoff_utc"].min()
+    assert len(train) + len(validation) == len(days)
+    train, validation = extra_fold_tables(extra, Fold("2020-2021", ("2018-2019",), ("2019-2020",)))
+    assert validation["kickoff_utc"].min() >= pd.Timestamp("2019-07-01", tz="UTC")
+    assert validation["kickoff_utc"].max() <= pd.Timestamp("2020-06-30", tz="UTC")
+    assert train["kickoff_utc"].max() < pd.Timestamp("2019-07-01", tz="UTC")
 
 
 def test_a_parameter_shrinks_the_backtest_to_its_last_two_folds() -> None:

@@ -127,6 +127,7 @@ def test_the_served_predictor_is_refit_on_the_latest_seasons(reproduced) -> None
         Predictor.load(work / "models/evaluated").predict_proba(test_rows)
     )
     assert abs(served.predict_proba(test_rows) - evaluated.predict_proba(test_rows)).max() > 1e-3
+    assert list(served.forecasters) == list(evaluated.forecasters)  # no request loses its tier
     import mlflow
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])

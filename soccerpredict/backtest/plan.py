@@ -63,11 +63,21 @@ def extra_fold_tables(
     extra: pd.DataFrame | None, fold: Fold
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """The extra leagues' played rows the fold may train and validate on, by date: before its
-    validation seasons, and within them (calendar-year seasons fall where their dates do)."""
+    validation seasons, and within them (calendar-year seasons fall where their dates do).
+
+    When those seasons hold none of their matches (the extra leagues' files end in 2020; the
+    served predictor's fold validates on later seasons), they validate on their own latest
+    stretch as long as the validation seasons, up to their last played day before the fold's
+    validation seasons end, and train on what comes before it."""
     if extra is None or extra.empty:
         return None
     played = extra[extra["result"].notna()]
     day = played["kickoff_utc"].dt.date
     start = season_span(fold.validation_seasons[0])[0]
     end = season_span(fold.validation_seasons[-1])[1]
-    return played[day < start], played[(day >= start) & (day <= end)]
+    within = (day >= start) & (day <= end)
+    if not within.any() and (day < start).any():
+        last = day[day < start].max()
+        start, end = last - (end - start), last
+        within = (day >= start) & (day <= end)
+    return played[day < start], played[within]
