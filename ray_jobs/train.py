@@ -52,14 +52,13 @@ def extra_tables(paths: Any) -> tuple[pd.DataFrame, pd.DataFrame] | None:
 
 
 def refit(
-    table: pd.DataFrame,
+    played: pd.DataFrame,
     extra: pd.DataFrame | None,
     fold: Fold,
     params: ForecasterParams,
 ) -> tuple[Predictor, dict[str, Any], pd.DataFrame]:
-    """The tiers fitted on the fold's played seasons, as a backtest fold fits them; with the
-    top-5 rows they were trained on."""
-    played = table[table["result"].notna()]
+    """The tiers fitted on the fold's seasons of the `played` rows, as a backtest fold fits
+    them; with the top-5 rows they were trained on."""
     rows = played[played["season"].isin(fold.train_seasons)]
     predictor, summary = train(
         rows,
@@ -81,10 +80,11 @@ def production(
         return None
     paths = cfg.runtime.paths
     table = pd.read_parquet(paths.features)
+    played = table[table["result"].notna()]
     extra_file = Path(paths.features_extra)
     extra = pd.read_parquet(extra_file) if extra_file.exists() else None
-    fold = next_fold(table.loc[table["result"].notna(), "season"].tolist(), cfg.params.backtest)
-    return refit(table, extra, fold, params)
+    fold = next_fold(played["season"].tolist(), cfg.params.backtest)
+    return refit(played, extra, fold, params)
 
 
 def run(cfg: Config) -> dict[str, Any]:

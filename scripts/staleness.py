@@ -44,9 +44,11 @@ def main() -> None:
     extra = pd.read_parquet(paths.features_extra) if paths.features_extra.exists() else None
     fresh = pd.read_parquet("data/processed/backtest_forecasts.parquet").set_index("match_id")
     seasons = sorted(s for s in fresh["season"].unique() if s <= backtest.selection_last_season)
+    every = sorted(table["season"].unique())
     print(f"seasons {seasons[0]}..{seasons[-1]}; RPS stale − fresh, 95% interval (matchdays)")
     for k in args.k:
-        usable = [s for s in seasons if sorted(table["season"].unique()).index(s) > k + 1]
+        # the stale fold needs a training season before its validation seasons
+        usable = [s for s in seasons if every.index(s) > backtest.validation_seasons + k]
         stale = pd.concat(
             [stale_forecasts(table, extra, s, k, cfg.params) for s in usable], ignore_index=True
         )

@@ -258,8 +258,12 @@ def record_manifest(
     from soccerpredict.models.artifacts import manifest
 
     recorded = manifest(directory, f"artifacts/{Path(directory).name}")
-    tag = EVALUATED_MANIFEST_TAG if evaluated else MANIFEST_TAG
+    tag = _manifest_tag(evaluated)
     client.set_model_version_tag(name, version, tag, json.dumps(recorded, sort_keys=True))
+
+
+def _manifest_tag(evaluated: bool) -> str:
+    return EVALUATED_MANIFEST_TAG if evaluated else MANIFEST_TAG
 
 
 def load_predictor(client: Any, name: str, version: str, evaluated: bool = False) -> Any:
@@ -276,8 +280,9 @@ def load_predictor(client: Any, name: str, version: str, evaluated: bool = False
 
     where = f"{name} v{version}" + (" (evaluated)" if evaluated else "")
     mv = client.get_model_version(name, version)
-    tag = EVALUATED_MANIFEST_TAG if evaluated and EVALUATED_MANIFEST_TAG in mv.tags else None
-    recorded = parse(mv.tags.get(tag or MANIFEST_TAG), where)
+    # a version registered before the evaluated predictor was kept apart serves the one it has
+    tag = _manifest_tag(evaluated and EVALUATED_MANIFEST_TAG in mv.tags)
+    recorded = parse(mv.tags.get(tag), where)
     uri = client.get_model_version_download_uri(name, version).rstrip("/")
     with tempfile.TemporaryDirectory() as tmp:
         try:
