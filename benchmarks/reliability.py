@@ -953,8 +953,20 @@ def schemathesis_summary(report: dict[str, Any], output: str) -> dict[str, Any]:
 
 def _schemathesis(url: str, key: str, folder: Path, examples: int) -> dict[str, Any]:
     """`schemathesis run` of the app's own OpenAPI document through the front, with the key,
-    `examples` per operation and every phase (examples, coverage, fuzzing, stateful links)."""
-    report = folder / "schemathesis.json"
+    `examples` per operation and every phase (examples, coverage, fuzzing, stateful links).
+    Its positive data is brought inside the app's rules JSON Schema cannot state
+    (benchmarks/schemathesis_hooks.py); what that moved or dropped, by rule, is reported."""
+    from benchmarks import schemathesis_hooks as hooks
+    from soccerpredict.config import PROJECT_ROOT
+
+    report, counts = folder / "schemathesis.json", folder / "schemathesis_moved.json"
+    env = os.environ | {
+        "SCHEMATHESIS_HOOKS": hooks.__name__,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]),
+        hooks.URL: url,
+        hooks.KEY: key,
+        hooks.COUNTS: str(counts),
+    }
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "run",
@@ -972,7 +984,7 @@ def _schemathesis(url: str, key: str, folder: Path, examples: int) -> dict[str, 
     ]
     try:
         done = subprocess.run(
-            command, check=False, capture_output=True, text=True, timeout=900, cwd=folder
+            command, check=False, capture_output=True, text=True, timeout=900, cwd=folder, env=env
         )
     except subprocess.TimeoutExpired:
         return {"error": "schemathesis ran past 900 s"}
@@ -984,6 +996,7 @@ def _schemathesis(url: str, key: str, folder: Path, examples: int) -> dict[str, 
     return out | {
         "exit": done.returncode,
         "max_examples": examples,
+        "positive_cases_moved": json.loads(counts.read_text()) if counts.exists() else {},
         "failure_cases": failures.strip("= \n").replace(key, "[key]")[:8000],
     }
 

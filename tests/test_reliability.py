@@ -199,3 +199,51 @@ def test_a_schemathesis_summary_reads_its_report_and_the_links_it_printed() -> N
     assert [r["met"] for r in schemathesis_targets(s).values()] == [False, True]
     clean = s | {"failures": {}, "links_covered": 0}
     assert [r["met"] for r in schemathesis_targets(clean).values()] == [True, False]
+
+
+def test_the_schemathesis_hooks_bring_positive_bodies_inside_the_apps_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite's positive data meets the rules JSON Schema cannot state (known league and
+    teams, the kickoff window, a bookmaker's margin, odds equal to the books' set); the app's
+    own model then takes it, and only what it still refuses is dropped."""
+    from datetime import date
+
+    from benchmarks import schemathesis_hooks as hooks
+    from serve_app.schemas import FixtureIn
+
+    window = {"teams": ["Arsenal", "Chelsea"], "earliest": date(2022, 5, 1)}
+    monkeypatch.setattr(hooks, "known", lambda: {"E0": window | {"latest": date(2022, 6, 1)}})
+    generated = {
+        "league": "Zz",
+        "home_team": "Nowhere FC",
+        "away_team": "Nowhere FC",
+        "kickoff": "1999-01-01",
+        "odds": {"home": 999.0, "draw": 3.5, "away": 3.4},  # a margin of -42%
+        "books": {"avg": {"home": 2.1, "draw": 3.5, "away": 3.4}},
+        "asian_handicap": {"line": -0.25, "home": 3.0, "away": 40.0},  # -64%
+    }
+    body, moved, refused = hooks.adapted("POST /predict", generated)
+    assert refused is None
+    fixture = FixtureIn.model_validate(body)
+    assert (fixture.league, {fixture.home_team, fixture.away_team}) == ("E0", set(window["teams"]))
+    assert fixture.kickoff == date(2022, 5, 1)
+    assert fixture.odds == fixture.books.avg  # the books' set, the rebuilt odds replaced
+    handicap = fixture.asian_handicap
+    assert 1 / handicap.home + 1 / handicap.away - 1 == pytest.approx(hooks.TARGET_MARGIN, abs=1e-3)
+    assert handicap.away / handicap.home == pytest.approx(40.0 / 3.0, rel=1e-3)  # same shares
+    assert set(moved) == {
+        "league unknown to the state",
+        "team unknown to the state",
+        "the same team twice",
+        "kickoff outside the league's window",
+        "a price set off a bookmaker's margin",
+        "odds unlike the books' set",
+    }
+    assert generated["league"] == "Zz", "the generated body is not changed in place"
+    batch, _, refused = hooks.adapted("POST /predict/batch", {"fixtures": [generated]})
+    assert refused is None and batch["fixtures"][0] == body
+    # what the rules cannot mend is left as it is, and the app's model says why it is dropped
+    no_kickoff = {k: v for k, v in generated.items() if k != "kickoff"}
+    assert hooks.adapted("POST /predict", no_kickoff)[1:] == ([], "missing at kickoff")
+    assert hooks.adapted("GET /model", None) == (None, [], None)
