@@ -324,7 +324,10 @@ def write_app_config(
     state, registry, keys) the app serves."""
     runtime = yaml.safe_load((root / "conf/runtime.yaml").read_text())
     runtime["serving"].update(
-        redis_url=redis_url, rate_limit_per_minute=10**9, address_rate_per_minute=10**9
+        redis_url=redis_url,
+        rate_limit_per_minute=10**9,
+        address_rate_per_minute=10**9,
+        address_in_flight=10**6,
     )
     (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
     config = yaml.safe_load((root / "conf/serve.yaml").read_text())

@@ -97,6 +97,20 @@ def address_refusal(
     )
 
 
+def address_concurrency_refusal(in_flight: int) -> str:
+    """The rule that answers the front's 429 to a request past `in_flight` requests of its
+    address still unanswered (sc0's trackers: each request tracks its address's entry from
+    `track-sc0` to its end), in the app's problem body; try again in a second."""
+    detail = over_address_limit(in_flight, "in flight", "%[src]", "requests")
+    body = Problem(detail=f"{detail}; wait for an answer before sending more").model_dump_json()
+    if body.count("%") != 1 or "'" in body:
+        raise ValueError(f"the 429's body cannot be a HAProxy log-format string: {body}")
+    return (
+        f"http-request return status 429 content-type application/json lf-string '{body}'"
+        f" hdr Retry-After 1 if {{ sc_trackers(0) gt {in_flight} }}"
+    )
+
+
 def direct_ingress_ports(env: dict[str, str]) -> range:
     """The ports Ray gives Ingress replicas, as its PortAllocator reads them: min up to max,
     max excluded."""
@@ -116,6 +130,7 @@ def front_config(
     replica_connections: int,
     address_rate_per_minute: int,
     metrics_rate_per_minute: int,
+    address_in_flight: int,
     backend_host: str = "127.0.0.1",
     server_timeout_s: float = 60.0,
 ) -> str:
@@ -173,6 +188,10 @@ frontend front
     acl metrics path /metrics
     {address_refusal(metrics_rate_per_minute, "gpc1", "GET /metrics", "metrics ")}
     {address_refusal(address_rate_per_minute, "gpc0")}
+    # and at most serving.address_in_flight of its requests unanswered at once: a client that
+    # opens many connections (a flood at c=32) would otherwise hold every replica's slots, and
+    # each request of another client would wait its turn behind a replica's whole share of them
+    {address_concurrency_refusal(address_in_flight)}
     http-request sc-inc-gpc1(0) if metrics
     http-request sc-inc-gpc0(0)
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
@@ -252,6 +271,7 @@ def config_for(
         serving.front_replica_connections,
         serving.address_rate_per_minute,
         serving.metrics_rate_per_minute,
+        serving.address_in_flight,
     )
 
 

@@ -364,6 +364,8 @@ class ServingConf(_Strict):
     max_body_bytes: int = Field(1_048_576, ge=1024)  # a larger body is a 413, never parsed
     # per client address, before the key is checked, in each ingress replica's memory
     address_rate_per_minute: int = Field(1200, ge=1)
+    # requests of one client address unanswered at once, held by the front (serve_app/front.py)
+    address_in_flight: int = Field(8, ge=1)
     # the header that names the client behind a proxy, believed only from `trusted_proxies`;
     # None: the peer address of the connection is the client
     forwarded_header: str | None = None

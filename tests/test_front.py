@@ -80,7 +80,7 @@ def replica(port: int, name: str, delay_s: float = 0.0) -> Iterator[None]:
 def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
     ports = direct_ingress_ports(serve_environment())
     assert len(ports) >= 8  # a restarted replica finds a port while its old one is held back
-    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16, 1200, 60)
+    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16, 1200, 60, 8)
     assert [line.split()[1] for line in text.splitlines() if "bind" in line.split()[:1]] == [
         "127.0.0.1:8000"
     ]  # one listening socket: no stats page, no admin socket on any interface
@@ -93,7 +93,9 @@ def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
 def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "front.cfg",
-        front_config("127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16, 1200, 60),
+        front_config(
+            "127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16, 1200, 60, 8
+        ),
     )
     checked = subprocess.run(
         [*command(config)[:1], "-c", "-f", str(config)], check=False, capture_output=True, text=True
@@ -274,7 +276,8 @@ def test_a_lone_client_always_meets_the_first_replica_and_load_spills_to_the_nex
         replica(ports[0], "first", delay_s=3.0),
         replica(ports[1], "second", delay_s=3.0),
         replica(proxy, "proxy"),
-        front_running(tmp_path, front, ports, proxy),
+        # 24 at once from one address: past serving.address_in_flight, lifted here
+        front_running(tmp_path, front, ports, proxy, unheld(address_in_flight=100)),
     ):
         time.sleep(1.0)  # both replicas' first checks
         alone = [httpx.get(url, timeout=10).text for _ in range(6)]  # a GET: no delay
@@ -286,6 +289,53 @@ def test_a_lone_client_always_meets_the_first_replica_and_load_spills_to_the_nex
     slots = serving_settings().front_replica_connections
     assert together.count("first 127.0.0.1") == slots
     assert together.count("second 127.0.0.1") == 24 - slots
+
+
+def unheld(**limits: int) -> Any:
+    """The project's serving settings with these limits instead."""
+    return serving_settings().model_copy(update=limits)
+
+
+def test_an_address_with_too_many_requests_in_flight_gets_the_fronts_429_and_others_pass(
+    tmp_path: Path,
+) -> None:
+    """serving.address_in_flight: one address's requests past that many unanswered get the
+    front's own 429 at once (the app's problem body, Retry-After 1), never queued for a
+    replica's slot; another address is served meanwhile, and the first one again once its
+    requests are answered."""
+    ports = free_port_range(1)
+    proxy, front = free_port(), free_port()
+    cap = serving_settings().address_in_flight
+    url = f"http://127.0.0.1:{front}/predict"
+    flood = httpx.Client(
+        transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+        limits=httpx.Limits(max_connections=cap + 4),
+        timeout=10,
+    )
+    with (
+        replica(ports[0], "first", delay_s=2.0),
+        replica(proxy, "proxy"),
+        front_running(tmp_path, front, ports, proxy),
+        flood,
+        ThreadPoolExecutor(cap + 4) as pool,
+    ):
+        time.sleep(1.0)  # the replica's first check marks it up
+        started = time.monotonic()
+        posts = [pool.submit(flood.post, url, json={}) for _ in range(cap + 4)]
+        time.sleep(0.5)
+        other = httpx.post(url, json={}, timeout=10)
+        answers = [p.result() for p in posts]
+        again = flood.post(url, json={})
+    refused = [a for a in answers if a.status_code == 429]
+    assert sorted(a.status_code for a in answers) == [200] * cap + [429] * 4
+    assert all(a.elapsed.total_seconds() < 1.0 for a in refused), "refused at once, not queued"
+    assert refused[0].json()["detail"] == (
+        f"more than {cap} requests in flight from 127.0.0.2; wait for an answer before sending more"
+    )
+    assert refused[0].headers["retry-after"] == "1"
+    assert (other.status_code, other.text) == (200, "first 127.0.0.1")
+    assert (again.status_code, again.text) == (200, "first 127.0.0.2")
+    assert time.monotonic() - started < 8
 
 
 def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_still_pass(

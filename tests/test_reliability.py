@@ -99,7 +99,12 @@ def test_an_async_flood_summary_counts_refusals_ends_and_drops() -> None:
 
 
 def test_async_flood_targets_are_met_only_within_every_bound() -> None:
-    from benchmarks.reliability import async_flood_summary, async_flood_targets
+    from benchmarks.reliability import (
+        FLOOD,
+        FLOOD_PAST_BACKLOG,
+        async_flood_summary,
+        async_flood_targets,
+    )
 
     posts = [("202", False, "a"), ("503", True, None)]
     base = {
@@ -125,6 +130,18 @@ def test_async_flood_targets_are_met_only_within_every_bound() -> None:
     assert not async_flood_targets(over)[
         "serve run, async flood with the Model frozen: a 429/503 with Retry-After past the backlog"
     ]["met"]
+    # through the project's front the address's 429s come before the backlog is reached: every
+    # refusal must be retryable; past the backlog, a 429 alone does not show the backlog held
+    fronted = base | async_flood_summary(
+        [posts[0], ("429", True, None)], {"a": ("done", None, 1)}, 0
+    )
+    rows = async_flood_targets(fronted, backlog=False)
+    assert rows[f"{FLOOD}: every refusal a 429/503 with Retry-After"]["met"]
+    assert not async_flood_targets(fronted)[
+        f"{FLOOD}: a 429/503 with Retry-After past the backlog"
+    ]["met"]
+    unheld = async_flood_targets(good, FLOOD_PAST_BACKLOG, keyed=False)
+    assert len(unheld) == 4 and all(r["met"] for r in unheld.values())
 
 
 def _retrain(records: list[tuple[float, float, str]], exit_code: int = 255) -> dict[str, Any]:
