@@ -24,9 +24,11 @@ of never-seen fixtures (httpx, each request's status and times); every listening
 app's processes (the Ray head's, `serve run`, the front, Redis) and its owner; every Model
 replica SIGSTOPped for 25 s while 2,000 async posts come from 127.0.0.2 (c=32) beside the keyed
 client from 127.0.0.1, then SIGCONT and every accepted job read until it ends (Ingress RSS,
-refusals past `async_backlog`, each job's end, results dropped, the keyed p50/p99 against idle);
+refusals, each job's end, results dropped, the keyed p50/p99 against idle): once through a
+front with the project's address limits, once with them lifted (refusals past `async_backlog`);
 schemathesis over the app's own OpenAPI document through the front, with the key, 100 examples
-per operation and every phase (examples, coverage, fuzzing, stateful links).
+per operation and every phase (examples, coverage, fuzzing, stateful links), its positive data
+brought inside the app's rules by benchmarks/schemathesis_hooks.py.
 
 The retrain part: the app as above, serving a copy of the checkout (`--root`, default this one;
 never written to), a c=4 load of never-seen `POST /predict` throughout; `dvc repro -f -s features`
