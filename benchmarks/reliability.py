@@ -947,11 +947,9 @@ def run_serve(
                 "async_backlog": serving.async_backlog,
                 "async_timeout_s": serving.async_timeout_s,
             }
-            # the flood from one address as the main command's front meets it (its address
-            # limits), then the same flood with them lifted, as from many addresses: past the
-            # replicas' backlog
-            with project_front(app, folder) as front:
-                out["async_flood"] = (
+
+            def flood(front: str, offset: int, setting: str) -> dict[str, Any]:
+                return (
                     _async_flood(
                         app,
                         front,
@@ -960,32 +958,26 @@ def run_serve(
                         flood_posts,
                         freeze_s,
                         idle_s,
-                        serving.async_timeout_s,
+                        settings["async_timeout_s"],
+                        offset,
                     )
                     | settings
-                    | {
-                        "front": "the project's: "
-                        f"{serving.address_rate_per_minute} requests a minute and "
-                        f"{serving.address_in_flight} in flight per address",
-                    }
+                    | {"front": setting}
+                )
+
+            # the flood from one address as the main command's front meets it (its address
+            # limits), then the same flood with them lifted, as from many addresses: past the
+            # replicas' backlog (fixtures of its own: the first flood's are cache hits now)
+            with project_front(app, folder) as front:
+                out["async_flood"] = flood(
+                    front,
+                    0,
+                    f"the project's: {serving.address_rate_per_minute} requests a minute and "
+                    f"{serving.address_in_flight} in flight per address",
                 )
             wait_until(lambda: httpx.get(f"{app.front}/healthz").status_code == 200, 60)
             time.sleep(3)
-            out["async_flood_past_backlog"] = (
-                _async_flood(
-                    app,
-                    app.front,
-                    key,
-                    items,
-                    flood_posts,
-                    freeze_s,
-                    idle_s,
-                    serving.async_timeout_s,
-                    offset=100_000,  # the first flood's fixtures are cache hits now
-                )
-                | settings
-                | {"front": "address limits lifted"}
-            )
+            out["async_flood_past_backlog"] = flood(app.front, 100_000, "address limits lifted")
             out["schemathesis"] = _schemathesis(app.front, key, folder, examples)
     finally:
         for proc in redis:
