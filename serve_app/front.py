@@ -79,35 +79,38 @@ def address_slice_limit(rate_per_minute: int) -> int:
     return max(1, -(-rate_per_minute * ADDRESS_SLICE_S // 60))
 
 
-def address_refusal(
-    rate_per_minute: int, counter: str, what: str = "requests", acl: str = ""
-) -> str:
-    """The rule that answers the front's 429 once `counter` (a gpc of sc0) has admitted the
-    slice's share of `rate_per_minute`: the app's problem body (limits.over_address_limit)
-    naming the client's address (HAProxy's `%[src]`), and when to try again."""
-    limit = address_slice_limit(rate_per_minute)
-    detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]", what)
+def _refusal(detail: str, retry_after_s: int, condition: str) -> str:
+    """The rule that answers the front's 429 when `condition` holds: the app's problem body
+    with `detail` (naming the client's address, HAProxy's `%[src]`) and when to try again."""
     body = Problem(detail=detail).model_dump_json()
     # in a log-format string `%` starts a sample and `'` would end the quoted text
     if body.count("%") != 1 or "'" in body:
         raise ValueError(f"the 429's body cannot be a HAProxy log-format string: {body}")
     return (
         f"http-request return status 429 content-type application/json lf-string '{body}'"
-        f" hdr Retry-After {ADDRESS_SLICE_S} if {acl}{{ sc_{counter}_rate(0) ge {limit} }}"
+        f" hdr Retry-After {retry_after_s} if {condition}"
     )
 
 
+def address_refusal(
+    rate_per_minute: int, counter: str, what: str = "requests", acl: str = ""
+) -> str:
+    """The front's 429 once `counter` (a gpc of sc0) has admitted the slice's share of
+    `rate_per_minute` (limits.over_address_limit's words); try again after the slice."""
+    limit = address_slice_limit(rate_per_minute)
+    detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]", what)
+    return _refusal(detail, ADDRESS_SLICE_S, f"{acl}{{ sc_{counter}_rate(0) ge {limit} }}")
+
+
 def address_concurrency_refusal(in_flight: int) -> str:
-    """The rule that answers the front's 429 to a request past `in_flight` requests of its
-    address still unanswered (sc0's trackers: each request tracks its address's entry from
-    `track-sc0` to its end), in the app's problem body; try again in a second."""
+    """The front's 429 to a request past `in_flight` requests of its address still unanswered
+    (sc0's trackers: each request tracks its address's entry from `track-sc0` to its end); try
+    again in a second."""
     detail = over_address_limit(in_flight, "in flight", "%[src]", "requests")
-    body = Problem(detail=f"{detail}; wait for an answer before sending more").model_dump_json()
-    if body.count("%") != 1 or "'" in body:
-        raise ValueError(f"the 429's body cannot be a HAProxy log-format string: {body}")
-    return (
-        f"http-request return status 429 content-type application/json lf-string '{body}'"
-        f" hdr Retry-After 1 if {{ sc_trackers(0) gt {in_flight} }}"
+    return _refusal(
+        f"{detail}; wait for an answer before sending more",
+        1,
+        f"{{ sc_trackers(0) gt {in_flight} }}",
     )
 
 
