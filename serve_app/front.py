@@ -25,11 +25,13 @@ HAProxy in the foreground in its place (scripts/serve.sh, the KubeRay head's `fr
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +76,31 @@ def body_too_large(limit: int) -> str:
 ADDRESS_SLICE_S = 10
 
 
+# the client's address in HAProxy's log-format strings: the variable `client_rules` sets
+CLIENT = "%[var(txn.client)]"
+# the last address of a trusted proxy's header (HAProxy: -1 counts from the end); no address
+# there (absent, or not an address): the connection's source
+_FORWARDED = "req.hdr_ip(x-forwarded-for,-1)"
+
+
+def client_rules(trusted_proxies: Sequence[str]) -> str:
+    """The rules that name the client (`txn.client`): the connection's source, or, from an
+    address or network of `trusted_proxies` (serving.front_trusted_proxies: an ingress
+    controller in front of the front), the last address in its X-Forwarded-For: the one the
+    proxy appended. A header from anyone else is never believed."""
+    rules = ["http-request set-var(txn.client) src"]
+    if trusted_proxies:
+        networks = " ".join(str(ipaddress.ip_network(p, strict=False)) for p in trusted_proxies)
+        rules += [
+            f"acl from_trusted_proxy src {networks}",
+            (
+                f"http-request set-var(txn.client) {_FORWARDED} if from_trusted_proxy "
+                f"{{ {_FORWARDED} -m found }}"
+            ),
+        ]
+    return "\n    ".join(rules)
+
+
 def address_slice_limit(rate_per_minute: int) -> int:
     """Requests one address may send in any `ADDRESS_SLICE_S` seconds."""
     return max(1, -(-rate_per_minute * ADDRESS_SLICE_S // 60))
@@ -81,7 +108,7 @@ def address_slice_limit(rate_per_minute: int) -> int:
 
 def _refusal(detail: str, retry_after_s: int, condition: str) -> str:
     """The rule that answers the front's 429 when `condition` holds: the app's problem body
-    with `detail` (naming the client's address, HAProxy's `%[src]`) and when to try again."""
+    with `detail` (naming the client's address, `CLIENT`) and when to try again."""
     body = Problem(detail=detail).model_dump_json()
     # in a log-format string `%` starts a sample and `'` would end the quoted text
     if body.count("%") != 1 or "'" in body:
@@ -98,7 +125,7 @@ def address_refusal(
     """The front's 429 once `counter` (a gpc of sc0) has admitted the slice's share of
     `rate_per_minute` (limits.over_address_limit's words); try again after the slice."""
     limit = address_slice_limit(rate_per_minute)
-    detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", "%[src]", what)
+    detail = over_address_limit(limit, f"in {ADDRESS_SLICE_S} s", CLIENT, what)
     return _refusal(detail, ADDRESS_SLICE_S, f"{acl}{{ sc_{counter}_rate(0) ge {limit} }}")
 
 
@@ -106,7 +133,7 @@ def address_concurrency_refusal(in_flight: int) -> str:
     """The front's 429 to a request past `in_flight` requests of its address still unanswered
     (sc0's trackers: each request tracks its address's entry from `track-sc0` to its end); try
     again in a second."""
-    detail = over_address_limit(in_flight, "in flight", "%[src]", "requests")
+    detail = over_address_limit(in_flight, "in flight", CLIENT, "requests")
     return _refusal(
         f"{detail}; wait for an answer before sending more",
         1,
@@ -136,6 +163,7 @@ def front_config(
     address_in_flight: int,
     backend_host: str = "127.0.0.1",
     server_timeout_s: float = 60.0,
+    trusted_proxies: Sequence[str] = (),
 ) -> str:
     """HAProxy's config: one frontend on host:port; every direct-ingress port of the range on
     `backend_host` (the replicas' node: this one), health-checked; Serve's proxy as backup."""
@@ -187,7 +215,9 @@ frontend front
     # open route), a request is the front's own 429, before it is buffered or a replica is
     # picked. Entries of addresses gone quiet expire
     stick-table type ipv6 size 100k expire {2 * ADDRESS_SLICE_S}s store gpc0_rate({ADDRESS_SLICE_S}s),gpc1_rate({ADDRESS_SLICE_S}s)
-    http-request track-sc0 src
+    # the client: whose address every limit below counts, and the one the app is told
+    {client_rules(trusted_proxies)}
+    http-request track-sc0 var(txn.client)
     acl metrics path /metrics
     {address_refusal(metrics_rate_per_minute, "gpc1", "GET /metrics", "metrics ")}
     {address_refusal(address_rate_per_minute, "gpc0")}
@@ -199,7 +229,7 @@ frontend front
     http-request sc-inc-gpc0(0)
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
     # header from 127.0.0.1 only); a client's own header is replaced, never passed on
-    http-request set-header X-Forwarded-For %[src]
+    http-request set-header X-Forwarded-For {CLIENT}
     # a body declared larger than the app takes (conf/runtime.yaml serving.max_body_bytes) is
     # refused here, before any of it is buffered, with the app's own 413 and body: a replica
     # that refused it after HAProxy had buffered part of it closed the connection under the
@@ -275,6 +305,7 @@ def config_for(
         serving.address_rate_per_minute,
         serving.metrics_rate_per_minute,
         serving.address_in_flight,
+        trusted_proxies=serving.front_trusted_proxies,
     )
 
 

@@ -6,6 +6,7 @@ MLFLOW_ARTIFACT_ROOT.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import UTC, date, datetime
@@ -370,6 +371,10 @@ class ServingConf(_Strict):
     # None: the peer address of the connection is the client
     forwarded_header: str | None = None
     trusted_proxies: list[str] = []
+    # proxies in front of the front (an ingress controller): from these addresses or networks
+    # the front takes the client from the last X-Forwarded-For address, for its per-address
+    # limits and the header it passes on; empty: the connection's source is the client
+    front_trusted_proxies: list[str] = []
     async_backlog: int = Field(256, ge=1)  # async jobs in flight per ingress replica
     redis_timeout_s: float = Field(2.0, gt=0)  # one Redis call (see conf/runtime.yaml)
     redis_failures_to_open: int = Field(3, ge=1)  # consecutive failures before Redis is skipped
@@ -381,6 +386,17 @@ class ServingConf(_Strict):
     # the address clients call: HAProxy in front of the Ingress replicas (serve_app/front.py)
     front_port: int = Field(8000, ge=1, le=65535)
     front_replica_connections: int = Field(16, ge=1)  # per replica, then the next (balance first)
+
+    @model_validator(mode="after")
+    def _proxies_are_networks(self) -> ServingConf:
+        for proxy in self.front_trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"serving.front_trusted_proxies: {proxy!r} is not an address or a network"
+                ) from None
+        return self
 
 
 class Runtime(_Strict):

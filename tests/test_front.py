@@ -338,6 +338,61 @@ def test_an_address_with_too_many_requests_in_flight_gets_the_fronts_429_and_oth
     assert time.monotonic() - started < 8
 
 
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits_and_others_are_not_believed(
+    tmp_path: Path,
+) -> None:
+    """serving.front_trusted_proxies (an ingress controller in front of the front): from there
+    the client is the last X-Forwarded-For address, whose requests alone count against its
+    limits, and the one the app is told; the same header from an untrusted address is ignored,
+    and an unparseable one from the proxy leaves the proxy as the client."""
+    ports = free_port_range(1)
+    proxy, front = free_port(), free_port()
+    serving = unheld(address_in_flight=2).model_copy(
+        update={"front_trusted_proxies": ["127.0.0.0/31"]}  # 127.0.0.1, not 127.0.0.2
+    )
+    url = f"http://127.0.0.1:{front}/predict"
+
+    def forwarded(client: str) -> dict[str, str]:
+        return {"x-forwarded-for": f"10.9.9.9, {client}"}  # the proxy appended `client`
+
+    with (
+        replica(ports[0], "first", delay_s=1.5),
+        replica(proxy, "proxy"),
+        front_running(tmp_path, front, ports, proxy, serving),
+        httpx.Client(limits=httpx.Limits(max_connections=8), timeout=10) as via_proxy,
+        httpx.Client(
+            transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10
+        ) as untrusted,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        time.sleep(1.0)  # the replica's first check marks it up
+        busy = [
+            pool.submit(via_proxy.post, url, json={}, headers=forwarded("203.0.113.5"))
+            for _ in range(4)
+        ]
+        time.sleep(0.5)
+        other = via_proxy.post(url, json={}, headers=forwarded("198.51.100.7"))
+        claimed = untrusted.post(url, json={}, headers=forwarded("203.0.113.5"))
+        garbled = via_proxy.post(url, json={}, headers={"x-forwarded-for": "not-an-address"})
+        answers = [b.result() for b in busy]
+    assert sorted(a.status_code for a in answers) == [200, 200, 429, 429]
+    assert {a.text for a in answers if a.status_code == 200} == {"first 203.0.113.5"}
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json()["detail"] == (
+        "more than 2 requests in flight from 203.0.113.5; wait for an answer before sending more"
+    )
+    assert (other.status_code, other.text) == (200, "first 198.51.100.7")
+    assert (claimed.status_code, claimed.text) == (200, "first 127.0.0.2")
+    assert (garbled.status_code, garbled.text) == (200, "first 127.0.0.1")
+
+
+def test_a_trusted_proxy_that_is_not_an_address_or_network_is_refused_by_the_loader() -> None:
+    with pytest.raises(ValueError, match="'ingress-controller' is not an address or a network"):
+        serving_settings().model_validate(
+            serving_settings().model_dump() | {"front_trusted_proxies": ["ingress-controller"]}
+        )
+
+
 def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_still_pass(
     tmp_path: Path,
 ) -> None:
