@@ -432,6 +432,91 @@ def _never_seen(items: list[list[Any]], offset: int, n: int) -> dict[str, Any]:
     return _body(items[n % len(items)], (offset + n // len(items)) * 1e-6)
 
 
+def hostile_requests(body: dict[str, Any]) -> list[tuple[str, str, str, bytes, dict[str, str]]]:
+    """The issue's hostile inputs around one valid `POST /predict` body: (name, method, path,
+    content, headers). Each must be a 4xx whose body says why, never a 5xx."""
+    as_json = {"content-type": "application/json"}
+
+    def post(name: str, content: bytes | str, headers: dict[str, str] | None = None) -> Any:
+        raw = content.encode() if isinstance(content, str) else content
+        return (name, "POST", "/predict", raw, headers or as_json)
+
+    def changed(name: str, **fields: Any) -> Any:
+        return post(name, json.dumps(body | fields))
+
+    def priced(name: str, home: str) -> Any:  # a literal JSON number (or not) as the home price
+        prices = body.get("odds") or {"home": 2.0, "draw": 3.4, "away": 3.8}
+        odds = json.dumps(prices | {"home": "HOME"}).replace('"HOME"', home)
+        return post(name, json.dumps(body | {"odds": "ODDS"}).replace('"ODDS"', odds))
+
+    nested = "[" * 100_000 + "]" * 100_000
+    return [
+        priced("NaN price", "NaN"),
+        priced("Infinity price", "Infinity"),
+        priced("-Infinity price", "-Infinity"),
+        priced("1e309 price (overflows to inf)", "1e309"),
+        priced("a 400-digit integer price", "9" * 400),
+        priced("a price as text", '"two"'),
+        changed("kickoff in year 1", kickoff="0001-01-01"),
+        changed("kickoff in year 9999", kickoff="9999-12-31"),
+        changed("a 10,000-character team", home_team="A" * 10_000),
+        changed("a unicode team", home_team="Ювентус ⚽"),
+        changed("a NUL in the team", home_team="Juven\x00tus"),
+        changed("the same team twice", away_team=body["home_team"]),
+        changed("an unknown field", colour="red"),
+        changed("a league that does not exist", league="../../etc"),
+        post("an array body", json.dumps([body])),
+        post("a JSON null body", "null"),
+        post("an empty body", b""),
+        post("text/plain", json.dumps(body), {"content-type": "text/plain"}),
+        post("a form body", "league=E0", {"content-type": "application/x-www-form-urlencoded"}),
+        post("invalid UTF-8", b'{"league": "\xff\xfe"}'),
+        post("deep nesting", f'{{"league": {nested}}}'),
+        post("not JSON", "{not json"),
+        ("a traversal in a job id", "GET", "/predict/async/..%2F..%2Fetc%2Fpasswd", b"", {}),
+        ("a traversal in a match id", "GET", "/predict/..%2F..%2Fparams.yaml", b"", {}),
+        ("a 10,000-character job id", "GET", "/predict/async/" + "a" * 10_000, b"", {}),
+        (
+            "101 fixtures in one batch",
+            "POST",
+            "/predict/batch",
+            json.dumps({"fixtures": [body] * 101}).encode(),
+            as_json,
+        ),
+        ("an empty batch", "POST", "/predict/batch", b'{"fixtures": []}', as_json),
+        ("a method the route has not", "PUT", "/predict", json.dumps(body).encode(), as_json),
+    ]
+
+
+def bad_input_answers(url: str, key: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each hostile request of `hostile_requests` through `url` with the key: its status and
+    the reason the answer gave (the problem body's `detail`)."""
+    out = []
+    with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key}) as http:
+        for name, method, path, content, headers in hostile_requests(body):
+            answer = http.request(method, path, content=content, headers=headers)
+            try:
+                detail = str(answer.json().get("detail") or "")
+            except (ValueError, AttributeError):
+                detail = ""
+            out.append({"input": name, "status": answer.status_code, "reason": detail[:200]})
+    return out
+
+
+def bad_input_target(answers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    bad = [a for a in answers if not (400 <= a["status"] < 500 and a["reason"])]
+    statuses: dict[str, int] = {}
+    for a in answers:
+        statuses[str(a["status"])] = statuses.get(str(a["status"]), 0) + 1
+    return {
+        "serve run: every bad input a 4xx with a reason": {
+            "figure": f"{len(answers) - len(bad)} of {len(answers)} ({statuses})"
+            + (f"; not: {[(a['input'], a['status']) for a in bad]}" if bad else ""),
+            "met": bool(answers) and not bad,
+        }
+    }
+
+
 async def _under_kill(
     url: str,
     key: str,
@@ -977,6 +1062,7 @@ def run_serve(
             wait_until(lambda: httpx.get(f"{app.front}/healthz").status_code == 200, 60)
             time.sleep(3)
             out["async_flood_past_backlog"] = flood(app.front, 100_000, "address limits lifted")
+            out["bad_input"] = bad_input_answers(app.front, key, _body(items[0], 0.0))
             out["schemathesis"] = _schemathesis(app.front, key, folder, examples)
     finally:
         for proc in redis:
@@ -1499,6 +1585,8 @@ def _serve_targets(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out |= async_flood_targets(s["async_flood"], backlog=False)
     if "async_flood_past_backlog" in s:
         out |= async_flood_targets(s["async_flood_past_backlog"], FLOOD_PAST_BACKLOG, keyed=False)
+    if "bad_input" in s:
+        out |= bad_input_target(s["bad_input"])
     if "schemathesis" in s:
         out |= schemathesis_targets(s["schemathesis"])
     off = [x for x in s["listening"] if not x["on_host"]]

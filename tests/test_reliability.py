@@ -264,3 +264,15 @@ def test_the_schemathesis_hooks_bring_positive_bodies_inside_the_apps_rules(
     no_kickoff = {k: v for k, v in generated.items() if k != "kickoff"}
     assert hooks.adapted("POST /predict", no_kickoff)[1:] == ([], "missing at kickoff")
     assert hooks.adapted("GET /model", None) == (None, [], None)
+
+
+def test_the_bad_input_target_needs_every_answer_a_4xx_with_a_reason() -> None:
+    from benchmarks.reliability import bad_input_target
+
+    name = "serve run: every bad input a 4xx with a reason"
+    good = [{"input": "NaN price", "status": 422, "reason": "odds.home: ..."}]
+    assert bad_input_target(good)[name]["met"]
+    for wrong in ({"status": 500, "reason": "oops"}, {"status": 422, "reason": ""}):
+        row = bad_input_target(good + [{"input": "deep nesting"} | wrong])[name]
+        assert not row["met"] and "deep nesting" in row["figure"]
+    assert not bad_input_target([])[name]["met"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.reliability import bad_input_answers, bad_input_target, hostile_requests
 from serve_app.front import direct_ingress_ports
 from serve_app.keys import KeyStore
 from serve_app.local import start_redis, wait_until
@@ -184,6 +185,18 @@ def test_bad_input_gets_a_4xx_with_the_reason(
         response = http.post("/predict", json=_fixture(app, **changes))
     assert response.status_code == status, response.text
     assert text in response.json()["detail"]
+
+
+def test_every_hostile_input_is_a_4xx_with_a_reason(app: App, key: str) -> None:
+    """The issue's hostile inputs (benchmarks/reliability.py runs the same list through the
+    front): non-finite and overflowing prices, years 1 and 9999, huge and NUL names, arrays,
+    empty and non-JSON bodies, invalid UTF-8, deep nesting, traversal in ids, an oversized
+    batch, an undeclared method."""
+    answers = bad_input_answers(app.url, key, _fixture(app))
+    assert len(answers) == len(hostile_requests(_fixture(app)))
+    assert bad_input_target(answers)["serve run: every bad input a 4xx with a reason"]["met"], [
+        a for a in answers if not (400 <= a["status"] < 500 and a["reason"])
+    ]
 
 
 def test_an_unknown_team_names_the_closest_known_ones(app: App, key: str) -> None:
