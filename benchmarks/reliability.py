@@ -1056,8 +1056,9 @@ def run_serve(
                 out["async_flood"] = flood(
                     front,
                     0,
-                    f"the project's: {serving.address_rate_per_minute} requests a minute and "
-                    f"{serving.address_in_flight} in flight per address",
+                    f"the project's, per address: {serving.address_rate_per_minute} requests "
+                    f"a minute, {serving.address_per_second} in any second and "
+                    f"{serving.address_in_flight} in flight",
                 )
             wait_until(lambda: httpx.get(f"{app.front}/healthz").status_code == 200, 60)
             time.sleep(3)

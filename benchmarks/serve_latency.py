@@ -328,6 +328,7 @@ def write_app_config(
         rate_limit_per_minute=10**9,
         address_rate_per_minute=10**9,
         address_in_flight=10**6,
+        address_per_second=10**6,
     )
     (folder / "runtime.yaml").write_text(yaml.safe_dump(runtime))
     config = yaml.safe_load((root / "conf/serve.yaml").read_text())

@@ -129,6 +129,13 @@ def address_refusal(
     return _refusal(detail, ADDRESS_SLICE_S, f"{acl}{{ sc_{counter}_rate(0) ge {limit} }}")
 
 
+def address_burst_refusal(per_second: int) -> str:
+    """The front's 429 once sc1's gpc0 (the `per_second` table) has admitted `per_second`
+    requests in the last second; try again in a second."""
+    detail = over_address_limit(per_second, "in 1 s", CLIENT, "requests")
+    return _refusal(detail, 1, f"{{ sc_gpc0_rate(1) ge {per_second} }}")
+
+
 def address_concurrency_refusal(in_flight: int) -> str:
     """The front's 429 to a request past `in_flight` requests of its address still unanswered
     (sc0's trackers: each request tracks its address's entry from `track-sc0` to its end); try
@@ -161,6 +168,7 @@ def front_config(
     address_rate_per_minute: int,
     metrics_rate_per_minute: int,
     address_in_flight: int,
+    address_per_second: int,
     backend_host: str = "127.0.0.1",
     server_timeout_s: float = 60.0,
     trusted_proxies: Sequence[str] = (),
@@ -221,12 +229,19 @@ frontend front
     acl metrics path /metrics
     {address_refusal(metrics_rate_per_minute, "gpc1", "GET /metrics", "metrics ")}
     {address_refusal(address_rate_per_minute, "gpc0")}
+    # and in any one second at most serving.address_per_second of them (a table of its own:
+    # one period a table): the slice's share let a client send all of it in the slice's first
+    # second (an async flood: 200 posts admitted at once, worked beside every other client's
+    # requests on two cores)
+    http-request track-sc1 var(txn.client) table per_second
+    {address_burst_refusal(address_per_second)}
     # and at most serving.address_in_flight of its requests unanswered at once: a client that
     # opens many connections (a flood at c=32) would otherwise hold every replica's slots, and
     # each request of another client would wait its turn behind a replica's whole share of them
     {address_concurrency_refusal(address_in_flight)}
     http-request sc-inc-gpc1(0) if metrics
     http-request sc-inc-gpc0(0)
+    http-request sc-inc-gpc0(1)
     # the client's address for the app's per-address limit (conf/runtime.yaml trusts this
     # header from 127.0.0.1 only); a client's own header is replaced, never passed on
     http-request set-header X-Forwarded-For {CLIENT}
@@ -243,6 +258,10 @@ frontend front
     # the front's 502 (above, in defaults) said as the retryable 503 it is
     http-after-response set-status 503 if {{ status 502 }}
     default_backend ingress
+
+# each client address's admitted requests in the last second (sc1; see the frontend)
+backend per_second
+    stick-table type ipv6 size 100k expire 2s store gpc0_rate(1s)
 
 backend ingress
     # the first replica (lowest port) up with a free slot: a lone client always meets the same
@@ -305,6 +324,7 @@ def config_for(
         serving.address_rate_per_minute,
         serving.metrics_rate_per_minute,
         serving.address_in_flight,
+        serving.address_per_second,
         trusted_proxies=serving.front_trusted_proxies,
     )
 

@@ -367,6 +367,8 @@ class ServingConf(_Strict):
     address_rate_per_minute: int = Field(1200, ge=1)
     # requests of one client address unanswered at once, held by the front (serve_app/front.py)
     address_in_flight: int = Field(8, ge=1)
+    # and at most this many in any one second, held by the front
+    address_per_second: int = Field(40, ge=1)
     # the header that names the client behind a proxy, believed only from `trusted_proxies`;
     # None: the peer address of the connection is the client
     forwarded_header: str | None = None

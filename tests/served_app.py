@@ -73,6 +73,7 @@ def app(
             rate_limit_per_minute=RATE_LIMIT,
             address_rate_per_minute=100_000,  # every test's client is 127.0.0.1
             address_in_flight=1_000,
+            address_per_second=100_000,
             metrics_rate_per_minute=100_000,  # tests/test_monitoring.py scrapes every second
             max_batch_fixtures=20,
         )

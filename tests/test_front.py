@@ -80,7 +80,7 @@ def replica(port: int, name: str, delay_s: float = 0.0) -> Iterator[None]:
 def test_the_config_is_valid_and_lists_the_range_of_conf_serve_env() -> None:
     ports = direct_ingress_ports(serve_environment())
     assert len(ports) >= 8  # a restarted replica finds a port while its old one is held back
-    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16, 1200, 60, 8)
+    text = front_config("127.0.0.1", 8000, ports, 8001, 1_048_576, 16, 1200, 60, 8, 40)
     assert [line.split()[1] for line in text.splitlines() if "bind" in line.split()[:1]] == [
         "127.0.0.1:8000"
     ]  # one listening socket: no stats page, no admin socket on any interface
@@ -94,7 +94,7 @@ def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "front.cfg",
         front_config(
-            "127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16, 1200, 60, 8
+            "127.0.0.1", free_port(), range(30000, 30016), 8001, 1_048_576, 16, 1200, 60, 8, 40
         ),
     )
     checked = subprocess.run(
@@ -401,7 +401,7 @@ def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_st
     which no replica sees; another address is served as before."""
     ports = free_port_range(1)
     proxy, front = free_port(), free_port()
-    serving = serving_settings().model_copy(update={"address_rate_per_minute": 60})
+    serving = unheld(address_rate_per_minute=60, address_per_second=1000)
     share = address_slice_limit(60)
     assert share == 60 * ADDRESS_SLICE_S // 60
     flood = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
@@ -425,6 +425,41 @@ def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_st
     }
     assert refused[0].headers["retry-after"] == str(ADDRESS_SLICE_S)
     assert (other.status_code, other.text) == (200, "first 127.0.0.1")
+
+
+def test_an_address_past_its_second_is_the_fronts_429_and_others_still_pass(
+    tmp_path: Path,
+) -> None:
+    """serving.address_per_second: within the slice's share, one address may still send only
+    that many in any second; past it the front's own 429 (Retry-After 1), and a second later
+    it is served again. Another address is served meanwhile."""
+    ports = free_port_range(1)
+    proxy, front = free_port(), free_port()
+    limit = serving_settings().address_per_second
+    serving = unheld(address_rate_per_minute=6000)
+    assert limit < address_slice_limit(6000)
+    flood = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+    with (
+        replica(ports[0], "first"),
+        replica(proxy, "proxy"),
+        front_running(tmp_path, front, ports, proxy, serving),
+        flood,
+    ):
+        time.sleep(1.0)  # the replica's first check marks it up
+        url = f"http://127.0.0.1:{front}/healthz"
+        started = time.monotonic()
+        burst = [flood.get(url) for _ in range(limit + 10)]
+        took = time.monotonic() - started
+        other = httpx.get(url, timeout=10)
+        time.sleep(2.1)  # the second's count is gone (HAProxy weighs the previous second in)
+        later = flood.get(url)
+    assert took < 1.0, "the burst fits in one second"
+    assert [a.status_code for a in burst[:limit]] == [200] * limit
+    assert {a.status_code for a in burst[limit:]} == {429}
+    assert burst[limit].json()["detail"] == f"more than {limit} requests in 1 s from 127.0.0.2"
+    assert burst[limit].headers["retry-after"] == "1"
+    assert (other.status_code, other.text) == (200, "first 127.0.0.1")
+    assert later.status_code == 200
 
 
 def test_metrics_past_its_own_share_is_the_fronts_429_while_other_routes_pass(
