@@ -393,17 +393,14 @@ def test_a_trusted_proxy_that_is_not_an_address_or_network_is_refused_by_the_loa
         )
 
 
-def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_still_pass(
-    tmp_path: Path,
-) -> None:
-    """serving.address_rate_per_minute, held in slices of ADDRESS_SLICE_S: past the slice's share
-    one address gets the front's own 429 (the app's problem body, its address, Retry-After),
-    which no replica sees; another address is served as before."""
+@contextmanager
+def fronted_from_another_address(
+    tmp_path: Path, serving: Any
+) -> Iterator[tuple[str, httpx.Client]]:
+    """The front with `serving`'s limits over one stand-in replica ("first"): its `/healthz`
+    URL and a client from 127.0.0.2 (127.0.0.1 is the other address)."""
     ports = free_port_range(1)
     proxy, front = free_port(), free_port()
-    serving = unheld(address_rate_per_minute=60, address_per_second=1000)
-    share = address_slice_limit(60)
-    assert share == 60 * ADDRESS_SLICE_S // 60
     flood = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
     with (
         replica(ports[0], "first"),
@@ -412,7 +409,19 @@ def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_st
         flood,
     ):
         time.sleep(1.0)  # the replica's first check marks it up
-        url = f"http://127.0.0.1:{front}/healthz"
+        yield f"http://127.0.0.1:{front}/healthz", flood
+
+
+def test_an_address_past_its_share_of_the_minute_is_the_fronts_429_and_others_still_pass(
+    tmp_path: Path,
+) -> None:
+    """serving.address_rate_per_minute, held in slices of ADDRESS_SLICE_S: past the slice's share
+    one address gets the front's own 429 (the app's problem body, its address, Retry-After),
+    which no replica sees; another address is served as before."""
+    share = address_slice_limit(60)
+    assert share == 60 * ADDRESS_SLICE_S // 60
+    serving = unheld(address_rate_per_minute=60, address_per_second=1000)
+    with fronted_from_another_address(tmp_path, serving) as (url, flood):
         answers = [flood.get(url) for _ in range(share + 20)]
         other = httpx.get(url, timeout=10)
     assert [a.status_code for a in answers[:share]] == [200] * share
@@ -433,31 +442,28 @@ def test_an_address_past_its_second_is_the_fronts_429_and_others_still_pass(
     """serving.address_per_second: within the slice's share, one address may still send only
     that many in any second; past it the front's own 429 (Retry-After 1), and a second later
     it is served again. Another address is served meanwhile."""
-    ports = free_port_range(1)
-    proxy, front = free_port(), free_port()
     limit = serving_settings().address_per_second
-    serving = unheld(address_rate_per_minute=6000)
     assert limit < address_slice_limit(6000)
-    flood = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+    serving = unheld(address_rate_per_minute=6000, address_in_flight=1000)
     with (
-        replica(ports[0], "first"),
-        replica(proxy, "proxy"),
-        front_running(tmp_path, front, ports, proxy, serving),
-        flood,
+        fronted_from_another_address(tmp_path, serving) as (url, flood),
+        ThreadPoolExecutor(16) as pool,
     ):
-        time.sleep(1.0)  # the replica's first check marks it up
-        url = f"http://127.0.0.1:{front}/healthz"
         started = time.monotonic()
-        burst = [flood.get(url) for _ in range(limit + 10)]
+        burst = list(pool.map(lambda _: flood.get(url), range(limit + 20)))
         took = time.monotonic() - started
         other = httpx.get(url, timeout=10)
         time.sleep(2.1)  # the second's count is gone (HAProxy weighs the previous second in)
         later = flood.get(url)
     assert took < 1.0, "the burst fits in one second"
-    assert [a.status_code for a in burst[:limit]] == [200] * limit
-    assert {a.status_code for a in burst[limit:]} == {429}
-    assert burst[limit].json()["detail"] == f"more than {limit} requests in 1 s from 127.0.0.2"
-    assert burst[limit].headers["retry-after"] == "1"
+    statuses = [a.status_code for a in burst]
+    assert set(statuses) == {200, 429}
+    # HAProxy's estimate for a second that began mid-burst (the previous second's count
+    # weighed by what is left of it, rounded down) may admit one or two more
+    assert limit <= statuses.count(200) <= limit + 2
+    refused = next(a for a in burst if a.status_code == 429)
+    assert refused.json()["detail"] == f"more than {limit} requests in 1 s from 127.0.0.2"
+    assert refused.headers["retry-after"] == "1"
     assert (other.status_code, other.text) == (200, "first 127.0.0.1")
     assert later.status_code == 200
 
