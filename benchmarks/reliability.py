@@ -56,6 +56,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -505,9 +506,7 @@ def bad_input_answers(url: str, key: str, body: dict[str, Any]) -> list[dict[str
 
 def bad_input_target(answers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     bad = [a for a in answers if not (400 <= a["status"] < 500 and a["reason"])]
-    statuses: dict[str, int] = {}
-    for a in answers:
-        statuses[str(a["status"])] = statuses.get(str(a["status"]), 0) + 1
+    statuses = dict(Counter(str(a["status"]) for a in answers))
     return {
         "serve run: every bad input a 4xx with a reason": {
             "figure": f"{len(answers) - len(bad)} of {len(answers)} ({statuses})"
@@ -807,7 +806,6 @@ def _async_flood(
     items: list[list[Any]],
     posts: int,
     freeze_s: float,
-    idle_s: float,
     timeout_s: float,
     offset: int = 0,
 ) -> dict[str, Any]:
@@ -818,14 +816,14 @@ def _async_flood(
     then SIGCONT and every accepted job read until it ends (at most `timeout_s` + 5 s). Each
     flood of a run has its own `offset`: fixtures another one posted would be cache hits. The
     Ingress replica's RSS idle and its peak from the freeze to the end; the keyed client alone
-    for `idle_s` before, as the baseline."""
+    for `freeze_s` before, as the baseline (p99s of equal counts)."""
     import psutil
 
     ingress = _replica_pids(app.head, "Ingress")
     if not ingress:
         return {"error": "no Ingress replica process found"}
     ingress_pid = min(ingress)
-    idle, idle_other = asyncio.run(_keyed_misses(front, key, items, idle_s, offset + 30_000))
+    idle, idle_other = asyncio.run(_keyed_misses(front, key, items, freeze_s, offset + 30_000))
     rss_idle = _rss_mb(ingress_pid)
     peak = [rss_idle]
     stopped: set[int] = set()
@@ -1041,7 +1039,6 @@ def run_serve(
                         items,
                         flood_posts,
                         freeze_s,
-                        freeze_s,  # the idle baseline as long as the flood: p99s of equal counts
                         settings["async_timeout_s"],
                         offset,
                     )

@@ -291,8 +291,8 @@ def test_a_lone_client_always_meets_the_first_replica_and_load_spills_to_the_nex
     assert together.count("second 127.0.0.1") == 24 - slots
 
 
-def unheld(**limits: int) -> Any:
-    """The project's serving settings with these limits instead."""
+def unheld(**limits: Any) -> Any:
+    """The project's serving settings with these limits (or other settings) instead."""
     return serving_settings().model_copy(update=limits)
 
 
@@ -347,9 +347,8 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits_and_oth
     and an unparseable one from the proxy leaves the proxy as the client."""
     ports = free_port_range(1)
     proxy, front = free_port(), free_port()
-    serving = unheld(address_in_flight=2).model_copy(
-        update={"front_trusted_proxies": ["127.0.0.0/31"]}  # 127.0.0.1, not 127.0.0.2
-    )
+    # 127.0.0.0/31: 127.0.0.1, not 127.0.0.2
+    serving = unheld(address_in_flight=2, front_trusted_proxies=["127.0.0.0/31"])
     url = f"http://127.0.0.1:{front}/predict"
 
     def forwarded(client: str) -> dict[str, str]:
